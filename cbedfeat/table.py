@@ -1,0 +1,76 @@
+"""The feature table: column roles shared by extraction, models, evaluation and EDA.
+
+A feature table (Parquet, written by :mod:`cbedfeat.extract`) has three kinds of
+columns, always in this order:
+
+1. identity columns (:data:`ID_COLUMNS`) that say where a row came from and how rows
+   group (``material`` is the grouping key for every split);
+2. label and target columns (:data:`TARGET_COLUMNS`): the space group, its crystal
+   system and the lattice. These come from file attributes and give the label away,
+   so they are targets, never classifier inputs;
+3. feature columns: everything else, computed from the pattern alone.
+
+Models must select inputs with :func:`feature_columns`, which refuses any column that
+is not a pattern feature, so a label can never leak into the inputs by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+ID_COLUMNS: tuple[str, ...] = ("file", "group", "material", "split", "energy_keV")
+TARGET_COLUMNS: tuple[str, ...] = (
+    "space_group",
+    "crystal_system",
+    "a",
+    "b",
+    "c",
+    "alpha",
+    "beta",
+    "gamma",
+)
+# Attributes of the files that describe the material or the simulation geometry and
+# would give the label away; they must never appear as feature columns.
+LEAKY_NAMES: frozenset[str] = frozenset(
+    {
+        "formula",
+        "abc_angstrom",
+        "angles_degree",
+        "d_hkls_angstrom",
+        "semi_angles_rad",
+        "z_dirs",
+        "y_dirs",
+        "material",
+        "space_group",
+    }
+)
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(ID_COLUMNS) | frozenset(TARGET_COLUMNS) | LEAKY_NAMES
+
+# Parquet schema-metadata keys written by extraction (values are JSON strings).
+META_FEATURE_NAMES = b"cbedfeat.feature_names"
+META_FEATURE_CONFIG = b"cbedfeat.feature_config"
+META_FEATURE_VERSION = b"cbedfeat.feature_version"
+META_CBEDFEAT_VERSION = b"cbedfeat.version"
+
+
+def feature_columns(columns: Sequence[str]) -> list[str]:
+    """The feature columns of a table, in table order.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        All column names of a feature table.
+
+    Returns
+    -------
+    list of str
+        Every column that is neither an identity, a label/target nor a leaky attribute.
+    """
+    return [c for c in columns if c not in NON_FEATURE_COLUMNS]
+
+
+def check_no_leak(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` if any of ``names`` is a label, target or leaky attribute."""
+    bad = sorted(set(names) & NON_FEATURE_COLUMNS)
+    if bad:
+        raise ValueError(f"label or target columns may not be used as features: {bad}")
