@@ -14,7 +14,7 @@ International Tables for Crystallography, Vol. A (2016), Table 2.1.2.1 (Laue cla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 CRYSTAL_SYSTEMS: tuple[str, ...] = (
     "triclinic",
@@ -107,7 +107,7 @@ def _first_hall_numbers() -> dict[int, int]:
     return first
 
 
-@lru_cache(maxsize=None)
+@cache
 def space_group_info(number: int) -> SpaceGroupInfo:
     """All label facts of one space group, from spglib's database.
 

@@ -60,7 +60,13 @@ def run_eda(
     from cbedfeat.data import find_h5_files, iter_samples, load_ornl_counts
     from cbedfeat.eda import figures, report
     from cbedfeat.eda.patterns import pattern_statistics
-    from cbedfeat.eda.targets import count_tables, imbalance_summary, lattice_leakage, metadata_table, ornl_comparison
+    from cbedfeat.eda.targets import (
+        count_tables,
+        imbalance_summary,
+        lattice_leakage,
+        metadata_table,
+        ornl_comparison,
+    )
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
