@@ -74,3 +74,40 @@ def check_no_leak(names: Sequence[str]) -> None:
     bad = sorted(set(names) & NON_FEATURE_COLUMNS)
     if bad:
         raise ValueError(f"label or target columns may not be used as features: {bad}")
+
+
+_META_FIELDS = {
+    "feature_names": META_FEATURE_NAMES,
+    "feature_config": META_FEATURE_CONFIG,
+    "feature_version": META_FEATURE_VERSION,
+    "cbedfeat_version": META_CBEDFEAT_VERSION,
+}
+
+
+def read_feature_table(path, columns: Sequence[str] | None = None):
+    """Read a feature table (one Parquet file or a directory of parts) and its metadata.
+
+    Parameters
+    ----------
+    path : path-like
+        ``FEATURES.parquet`` or a directory of parts written by ``cbedfeat extract``.
+    columns : sequence of str, optional
+        Read only these columns.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Rows in file order, then sample order.
+    metadata : dict
+        ``feature_names`` (list of str), ``feature_config`` (dict),
+        ``feature_version`` and ``cbedfeat_version``; a key is missing when the
+        file does not carry it.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=None if columns is None else list(columns))
+    raw = table.schema.metadata or {}
+    metadata = {name: json.loads(raw[key]) for name, key in _META_FIELDS.items() if key in raw}
+    return table.to_pandas(), metadata

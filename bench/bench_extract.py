@@ -1,0 +1,472 @@
+"""How fast is ``cbedfeat extract``, and how much faster than the same features from peer libraries?
+
+Measured in one run, on the same stacks (``cbedfeat simulate --preset bench`` files, or
+``--data DIR``):
+
+- cbedfeat's default feature set end to end (``cbedfeat.extract.extract``: read, featurise,
+  write parts and the table) with 1 and 2 worker processes: stacks/s and the scaling
+  ratio (targets: >= 120 stacks/s per worker at 512 x 512, >= 1.8x for 2 workers);
+  each run is a fresh subprocess, so its peak memory per worker is its own;
+- the same families computed pattern by pattern with peer libraries
+  (``bench/peer_features.py``: pyFAI ``integrate1d``/``integrate2d``,
+  ``mahotas.features.zernike_moments``, ``scipy.ndimage.rotate``, ``numpy.fft``):
+  ratio cbedfeat / peer end to end (target >= 150x);
+- Zernike magnitudes alone against mahotas at the same degree (target >= 100x, values
+  equal to 1e-3 relative) and the radial profile against pyFAI's fastest CPU method
+  with the same one-pixel rings (target >= 5x);
+- time per family (cbedfeat and peer), HDF5 read time on its own;
+- on a CUDA device, if there is one: GPU stacks/s from page-cached files.
+
+All cbedfeat CPU timings run with one BLAS thread per process.
+
+Writes bench/results/extract.json and bench/results/extract.md.
+
+Usage: python bench/bench_extract.py [--data DIR] [--quick] [--peer-stacks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+TARGETS = {
+    "stacks_per_s_per_worker": 120.0,
+    "scaling_2_workers": 1.8,
+    "speedup_end_to_end_vs_peer": 150.0,
+    "speedup_zernike_vs_mahotas": 100.0,
+    "zernike_rtol": 1e-3,
+    "speedup_radial_vs_pyfai": 5.0,
+    "gpu_stacks_per_s": 2000.0,
+}
+
+
+def _timed(fn, *args, repeat: int = 1, **kw):
+    """Best wall time of ``repeat`` calls (after the first, which warms caches)."""
+    out = fn(*args, **kw)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args, **kw)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def ensure_data(args) -> Path:
+    """The bench files: ``--data``, or ``cbedfeat simulate --preset bench`` (kept, resumed)."""
+    if args.data:
+        return Path(args.data)
+    out = HERE / "data" / ("extract-quick" if args.quick else "extract")
+    cmd = [
+        sys.executable,
+        "-m",
+        "cbedfeat",
+        "simulate",
+        "--preset",
+        "bench",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
+    if args.quick:
+        cmd += ["--materials", "4", "--energies", "2"]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def e2e_child(spec: str) -> None:
+    """Child process: one end-to-end extraction, its numbers printed as JSON."""
+    from cbedfeat.extract import extract
+
+    s = json.loads(spec)
+    res = extract(
+        s["data"],
+        s["out"],
+        workers=s["workers"],
+        device=s["device"],
+        resume=False,
+        progress=False,
+        batch_size=s["batch_size"],
+    )
+    busy: dict[int, float] = {}
+    for f in res.files:
+        busy[f.pid] = busy.get(f.pid, 0.0) + f.read_s + f.compute_s + f.write_s
+    print(
+        json.dumps(
+            {
+                # Throughput once running: start-up (imports, spawning, geometry caches)
+                # and the final combine excluded; the busiest worker sets the pace.
+                "stacks_per_s_steady": res.rows / max(busy.values()),
+                "startup_and_combine_s": res.seconds - max(busy.values()),
+                "stacks": res.rows,
+                "seconds": res.seconds,
+                "stacks_per_s": res.rows / res.seconds,
+                "runner": res.runner,
+                "workers": res.workers,
+                "read_s": sum(f.read_s for f in res.files),
+                "compute_s": sum(f.compute_s for f in res.files),
+                "write_s": sum(f.write_s for f in res.files),
+                "peak_rss_mb_per_worker": max(f.peak_rss for f in res.files) / 2**20,
+                "skipped": len(res.skipped),
+            }
+        )
+    )
+
+
+def run_e2e(data: Path, workers: int, device: str, batch_size: int, tmp: Path) -> dict:
+    spec = json.dumps(
+        {
+            "data": str(data),
+            "out": str(tmp / f"e2e-{device}-{workers}.parquet"),
+            "workers": workers,
+            "device": device,
+            "batch_size": batch_size,
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--_e2e", spec], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def read_speed(files) -> dict:
+    """HDF5 read and validation alone: every stack of every file, twice (2nd: page cache)."""
+    from cbedfeat.data import iter_samples
+
+    runs = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        n = nbytes = 0
+        for s in iter_samples(files):
+            n += 1
+            nbytes += s.stack.nbytes
+        runs.append(time.perf_counter() - t0)
+    return {
+        "stacks": n,
+        "first_s": runs[0],
+        "cached_s": runs[1],
+        "stacks_per_s_cached": n / runs[1],
+        "mb_per_s_cached": nbytes / 2**20 / runs[1],
+    }
+
+
+def load_stacks(files, n: int) -> np.ndarray:
+    from cbedfeat.data import iter_samples
+
+    out = []
+    for s in iter_samples(files):
+        out.append(s.stack)
+        if len(out) == n:
+            break
+    return np.stack(out)
+
+
+def family_times(fx, stacks, families) -> dict:
+    """Seconds per stack of each cbedfeat family, and of the whole vector."""
+    out = {}
+    for name in families:
+        t, _ = _timed(fx.family_transform, name, stacks, repeat=2)
+        out[name] = t / len(stacks)
+    t, _ = _timed(fx.transform, stacks, repeat=2)
+    out["all"] = t / len(stacks)
+    return out
+
+
+def peer_times(peer, stacks, families) -> dict:
+    out = {}
+    for name in families:
+        t0 = time.perf_counter()
+        peer.family(name, stacks)
+        out[name] = (time.perf_counter() - t0) / len(stacks)
+    out["all"] = sum(out.values())
+    return out
+
+
+def _rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Largest relative difference, moments below 1e-3 of a pattern's largest excluded."""
+    scale = np.abs(ref).max(axis=1, keepdims=True)
+    return float((np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-3 * scale)).max())
+
+
+def zernike_check(config, stacks) -> dict:
+    """cbedfeat Zernike magnitudes vs mahotas on the same scaled patterns: time and values.
+
+    Two cbedfeat evaluations: the feature family (polar-grid quadrature from the
+    angular spectrum, preprocessing and polar transform included) and the pixel sum
+    ``cbedfeat.features.zernike.zernike_moments`` (mahotas's own sum, batched).
+    """
+    import re
+
+    import mahotas.features
+
+    from cbedfeat.features import FeatureExtractor
+    from cbedfeat.features.names import family_names
+    from cbedfeat.features.preprocess import scale_intensity
+    from cbedfeat.features.zernike import zernike_indices, zernike_moments
+
+    fx = FeatureExtractor(config=config, device="cpu").fit()
+    n_pat_all = 3 * len(stacks)
+    t_fam, fam = _timed(fx.family_transform, "zernike", stacks, repeat=2)
+    h, w = stacks.shape[-2:]
+    cy, cx = h // 2, w // 2
+    radius = float(min(cy, cx, h - 1 - cy, w - 1 - cx))
+    scaled = scale_intensity(
+        stacks.reshape(-1, h, w),
+        scaling=config.scaling,
+        normalize=config.normalize,
+        log_floor=config.log_floor,
+        power=config.power,
+    )
+    t_pix, pix = _timed(zernike_moments, scaled, radius, config.zernike_degree, (cy, cx), repeat=2)
+    n_pat = min(len(scaled), 3)
+    t0 = time.perf_counter()
+    ref = np.stack(
+        [
+            mahotas.features.zernike_moments(im, radius, degree=config.zernike_degree, cm=(cy, cx))
+            for im in scaled[:n_pat]
+        ]
+    )
+    t_mh = (time.perf_counter() - t0) / n_pat
+    # Family columns -> mahotas order, from the names (zern_n<n>_m<m>).
+    order = {nm: k for k, nm in enumerate(zernike_indices(config.zernike_degree))}
+    cols = [
+        order[tuple(map(int, re.findall(r"\d+", name)[-2:]))]
+        for name in family_names("zernike", config)
+    ]
+    fam = np.asarray(fam, dtype=np.float64).reshape(n_pat_all, -1)[:n_pat]
+    pix = np.asarray(pix, dtype=np.float64)[:n_pat]
+    fam_s, pix_s = t_fam / n_pat_all, t_pix / n_pat_all
+    return {
+        "degree": config.zernike_degree,
+        "mahotas_s_per_pattern": t_mh,
+        "family_s_per_pattern": fam_s,
+        "family_speedup": t_mh / fam_s,
+        "family_max_rel_diff": _rel_diff(fam, ref[:, cols]),
+        "pixel_sum_s_per_pattern": pix_s,
+        "pixel_sum_speedup": t_mh / pix_s,
+        "pixel_sum_max_rel_diff": _rel_diff(pix, ref),
+    }
+
+
+def radial_check(config, stacks) -> dict:
+    """One-pixel-ring radial profile (mean, spread): cbedfeat vs pyFAI's fastest CPU method."""
+    from peer_features import PYFAI_CPU_METHODS, PeerFeatures
+
+    from cbedfeat.features.preprocess import scale_intensity
+    from cbedfeat.features.radial import radial_profile
+
+    h, w = stacks.shape[-2:]
+    images = scale_intensity(
+        stacks.reshape(-1, h, w),
+        scaling=config.scaling,
+        normalize=config.normalize,
+        log_floor=config.log_floor,
+        power=config.power,
+    )
+    t_cb, (mean, _) = _timed(radial_profile, images, spread=True, repeat=3)
+    t_cb /= len(images)
+    peer = PeerFeatures(config, (h, w))
+    methods = {}
+    for method in PYFAI_CPU_METHODS:
+        try:
+            t, _ = _timed(
+                lambda m=method: [peer.radial_profile(im, m) for im in images[:6]], repeat=2
+            )
+            methods["/".join(method)] = t / min(6, len(images))
+        except Exception as exc:  # a method missing from this pyFAI build
+            methods["/".join(method)] = f"failed: {exc}"
+    timed = {k: v for k, v in methods.items() if isinstance(v, float)}
+    fastest = min(timed, key=timed.get)
+    ref, _ = peer.radial_profile(images[0], ("no", "histogram", "cython"))
+    n = min(len(ref), mean.shape[1])
+    rel = np.abs(np.asarray(mean[0, :n]) - ref[:n]) / np.maximum(np.abs(ref[:n]), 1e-6)
+    return {
+        "rings": int(mean.shape[1]),
+        "cbedfeat_s_per_pattern": t_cb,
+        "pyfai_s_per_pattern": methods,
+        "pyfai_fastest": fastest,
+        "speedup_vs_fastest": timed[fastest] / t_cb,
+        "max_rel_diff_mean_vs_pyfai_no_split": float(rel.max()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--data", help="Directory of ORNL-layout files (default: simulate --preset bench)."
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="A small run (minutes on a shared machine)."
+    )
+    ap.add_argument(
+        "--peer-stacks", type=int, default=None, help="Stacks for the (slow) peer path."
+    )
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--_e2e", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._e2e:
+        return e2e_child(args._e2e)
+
+    from threadpoolctl import threadpool_limits
+
+    from cbedfeat.data import find_h5_files
+    from cbedfeat.features import FeatureConfig, FeatureExtractor
+    from cbedfeat.features.backend import gpu_available
+
+    threadpool_limits(1)
+    data = ensure_data(args)
+    files = find_h5_files([data])
+    config = FeatureConfig()
+    n_mem = 16 if args.quick else 64
+    n_peer = args.peer_stacks or (1 if args.quick else 4)
+    stacks = load_stacks(files, n_mem)
+    shape = tuple(stacks.shape[1:])
+    print(f"data: {data} ({len(files)} files), stacks {shape}", flush=True)
+
+    res = {
+        "data": str(data),
+        "files": len(files),
+        "stack_shape": shape,
+        "quick": args.quick,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "config_fingerprint": config.fingerprint(),
+        "targets": TARGETS,
+    }
+    res["hdf5_read"] = read_speed(files)
+    print("read:", res["hdf5_read"], flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res["e2e"] = {
+            f"{w}_workers": run_e2e(data, w, "cpu", args.batch_size, Path(tmp)) for w in (1, 2)
+        }
+        print("e2e:", res["e2e"], flush=True)
+        if gpu_available():
+            run_e2e(data, 1, "cuda", 256, Path(tmp))  # warm: page cache, kernels
+            res["gpu_e2e"] = run_e2e(data, 1, "cuda", 256, Path(tmp))
+    e1, e2 = res["e2e"]["1_workers"], res["e2e"]["2_workers"]
+
+    fx = FeatureExtractor(config=config, device="cpu", batch_size=args.batch_size).fit()
+    res["cbedfeat_family_s_per_stack"] = family_times(fx, stacks, config.families)
+    cb_mem = 1.0 / res["cbedfeat_family_s_per_stack"]["all"]
+    print("cbedfeat families:", res["cbedfeat_family_s_per_stack"], flush=True)
+
+    from peer_features import PeerFeatures
+
+    res["zernike"] = zernike_check(config, stacks[: max(2, n_mem // 4)])
+    print("zernike:", res["zernike"], flush=True)
+    res["radial"] = radial_check(config, stacks[: max(2, n_mem // 4)])
+    print("radial:", res["radial"], flush=True)
+    fastest = tuple(res["radial"]["pyfai_fastest"].split("/"))
+    peer = PeerFeatures(config, shape[-2:], radial_method=fastest)
+    res["peer_family_s_per_stack"] = peer_times(peer, stacks[:n_peer], config.families)
+    peer_rate = 1.0 / res["peer_family_s_per_stack"]["all"]
+    print("peer families:", res["peer_family_s_per_stack"], flush=True)
+
+    res["summary"] = {
+        "stacks_per_s_1_worker": e1["stacks_per_s"],
+        "stacks_per_s_2_workers": e2["stacks_per_s"],
+        "scaling_2_workers": e2["stacks_per_s"] / e1["stacks_per_s"],
+        "stacks_per_s_1_worker_steady": e1["stacks_per_s_steady"],
+        "stacks_per_s_2_workers_steady": e2["stacks_per_s_steady"],
+        "scaling_2_workers_steady": e2["stacks_per_s_steady"] / e1["stacks_per_s_steady"],
+        "stacks_per_s_in_memory_1_core": cb_mem,
+        "peer_stacks_per_s": peer_rate,
+        "speedup_end_to_end_vs_peer": e1["stacks_per_s"] / peer_rate,
+        "speedup_in_memory_vs_peer": cb_mem / peer_rate,
+        "speedup_zernike_vs_mahotas": res["zernike"]["family_speedup"],
+        "zernike_max_rel_diff": res["zernike"]["family_max_rel_diff"],
+        "speedup_zernike_pixel_sum_vs_mahotas": res["zernike"]["pixel_sum_speedup"],
+        "zernike_pixel_sum_max_rel_diff": res["zernike"]["pixel_sum_max_rel_diff"],
+        "speedup_radial_vs_pyfai": res["radial"]["speedup_vs_fastest"],
+        "hdf5_read_stacks_per_s": res["hdf5_read"]["stacks_per_s_cached"],
+        "peak_rss_mb_per_worker": max(e1["peak_rss_mb_per_worker"], e2["peak_rss_mb_per_worker"]),
+    }
+    if "gpu_e2e" in res:
+        res["summary"]["gpu_stacks_per_s"] = res["gpu_e2e"]["stacks_per_s"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "extract.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    (RESULTS / "extract.md").write_text(markdown(res))
+    print(markdown(res))
+
+
+def markdown(res: dict) -> str:
+    s, t = res["summary"], TARGETS
+    ok = lambda v, target: "yes" if v >= target else "no"  # noqa: E731
+    lines = [
+        "# bench_extract: cbedfeat extract vs peer libraries",
+        "",
+        f"Data: `{res['data']}`, {res['files']} files, stacks {tuple(res['stack_shape'])}"
+        f"{' (quick run)' if res['quick'] else ''}; {res['machine']['cpus']} CPUs, "
+        f"{res['machine']['platform']}. One BLAS thread per process.",
+        "",
+        "| measure | value | target | met |",
+        "| --- | --- | --- | --- |",
+        f"| stacks/s, 1 worker (end to end) | {s['stacks_per_s_1_worker']:.1f} | >= {t['stacks_per_s_per_worker']:.0f} | {ok(s['stacks_per_s_1_worker'], t['stacks_per_s_per_worker'])} |",
+        f"| stacks/s, 2 workers (end to end) | {s['stacks_per_s_2_workers']:.1f} | | |",
+        f"| scaling 2 workers / 1 | {s['scaling_2_workers']:.2f}x | >= {t['scaling_2_workers']}x | {ok(s['scaling_2_workers'], t['scaling_2_workers'])} |",
+        f"| stacks/s once running (start-up excluded), 1 / 2 workers | {s['stacks_per_s_1_worker_steady']:.1f} / {s['stacks_per_s_2_workers_steady']:.1f} | >= {t['stacks_per_s_per_worker']:.0f} per worker | {ok(s['stacks_per_s_1_worker_steady'], t['stacks_per_s_per_worker'])} |",
+        f"| scaling once running | {s['scaling_2_workers_steady']:.2f}x | >= {t['scaling_2_workers']}x | {ok(s['scaling_2_workers_steady'], t['scaling_2_workers'])} |",
+        f"| stacks/s in memory, 1 core | {s['stacks_per_s_in_memory_1_core']:.1f} | | |",
+        f"| peer path stacks/s | {s['peer_stacks_per_s']:.3f} | | |",
+        f"| end to end vs peer | {s['speedup_end_to_end_vs_peer']:.0f}x | >= {t['speedup_end_to_end_vs_peer']:.0f}x | {ok(s['speedup_end_to_end_vs_peer'], t['speedup_end_to_end_vs_peer'])} |",
+        f"| Zernike family vs mahotas (degree {res['zernike']['degree']}) | {s['speedup_zernike_vs_mahotas']:.0f}x | >= {t['speedup_zernike_vs_mahotas']:.0f}x | {ok(s['speedup_zernike_vs_mahotas'], t['speedup_zernike_vs_mahotas'])} |",
+        f"| Zernike family max relative difference | {s['zernike_max_rel_diff']:.2e} | <= {t['zernike_rtol']:.0e} | {'yes' if s['zernike_max_rel_diff'] <= t['zernike_rtol'] else 'no'} |",
+        f"| Zernike pixel sum vs mahotas | {s['speedup_zernike_pixel_sum_vs_mahotas']:.0f}x | | |",
+        f"| Zernike pixel sum max relative difference | {s['zernike_pixel_sum_max_rel_diff']:.2e} | <= {t['zernike_rtol']:.0e} | {'yes' if s['zernike_pixel_sum_max_rel_diff'] <= t['zernike_rtol'] else 'no'} |",
+        f"| radial profile vs pyFAI ({res['radial']['pyfai_fastest']}) | {s['speedup_radial_vs_pyfai']:.1f}x | >= {t['speedup_radial_vs_pyfai']:.0f}x | {ok(s['speedup_radial_vs_pyfai'], t['speedup_radial_vs_pyfai'])} |",
+        f"| HDF5 read alone, stacks/s (page cache) | {s['hdf5_read_stacks_per_s']:.0f} | | |",
+        f"| peak memory per worker | {s['peak_rss_mb_per_worker']:.0f} MB | | |",
+    ]
+    if "gpu_stacks_per_s" in s:
+        lines.append(
+            f"| GPU stacks/s | {s['gpu_stacks_per_s']:.0f} | >= {t['gpu_stacks_per_s']:.0f} | {ok(s['gpu_stacks_per_s'], t['gpu_stacks_per_s'])} |"
+        )
+    else:
+        lines.append("| GPU stacks/s | no CUDA device in this run | | |")
+    lines += [
+        "",
+        "Time per family, ms per stack (three patterns):",
+        "",
+        "| family | cbedfeat | peer | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    cb, pr = res["cbedfeat_family_s_per_stack"], res["peer_family_s_per_stack"]
+    for name in cb:
+        p = pr.get(name)
+        ratio = f"{p / cb[name]:.0f}x" if p else ""
+        lines.append(
+            f"| {name} | {1e3 * cb[name]:.2f} | {'' if p is None else f'{1e3 * p:.0f}'} | {ratio} |"
+        )
+    e1 = res["e2e"]["1_workers"]
+    lines += [
+        "",
+        f"End to end, 1 worker: {e1['stacks']} stacks in {e1['seconds']:.1f} s "
+        f"(read {e1['read_s']:.1f} s, features {e1['compute_s']:.1f} s, write {e1['write_s']:.1f} s).",
+        "Peer path: bench/peer_features.py (mirror axes every 5 degrees).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""``cbedfeat extract``: HDF5 files -> one Parquet feature table."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("extract")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(),
+    help="Feature table to write (FEATURES.parquet); its parts go to FEATURES.parquet.parts/.",
+)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: all cores].",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where features are computed.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Feature config (YAML).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Run on Dask: 'local' (a LocalCluster) or a scheduler address.",
+)
+@click.option("--strict", is_flag=True, help="Fail on the first bad sample instead of skipping it.")
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Reuse parts whose input is unchanged.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Stacks per feature batch.",
+)
+@click.option(
+    "--parts-only",
+    is_flag=True,
+    help="OUT is a directory of parts (one per file); no combined file.",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
+def extract(
+    inputs,
+    out,
+    workers,
+    device,
+    config_path,
+    scheduler,
+    strict,
+    resume,
+    batch_size,
+    parts_only,
+    progress,
+):
+    """Featurise every sample of INPUT files and directories (batch_*.h5) into OUT.
+
+    Rows keep file order, then sample order. Bad samples are skipped and listed in
+    OUT's stem + '.skipped.csv' (or, with --strict, stop the run). An interrupted run
+    started again reuses the parts already written (--resume).
+    """
+    from cbedfeat.extract import ExtractError
+    from cbedfeat.extract import extract as run_extract
+
+    try:
+        result = run_extract(
+            list(inputs),
+            out,
+            workers=workers,
+            device=device,
+            config=config_path,
+            scheduler=scheduler,
+            strict=strict,
+            resume=resume,
+            batch_size=batch_size,
+            parts_only=parts_only,
+            progress=progress,
+        )
+    except ExtractError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.summary())
