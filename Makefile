@@ -21,8 +21,18 @@ install: $(VENV)/.installed
 test: install
 	$(BIN)/python -m pytest -q
 
+# The main job end to end on the built-in synthetic data. Each step reuses what an
+# earlier run left (simulate and extract resume), so a second `make demo` is quick.
 demo: install
-	$(BIN)/cbedfeat inspect $(DEMO)/data
+	$(BIN)/cbedfeat simulate --preset demo --out $(DEMO)/data --workers 2
+	$(BIN)/cbedfeat inspect $(DEMO)/data --metadata-only --top 10
+	$(BIN)/cbedfeat extract $(DEMO)/data --out $(DEMO)/features.parquet --workers 2
+	$(BIN)/cbedfeat eda $(DEMO)/data --features $(DEMO)/features.parquet --out $(DEMO)/eda --max-samples 300
+	$(BIN)/cbedfeat train $(DEMO)/features.parquet --out $(DEMO)/model --model xgb --weighting sqrt
+	$(BIN)/cbedfeat evaluate $(DEMO)/model $(DEMO)/features.parquet --out $(DEMO)/report --split test
+	@echo
+	@echo "Exploratory report: $(DEMO)/eda/report.html"
+	@echo "Evaluation report:  $(DEMO)/report/report.html"
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
