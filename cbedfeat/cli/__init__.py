@@ -17,6 +17,12 @@ from cbedfeat._version import __version__
 # (module, attribute) of every sub-command, in the order ``--help`` lists them.
 _COMMANDS: list[tuple[str, str]] = [
     ("cbedfeat.cli.inspect_cmd", "inspect"),
+    ("cbedfeat.cli.extract_cmd", "extract"),
+    ("cbedfeat.cli.simulate_cmd", "simulate"),
+    ("cbedfeat.cli.train_cmd", "train"),
+    ("cbedfeat.cli.evaluate_cmd", "evaluate"),
+    ("cbedfeat.cli.predict_cmd", "predict"),
+    ("cbedfeat.cli.eda_cmd", "eda"),
 ]
 
 

@@ -1,0 +1,38 @@
+"""``cbedfeat evaluate``: model bundle + feature table -> report directory."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("features", type=click.Path(exists=True))
+@click.option("--out", "-o", required=True, type=click.Path(), help="Report directory to write.")
+@click.option("--split", default="test", show_default=True,
+              help="Rows of FEATURES to evaluate ('all' for every row).")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="k of the headline top-k accuracy.")
+@click.option("--rare-threshold", type=click.IntRange(min=1), default=None,
+              help="Classes with fewer training materials are 'rare' [default: the training setting].")
+def evaluate(model, features, out, split, top_k, rare_threshold):
+    """Evaluate the model bundle MODEL on FEATURES; write metrics.json, plots and report.html to OUT."""
+    from cbedfeat.models.bundle import BundleError
+    from cbedfeat.report import run_evaluation
+
+    try:
+        page, metrics = run_evaluation(model, features, out, split=None if split == "all" else split,
+                                       rare_threshold=rare_threshold, top_k=top_k)
+    except (BundleError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{metrics['n_samples']} samples of split {split}: top-1 {metrics['top1_accuracy']:.3f}  "
+               f"top-{top_k} {metrics[f'top{top_k}_accuracy']:.3f}  "
+               f"balanced accuracy {metrics['balanced_accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  "
+               f"crystal system {metrics['crystal_system_accuracy']:.3f}")
+    if metrics["unseen"]["classes"]:
+        click.echo(f"{metrics['unseen']['n_samples']} samples of space groups the model never saw "
+                   f"(counted as errors): {metrics['unseen']['classes']}")
+    if "regression" in metrics:
+        reg = metrics["regression"]
+        click.echo("lattice MAE: " + "  ".join(f"{k} {v:.3g} {reg['units'][k]}" for k, v in reg["mae"].items()))
+    click.echo(f"report: {page}")

@@ -1,0 +1,336 @@
+"""Evaluation report: ``metrics.json``, PNG plots and one self-contained ``report.html``.
+
+The report is built from the metrics ``dict`` of :func:`cbedfeat.evaluate.evaluate_predictions`
+alone, so a report can be re-rendered from a saved ``metrics.json``. Plots use
+Matplotlib's non-interactive Agg backend (no display needed); the HTML page embeds the
+same PNGs as base64, so the single file can be mailed or opened anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PLOT_FILES = {
+    "recall_vs_frequency": "recall_vs_frequency.png",
+    "crystal_system_confusion": "crystal_system_confusion.png",
+    "top_k_curve": "top_k_curve.png",
+}
+
+_FRIEDEL_NOTE = (
+    "Kinematic patterns obey Friedel's law (|F<sub>g</sub>| = |F<sub>-g</sub>|): they show the "
+    "Laue class and systematic absences but not the full point group, so enantiomorphic pairs "
+    "(e.g. P4<sub>1</sub> / P4<sub>3</sub>) cannot be told apart and top-1 accuracy has a "
+    "ceiling below 100 %. The crystal-system and Laue-class accuracies are the levels such "
+    "patterns can answer in full."
+)
+_TRUST_NOTE = (
+    "Bundles of ensemble estimators store the model with joblib (pickle): load them only "
+    "from trusted sources. XGBoost models are stored in XGBoost's own UBJSON format."
+)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    # A plain open (not mkstemp) so the file gets the user's umask permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON (NaN and infinities become ``null``), indented, keys in insertion order."""
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, Mapping):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        if isinstance(o, np.generic):
+            o = o.item()
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        return o
+
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
+
+
+def plot_recall_vs_frequency(
+    series: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, *, title: str | None = None
+) -> Path:
+    """Per-class recall against the number of training samples of the class (log x axis).
+
+    Parameters
+    ----------
+    series : mapping of str to list of dict
+        Label -> ``per_class`` list of :func:`cbedfeat.evaluate.evaluate_predictions`;
+        several series (e.g. two strategies) share the axes.
+    path : Path
+        PNG to write.
+    title : str, optional
+
+    Returns
+    -------
+    Path
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    markers = ["o", "s", "^", "D", "v"]
+    for i, (label, rows) in enumerate(series.items()):
+        rows = [r for r in rows if r["support"] > 0]
+        # Classes without training data sit at x = 0.5, left of every real count.
+        x = np.array([max(r["train_samples"], 0.5) for r in rows], dtype=float)
+        y = np.array([r["recall"] for r in rows], dtype=float)
+        ax.scatter(x, y, s=18, alpha=0.6, marker=markers[i % len(markers)], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training samples of the class (log; unseen classes at 0.5)")
+    ax.set_ylabel("recall on evaluated rows")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, which="both", alpha=0.3)
+    if len(series) > 1:
+        ax.legend(loc="lower right")
+    ax.set_title(title or "Per-class recall against training frequency")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_crystal_system_confusion(confusion: Mapping[str, Any], path: Path) -> Path:
+    """Row-normalised crystal-system confusion matrix (true system per row)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    matrix = np.asarray(confusion["matrix"], dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=110)
+    ConfusionMatrixDisplay(normalised, display_labels=confusion["labels"]).plot(
+        ax=ax, cmap="Blues", values_format=".2f", colorbar=False, xticks_rotation=45
+    )
+    ax.set_title("Crystal system of the predicted space group (rows sum to 1)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_top_k_curve(curve: Mapping[str, Sequence[float]], path: Path) -> Path:
+    """Top-k accuracy for k = 1, 2, ..."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    ax.plot(curve["k"], curve["accuracy"], marker="o")
+    ax.set_xlabel("k")
+    ax.set_ylabel("top-k accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.set_title("Top-k accuracy")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)} ({path.name})</figcaption></figure>'
+
+
+def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title: str,
+                model_info: Mapping[str, Any] | None = None) -> str:
+    """The report page as one HTML string (plots embedded as base64 PNG)."""
+    from cbedfeat.evaluate import summary_metrics
+
+    summary = summary_metrics(metrics)
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    if model_info:
+        parts.append("<h2>Model</h2>")
+        parts.append(_table([(k, v if not isinstance(v, Mapping | list) else json.dumps(v))
+                             for k, v in model_info.items()], ["field", "value"]))
+    parts.append("<h2>Metrics</h2>")
+    parts.append(f"<p>{metrics['n_samples']} evaluated samples of {metrics['n_classes_evaluated']} "
+                 f"space groups; the model knows {metrics['n_classes_model']} space groups.</p>")
+    parts.append(_table(list(summary.items()), ["metric", "value"]))
+    if "rare" in metrics:
+        parts.append(f"<h2>Rare against frequent classes</h2><p>Rare: fewer than "
+                     f"{metrics['rare_threshold_materials']} training materials.</p>")
+        parts.append(_table(
+            [(name, metrics[name]["n_classes"], metrics[name]["n_samples"],
+              metrics[name]["recall_macro"], metrics[name]["recall_micro"]) for name in ("rare", "frequent")],
+            ["classes", "n classes", "n samples", "recall (mean over classes)", "recall (over samples)"],
+        ))
+    reg = metrics.get("regression")
+    if reg:  # multi-task models: lattice MAE, overall and per true crystal system
+        cols = list(reg["mae"])
+        parts.append("<h2>Lattice regression (mean absolute error)</h2>")
+        parts.append(_table(
+            [("all", reg["n"], *(reg["mae"][c] for c in cols))]
+            + [(s, r["n"], *(r[c] for c in cols)) for s, r in reg.get("mae_by_crystal_system", {}).items()],
+            ["crystal system", "n", *(f"{c} ({reg['units'][c]})" for c in cols)],
+        ))
+    unseen = metrics.get("unseen", {})
+    if unseen.get("classes"):
+        parts.append(
+            f"<h2>Classes the model never saw</h2><p>{unseen['n_samples']} evaluated samples belong to "
+            f"space groups absent from training ({', '.join(map(str, unseen['classes']))}); they "
+            "count as errors in every metric.</p>"
+        )
+    parts.append(f"<h2>Accuracy ceiling</h2><p>{_FRIEDEL_NOTE}</p><p>{_TRUST_NOTE}</p>")
+    parts.append("<h2>Plots</h2>")
+    for key, path in plots.items():
+        parts.append(_img(path, key.replace("_", " ")))
+    parts.append("<h2>Per-class results</h2><p>Sorted by training samples, most frequent first.</p>")
+    rows = sorted(metrics["per_class"], key=lambda r: (-r["train_samples"], r["space_group"]))
+    parts.append(_table(
+        [(r["space_group"], r["symbol"], r["crystal_system"], r["train_samples"], r["train_materials"],
+          r["support"], r["recall"], r["precision"], r["f1"]) for r in rows],
+        ["SG", "symbol", "system", "train samples", "train materials", "eval samples", "recall",
+         "precision", "F1"],
+    ))
+    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f0f0f0}img{max-width:100%}figure{margin:1em 0}")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def write_report(
+    metrics: Mapping[str, Any],
+    out_dir: str | os.PathLike[str],
+    *,
+    title: str = "cbedfeat evaluation report",
+    model_info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``metrics.json``, ``per_class.csv``, the PNG plots and ``report.html``.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Output of :func:`cbedfeat.evaluate.evaluate_predictions`.
+    out_dir : path
+        Report directory; created when missing, files in it replaced.
+    title : str
+    model_info : mapping, optional
+        Model facts shown at the top (name, weighting, data fingerprint, ...).
+
+    Returns
+    -------
+    Path
+        The ``report.html`` file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = dict(metrics)
+    if model_info:
+        payload = {"model": dict(model_info), **payload}
+    _write_atomic(out / "metrics.json", to_json(payload).encode())
+    plots = {
+        "recall_vs_frequency": plot_recall_vs_frequency(
+            {"model": metrics["per_class"]}, out / PLOT_FILES["recall_vs_frequency"]
+        ),
+        "crystal_system_confusion": plot_crystal_system_confusion(
+            metrics["crystal_system_confusion"], out / PLOT_FILES["crystal_system_confusion"]
+        ),
+        "top_k_curve": plot_top_k_curve(metrics["top_k_curve"], out / PLOT_FILES["top_k_curve"]),
+    }
+    fields = list(metrics["per_class"][0]) if metrics["per_class"] else ["space_group"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(metrics["per_class"])
+    _write_atomic(out / "per_class.csv", buffer.getvalue().encode())
+    page = out / "report.html"
+    _write_atomic(page, render_html(metrics, plots, title=title, model_info=model_info).encode())
+    return page
+
+
+def _validation_text(val: Mapping[str, Any] | None) -> str | None:
+    if not val:
+        return None
+    text = f"{val.get('source')}, {val.get('n_samples')} samples"
+    shown = [("top1_accuracy", "top-1"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"),
+             ("crystal_system_accuracy", "crystal system")]
+    parts = [f"{label} {val[key]:.3f}" for key, label in shown if val.get(key) is not None]
+    return text + (": " + ", ".join(parts) if parts else "")
+
+
+def run_evaluation(
+    model_dir: str | os.PathLike[str],
+    features: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    split: str | None = "test",
+    rare_threshold: int | None = None,
+    top_k: int = 5,
+) -> tuple[Path, dict[str, Any]]:
+    """Load a bundle and a table, evaluate, and write the report directory.
+
+    Returns
+    -------
+    report : Path
+        ``report.html`` in ``out_dir``.
+    metrics : dict
+    """
+    from cbedfeat.evaluate import evaluate_bundle
+    from cbedfeat.models.bundle import load_bundle
+    from cbedfeat.train import read_table
+
+    bundle = load_bundle(model_dir)
+    table, meta = read_table(features)
+    bundle.check_features(table.columns, source=str(features))
+    bundle.check_table_metadata(meta)
+    metrics = evaluate_bundle(bundle, table, split=split, rare_threshold=rare_threshold, top_k=top_k)
+    training = bundle.training or {}
+    info = {
+        "bundle": str(Path(model_dir)),
+        "model": training.get("model"),
+        "weighting": training.get("weighting"),
+        "seed": training.get("seed"),
+        "trained on split": training.get("split"),
+        "training data fingerprint": training.get("data_fingerprint"),
+        "evaluated table": str(features),
+        "evaluated split": split if split is not None else "all rows",
+        "device used in training": training.get("device_used"),
+        "validation": _validation_text(training.get("validation")),
+        "versions": ", ".join(f"{k} {v}" for k, v in (bundle.versions or {}).items()),
+    }
+    page = write_report(metrics, out_dir, title=f"cbedfeat evaluation: {training.get('model', 'model')}",
+                        model_info=info)
+    return page, metrics

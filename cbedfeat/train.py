@@ -1,0 +1,332 @@
+"""Training orchestration: feature table in, validated model bundle out.
+
+:func:`train_model` reads a feature table, keeps the rows of split ``train``, fits the
+chosen estimator on the pattern features (never on a label or target column, see
+:func:`cbedfeat.table.check_no_leak`), measures it on the ``dev`` rows (or, when the
+table has none, on a material-grouped hold-out of the training rows), and saves a
+:mod:`bundle <cbedfeat.models.bundle>` with the training metadata.
+
+Models are built through :data:`TRAINERS`, a dict from the command-line name to a
+factory ``f(*, weighting, device, random_state, **params) -> estimator``; another model
+joins the command line with one :func:`register_trainer` call. The module imports only
+the standard library at the top, so the command line can list the names cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOLDOUT_FRACTION = 0.2
+# Identity and label columns whose values define the training data's fingerprint.
+FINGERPRINT_COLUMNS = ("file", "group", "material", "space_group")
+
+
+def _make_model_factory(name: str) -> Callable[..., Any]:
+    def factory(**kwargs: Any) -> Any:
+        from cbedfeat.models import make_model
+
+        return make_model(name, **kwargs)
+
+    factory.__name__ = f"make_{name}"
+    return factory
+
+
+TRAINERS: dict[str, Callable[..., Any]] = {
+    name: _make_model_factory(name)
+    for name in ("xgb", "brf", "bagging", "easy", "rusboost", "hierarchical")
+}
+
+
+def _make_multitask(**kwargs: Any) -> Any:
+    from cbedfeat.models.multitask import MultiTaskCBEDModel
+
+    n_estimators = kwargs.pop("n_estimators", None)  # --n-estimators: the stage-2 classifier's
+    if n_estimators is not None:
+        kwargs["classifier_params"] = {**(kwargs.get("classifier_params") or {}),
+                                       "n_estimators": n_estimators}
+    return MultiTaskCBEDModel(**kwargs)
+
+
+TRAINERS["multitask"] = _make_multitask
+
+
+def register_trainer(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``factory(*, weighting, device, random_state, **params)`` trainable as ``name``."""
+    TRAINERS[name] = factory
+
+
+def build_model(
+    name: str, *, weighting: str = "balanced", device: str = "auto", seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """An unfitted estimator from :data:`TRAINERS`."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(TRAINERS)}")
+    return TRAINERS[name](weighting=weighting, device=device, random_state=seed, **dict(params or {}))
+
+
+def read_table(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """A feature table and its metadata, checked for training and evaluation.
+
+    :func:`cbedfeat.table.read_feature_table` plus the checks the models need: the
+    identity and label columns are present and no feature is a label or target.
+
+    Parameters
+    ----------
+    path : path
+        Parquet file (or directory of Parquet parts) written by :mod:`cbedfeat.extract`.
+
+    Returns
+    -------
+    table : DataFrame
+    metadata : dict
+        ``feature_names`` (list; from the schema metadata, else every feature column),
+        ``feature_config`` (dict or None), ``feature_version``, ``cbedfeat_version``
+        (None when the file does not carry them).
+    """
+    from cbedfeat.table import check_no_leak, feature_columns, read_feature_table
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such feature table")
+    table, raw = read_feature_table(path)
+    meta = {key: raw.get(key) for key in ("feature_names", "feature_config", "feature_version",
+                                          "cbedfeat_version")}
+    if not meta["feature_names"]:
+        meta["feature_names"] = feature_columns(list(table.columns))
+    check_no_leak(meta["feature_names"])
+    missing = [c for c in ("material", "split", "space_group") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not a feature table, columns {missing} missing")
+    return table, meta
+
+
+def data_fingerprint(table: Any) -> str:
+    """sha256 of the rows' file names, groups, materials and labels, order-independent.
+
+    File names enter without their directory, so the same data moved elsewhere keeps
+    its fingerprint.
+    """
+    cols = [c for c in FINGERPRINT_COLUMNS if c in table.columns]
+    frame = table.loc[:, cols].astype(str)
+    if "file" in frame:
+        frame["file"] = [PurePath(f).name for f in frame["file"]]
+    lines = sorted("\t".join(row) for row in frame.itertuples(index=False, name=None))
+    digest = hashlib.sha256("\t".join(cols).encode())
+    for line in lines:
+        digest.update(b"\n" + line.encode())
+    return digest.hexdigest()
+
+
+def holdout_split(y: Any, groups: Any, *, fraction: float = DEFAULT_HOLDOUT_FRACTION,
+                  seed: int = 0) -> tuple[Any, Any]:
+    """Material-grouped, class-stratified hold-out of training rows.
+
+    Classes with a single material keep it in the fitting part (a hold-out would remove
+    the class from training). The hold-out is one fold of
+    :class:`sklearn.model_selection.StratifiedGroupKFold` with ``round(1 / fraction)`` folds.
+
+    Parameters
+    ----------
+    y : (n,) array of int
+    groups : (n,) array of str
+        Material of each row.
+    fraction : float
+    seed : int
+
+    Returns
+    -------
+    fit_mask, holdout_mask : (n,) bool ndarray
+    """
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction}")
+    n_materials = {c: np.unique(groups[y == c]).size for c in np.unique(y)}
+    eligible = np.array([n_materials[c] > 1 for c in y])
+    holdout = np.zeros(y.size, dtype=bool)
+    n_splits = max(2, round(1.0 / fraction))
+    if np.unique(groups[eligible]).size >= n_splits:
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            # Rare classes have fewer materials than folds; that is expected here.
+            warnings.simplefilter("ignore", UserWarning)
+            _, test_idx = next(cv.split(np.zeros(eligible.sum()), y[eligible], groups[eligible]))
+        holdout[np.flatnonzero(eligible)[test_idx]] = True
+    return ~holdout, holdout
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` did.
+
+    Attributes
+    ----------
+    bundle_path : Path
+    model : fitted estimator
+    validation : dict
+        Summary metrics on the validation rows (see :func:`cbedfeat.evaluate.summary_metrics`).
+    training : dict
+        The training metadata saved in the bundle.
+    fit_seconds : float
+    """
+
+    bundle_path: Path
+    model: Any
+    validation: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+
+
+def fit_and_validate(
+    table: Any,
+    feature_names: list[str],
+    *,
+    model: str = "xgb",
+    weighting: str = "balanced",
+    device: str = "auto",
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    train_split: str = "train",
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+    rare_threshold: int | None = None,
+) -> tuple[Any, dict[str, Any], float]:
+    """Fit on the ``train_split`` rows and validate on ``dev`` or a grouped hold-out.
+
+    Returns
+    -------
+    estimator : fitted estimator
+    training : dict
+        JSON-ready training metadata, validation metrics included.
+    fit_seconds : float
+    """
+    import numpy as np
+
+    from cbedfeat.evaluate import (
+        DEFAULT_RARE_THRESHOLD,
+        class_training_counts,
+        evaluate_predictions,
+        summary_metrics,
+    )
+    from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
+    from cbedfeat.table import check_no_leak
+
+    check_no_leak(feature_names)
+    rare_threshold = DEFAULT_RARE_THRESHOLD if rare_threshold is None else rare_threshold
+    split = table["split"].astype(str)
+    train = table[split == train_split]
+    if train.empty:
+        raise ValueError(f"the table has no rows of split {train_split!r} "
+                         f"(splits present: {sorted(split.unique())})")
+    dev = table[split == "dev"]
+    if len(dev):
+        fit_rows, val_rows, source = train, dev, "dev"
+    else:
+        fit_mask, val_mask = holdout_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
+                                           fraction=holdout_fraction, seed=seed)
+        fit_rows, val_rows, source = train[fit_mask], train[val_mask], "holdout"
+    X = fit_rows.loc[:, feature_names].to_numpy(dtype=np.float64)
+    y = fit_rows["space_group"].to_numpy(dtype=np.int64)
+    groups = fit_rows["material"].astype(str).to_numpy()
+    estimator = build_model(model, weighting=weighting, device=device, seed=seed, params=params)
+    fit_kwargs: dict[str, Any] = {"groups": groups}
+    if getattr(estimator, "needs_targets", False):  # multi-task: the lattice is a stage-1 target
+        fit_kwargs["targets"] = fit_rows.loc[:, list(LATTICE_COLUMNS)]
+    start = time.perf_counter()
+    estimator.fit(X, y, **fit_kwargs)
+    fit_seconds = time.perf_counter() - start
+    counts = class_training_counts(y, groups)
+    validation: dict[str, Any] = {"source": source, "n_samples": len(val_rows)}
+    if len(val_rows):
+        proba = estimator.predict_proba(val_rows.loc[:, feature_names].to_numpy(dtype=np.float64))
+        metrics = evaluate_predictions(val_rows["space_group"].to_numpy(), proba, estimator.classes_,
+                                       train_counts=counts, rare_threshold=rare_threshold)
+        validation.update(summary_metrics(metrics))
+        validation["unseen_classes"] = metrics["unseen"]["classes"]
+        if predicts_lattice(estimator):
+            validation["regression"] = table_regression_errors(val_rows, estimator.predict_targets(
+                val_rows.loc[:, feature_names].to_numpy(dtype=np.float64)))
+    if source == "holdout":
+        validation["fraction"] = holdout_fraction
+    training = {
+        "model": model,
+        "weighting": weighting,
+        "seed": seed,
+        "params": dict(params or {}),
+        "device_requested": device,
+        "device_used": getattr(estimator, "device_used_", None),
+        "best_iteration": getattr(estimator, "best_iteration_", None),
+        "split": train_split,
+        "data_fingerprint": data_fingerprint(train),
+        "n_train_samples": len(fit_rows),
+        "n_train_materials": int(np.unique(groups).size),
+        "class_counts": {str(k): v for k, v in counts.items()},
+        "rare_threshold_materials": rare_threshold,
+        "validation": validation,
+    }
+    logger.info("fitted %s (%s weighting) on %d rows in %.1f s; device %s", model, weighting,
+                len(fit_rows), fit_seconds, training["device_used"])
+    return estimator, training, fit_seconds
+
+
+def train_model(
+    features: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    model: str = "xgb",
+    weighting: str = "balanced",
+    device: str = "auto",
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+    rare_threshold: int | None = None,
+) -> TrainResult:
+    """Train a model on a feature table's ``train`` rows and save it as a bundle.
+
+    Parameters
+    ----------
+    features : path
+        Feature table (Parquet).
+    out : path
+        Bundle directory to write (see :func:`cbedfeat.models.bundle.save_bundle`).
+    model : str
+        A key of :data:`TRAINERS`.
+    weighting : {"none", "balanced", "sqrt", "effective"}
+    device : {"auto", "cpu", "cuda"}
+    seed : int
+    params : mapping, optional
+        Extra estimator parameters (e.g. ``n_estimators``).
+    holdout_fraction : float
+        Share of training materials held out for validation when the table has no
+        ``dev`` rows.
+    rare_threshold : int, optional
+        Rare classes have fewer training materials than this.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from cbedfeat.models.bundle import save_bundle
+
+    table, meta = read_table(features)
+    estimator, training, seconds = fit_and_validate(
+        table, list(meta["feature_names"]), model=model, weighting=weighting, device=device,
+        seed=seed, params=params, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
+    )
+    training["features_file"] = PurePath(features).name
+    path = save_bundle(out, estimator, feature_names=list(meta["feature_names"]),
+                       feature_config=meta["feature_config"], feature_version=meta["feature_version"],
+                       training=training)
+    return TrainResult(path, estimator, training["validation"], training, seconds)

@@ -1,0 +1,216 @@
+"""Tests of cbedfeat.train and the train / evaluate / predict commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.linear_model import LogisticRegression
+
+from cbedfeat.cli import main
+from cbedfeat.models.bundle import load_bundle
+from cbedfeat.testing import make_feature_table, write_feature_table
+from cbedfeat.train import (
+    TRAINERS,
+    data_fingerprint,
+    holdout_split,
+    read_table,
+    register_trainer,
+    train_model,
+)
+
+FAST = ["--n-estimators", "5", "--param", "n_jobs=1"]
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tables") / "features.parquet"
+    return write_feature_table(make_feature_table(n_classes=6, max_materials=10, seed=2), path)
+
+
+def _run(args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_train_and_evaluate_commands(tmp_path, table_path):
+    result = _run(["train", table_path, "--out", tmp_path / "model", "--seed", "3", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "validation (dev" in result.output and "model bundle:" in result.output
+    bundle = load_bundle(tmp_path / "model")
+    table, meta = read_table(table_path)
+    training = bundle.training
+    assert training["model"] == "xgb" and training["weighting"] == "balanced" and training["seed"] == 3
+    assert training["split"] == "train" and training["validation"]["source"] == "dev"
+    assert training["data_fingerprint"] == data_fingerprint(table[table["split"] == "train"])
+    assert training["params"]["n_estimators"] == 5 and bundle.model.n_estimators == 5
+    assert bundle.feature_names == meta["feature_names"]
+    assert bundle.feature_config == meta["feature_config"]
+
+    result = _run(["evaluate", tmp_path / "model", table_path, "--out", tmp_path / "report"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    test = table[table["split"] == "test"]
+    pred = bundle.predict(test)
+    assert metrics["n_samples"] == len(test)
+    assert metrics["top1_accuracy"] == pytest.approx(np.mean(pred == test["space_group"].to_numpy()))
+    assert metrics["model"]["training data fingerprint"] == training["data_fingerprint"]
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert f"report: {tmp_path / 'report' / 'report.html'}" in result.output
+
+
+def test_train_ensemble_with_params_and_holdout(tmp_path, table_path):
+    table, _ = read_table(table_path)
+    no_dev = write_feature_table(table[table["split"] != "dev"], tmp_path / "no_dev.parquet")
+    result = _run(["train", no_dev, "--out", tmp_path / "model", "--model", "brf", "--weighting", "none",
+                   "--n-estimators", "4", "--param", "n_jobs=1", "--holdout-fraction", "0.3"])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(tmp_path / "model")
+    assert (tmp_path / "model" / "model.joblib").is_file()
+    assert bundle.model.n_estimators == 4
+    val = bundle.training["validation"]
+    assert val["source"] == "holdout" and val["fraction"] == 0.3 and val["n_samples"] > 0
+    # The hold-out rows were not used for fitting.
+    assert bundle.training["n_train_samples"] + val["n_samples"] == int((table["split"] == "train").sum())
+
+
+def test_holdout_split_groups_materials():
+    y = np.array([1] * 6 + [2] * 6 + [3] * 2)
+    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f", "f", "g", "g"])
+    fit, hold = holdout_split(y, groups, fraction=0.34, seed=0)
+    assert fit.sum() + hold.sum() == y.size and hold.any()
+    assert not set(groups[fit]) & set(groups[hold])  # every material on one side
+    assert fit[y == 3].all()  # the single-material class stays in training
+    again = holdout_split(y, groups, fraction=0.34, seed=0)
+    assert np.array_equal(hold, again[1])
+
+
+def test_data_fingerprint():
+    t = pd.DataFrame({"file": ["/a/batch_train_0.h5", "/a/batch_train_0.h5"], "group": ["s0", "s1"],
+                      "material": ["m0", "m1"], "space_group": [14, 225]})
+    moved = t.assign(file=["/elsewhere/batch_train_0.h5"] * 2)
+    assert data_fingerprint(t) == data_fingerprint(t.iloc[::-1]) == data_fingerprint(moved)
+    assert data_fingerprint(t) != data_fingerprint(t.assign(space_group=[14, 226]))
+
+
+class Logistic(LogisticRegression):
+    """A model outside cbedfeat.models, with the project's fit signature."""
+
+    def fit(self, X, y, *, groups=None, sample_weight=None):
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_registered_trainer_is_used(tmp_path, table_path):
+    register_trainer("logistic", lambda *, weighting, device, random_state, **p: Logistic(max_iter=200))
+    try:
+        result = train_model(table_path, tmp_path / "model", model="logistic")
+        assert isinstance(load_bundle(tmp_path / "model").model, Logistic)
+        assert result.training["model"] == "logistic" and "top1_accuracy" in result.validation
+    finally:
+        del TRAINERS["logistic"]
+
+
+def test_command_errors(tmp_path, table_path):
+    table, _ = read_table(table_path)
+    only_test = write_feature_table(table[table["split"] == "test"], tmp_path / "test_only.parquet")
+    result = _run(["train", only_test, "--out", tmp_path / "m"])
+    assert result.exit_code == 1 and "no rows of split 'train'" in result.output
+    result = _run(["train", table_path, "--out", tmp_path / "m", "--param", "oops"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+    assert _run(["train", table_path, "--out", tmp_path / "m", *FAST]).exit_code == 0
+    fewer = write_feature_table(table.drop(columns=["f_001"]), tmp_path / "fewer.parquet")
+    result = _run(["evaluate", tmp_path / "m", fewer, "--out", tmp_path / "r"])
+    assert result.exit_code == 1 and "f_001" in result.output and "lacks 1 feature" in result.output
+    result = _run(["evaluate", tmp_path / "m", table_path, "--out", tmp_path / "r", "--split", "nope"])
+    assert result.exit_code == 1 and "no rows of split 'nope'" in result.output
+    (tmp_path / "m" / "model" / "model.ubj").write_bytes(b"\x00")
+    result = _run(["evaluate", tmp_path / "m", table_path, "--out", tmp_path / "r"])
+    assert result.exit_code == 1 and "truncated" in result.output
+
+
+@pytest.mark.slow
+def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, small_ornl_expected):
+    pytest.importorskip("cbedfeat.features.pipeline")
+    features = tmp_path / "features.parquet"
+    result = _run(["extract", small_ornl_dir, "--out", features, "--workers", "1", "--device", "cpu",
+                   "--no-progress"])
+    assert result.exit_code == 0, result.output
+    # Four training materials: no early-stopping hold-out.
+    result = _run(["train", features, "--out", tmp_path / "model", *FAST,
+                   "--param", "early_stopping_rounds=null", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    result = _run(["evaluate", tmp_path / "model", features, "--out", tmp_path / "report"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "report.html").is_file()
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for f in small_ornl_dir.glob("*.h5"):
+        (inputs / f.name).write_bytes(f.read_bytes())
+    (inputs / "batch_test_9.h5").write_bytes(b"not an HDF5 file")
+    out = tmp_path / "pred.csv"
+    result = _run(["predict", tmp_path / "model", inputs, "--out", out, "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["file", "group", "material", "pred_1", "pred_2", "pred_3",
+                                  "prob_1", "prob_2", "prob_3"]
+    assert len(pred) == small_ornl_expected["samples"]
+    assert (pred["prob_1"] >= pred["prob_2"]).all() and (pred["prob_2"] >= pred["prob_3"]).all()
+    skipped = pd.read_csv(tmp_path / "pred.skipped.csv")
+    assert skipped["file"].str.endswith("batch_test_9.h5").all() and len(skipped) == 1
+    # The same samples through the feature table give the same top-1.
+    bundle = load_bundle(tmp_path / "model")
+    table, _ = read_table(features)
+    merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
+        table.assign(expected=bundle.predict(table))[["file", "group", "expected"]], on=["file", "group"])
+    assert len(merged) == len(pred)
+    assert (merged["pred_1"] == merged["expected"]).all()
+
+
+@pytest.mark.slow
+def test_simulate_extract_train_evaluate_predict(tmp_path):
+    pytest.importorskip("cbedfeat.simulate.generate")
+    data = tmp_path / "data"
+    result = _run(["simulate", "--out", data, "--materials", "12", "--energies", "2", "--min-per-class", "2",
+                   "--top-classes", "4", "--seed", "5", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    features = tmp_path / "features.parquet"
+    result = _run(["extract", data, "--out", features, "--workers", "1", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    result = _run(["train", features, "--out", tmp_path / "model", "--weighting", "sqrt", "--device", "cpu",
+                   *FAST, "--param", "early_stopping_rounds=null"])
+    assert result.exit_code == 0, result.output
+    result = _run(["evaluate", tmp_path / "model", features, "--out", tmp_path / "report", "--split", "all"])
+    assert result.exit_code == 0, result.output
+    table, _ = read_table(features)
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["n_samples"] == len(table) and metrics["split"] is None
+    result = _run(["predict", tmp_path / "model", data, "--out", tmp_path / "pred.csv", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert len(pred) == len(table) and not (tmp_path / "pred.skipped.csv").exists()
+    assert ((pred["prob_1"] >= pred["prob_2"]) & (pred["prob_1"] + pred["prob_2"] <= 1 + 1e-6)).all()
+    # Features computed by predict match those of the table: the same top-1 per sample.
+    expected = table.assign(expected=load_bundle(tmp_path / "model").predict(table))
+    merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
+        expected[["file", "group", "expected"]], on=["file", "group"])
+    assert len(merged) == len(table) and (merged["pred_1"] == merged["expected"]).all()
+
+
+@pytest.mark.slow
+def test_predict_with_a_model_that_reads_stacks(tmp_path, small_ornl_dir):
+    pytest.importorskip("torch")
+    from cbedfeat.models.cnn_train import train_cnn
+
+    train_cnn(small_ornl_dir, tmp_path / "cnn", epochs=1, image_size=16, width=4, batch_size=4, device="cpu")
+    result = _run(["predict", tmp_path / "cnn", small_ornl_dir, "--out", tmp_path / "pred.csv", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    bundle = load_bundle(tmp_path / "cnn")
+    proba = bundle.model.predict_proba(list(zip(pred["file"], pred["group"], strict=True)))
+    assert np.allclose(pred["prob_1"], proba.max(axis=1))
+    assert (pred["pred_1"] == bundle.classes[proba.argmax(axis=1)]).all()
