@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo
 export OPENBLAS_NUM_THREADS ?= 1
+# XGBoost's idle OpenMP threads spin by default; on a shared 2-core machine that
+# makes a 2-thread fit several times slower than a 1-thread one.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install test demo bench lint clean
 

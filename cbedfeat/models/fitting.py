@@ -1,0 +1,146 @@
+"""Shared fitting helpers of the estimators: XGBoost device choice, the material-grouped
+early-stopping hold-out, sample-weight validation and seeds."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """Whether XGBoost can train on a CUDA device here (tried once, then cached).
+
+    A tiny booster is trained with ``device="cuda"`` and the device it reports is
+    read back: XGBoost silently falls back to the CPU when it sees no GPU. Any
+    exception (CPU-only build, broken driver) means no.
+    """
+    try:
+        import xgboost as xgb
+
+        if not xgb.build_info().get("USE_CUDA", False):
+            return False
+        x = np.arange(8, dtype=np.float32).reshape(4, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            booster = xgb.train(
+                {"device": "cuda", "tree_method": "hist", "verbosity": 0},
+                xgb.DMatrix(x, label=np.arange(4.0)),
+                num_boost_round=1,
+            )
+        device = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
+        return str(device).startswith("cuda")
+    except Exception:  # noqa: BLE001 - a broken CUDA stack must never break CPU users
+        return False
+
+
+def resolve_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a requested ``"auto"`` / ``"cpu"`` / ``"cuda"``.
+
+    ``"auto"`` picks CUDA when XGBoost can use it; an explicit ``"cuda"`` without a
+    usable GPU raises :class:`RuntimeError` instead of falling back silently.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError("device='cuda' was requested but XGBoost cannot use a CUDA GPU here")
+    return "cpu"
+
+
+def seed_from(random_state) -> int:
+    """An int seed from an sklearn-style ``random_state`` (int, None or RandomState)."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def grouped_validation_split(y, groups=None, validation_fraction=0.15, random_state=0):
+    """Hold out about ``validation_fraction`` of the groups (materials) for early stopping.
+
+    The fold is the first of :class:`sklearn.model_selection.StratifiedGroupKFold`
+    with ``round(1 / validation_fraction)`` splits (shuffled with ``random_state``),
+    so every material lies on exactly one side and class proportions are kept as far
+    as the groups allow (:class:`~sklearn.model_selection.StratifiedKFold` without
+    groups); when every class is smaller than the number of folds,
+    :class:`~sklearn.model_selection.GroupShuffleSplit` draws the groups instead.
+    A class whose every sample fell into the hold-out is moved back to training (whole
+    groups at a time): a space group seen in one material only is more use to the
+    model than to the stopping rule.
+
+    Parameters
+    ----------
+    y : (n,) array-like
+        Labels.
+    groups : (n,) array-like or None
+        Group of each sample (material id); None: every sample is its own group.
+    validation_fraction : float in (0, 1)
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    train_idx, val_idx : (n_train,), (n_val,) int ndarrays
+        Sorted indices; ``val_idx`` is empty when the data are too small to split
+        (fewer than two groups).
+    """
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedKFold
+
+    y = np.asarray(y)
+    n = len(y)
+    ungrouped = groups is None
+    groups = np.arange(n) if ungrouped else np.asarray(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries but y has {n}")
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    everything = np.arange(n)
+    n_groups = len(np.unique(groups))
+    n_splits = min(max(2, round(1.0 / validation_fraction)), n_groups)
+    if n_groups < 2:
+        return everything, everything[:0]
+    # Without groups, StratifiedKFold does the job of one-sample groups, much faster.
+    cv = (StratifiedKFold if ungrouped else StratifiedGroupKFold)(
+        n_splits=n_splits, shuffle=True, random_state=random_state
+    )
+    try:
+        with warnings.catch_warnings():
+            # Rare classes with fewer members than folds are the normal case here.
+            warnings.simplefilter("ignore", UserWarning)
+            _, val_idx = next(cv.split(np.zeros((n, 1)), y, None if ungrouped else groups))
+    except ValueError:
+        # Every class is smaller than the number of folds: stratifying is meaningless.
+        cv = GroupShuffleSplit(n_splits=1, test_size=validation_fraction, random_state=random_state)
+        _, val_idx = next(cv.split(np.zeros((n, 1)), y, groups))
+    in_val = np.zeros(n, dtype=bool)
+    in_val[val_idx] = True
+    lost = np.setdiff1d(np.unique(y[in_val]), np.unique(y[~in_val]))
+    if lost.size:
+        back = np.unique(groups[in_val & np.isin(y, lost)])
+        in_val &= ~np.isin(groups, back)
+    return everything[~in_val], everything[in_val]
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray:
+    """(n,) float64 weights from None, a scalar or an array; finite, >= 0, not all 0."""
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        return np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if n and not w.sum() > 0:
+        raise ValueError("sample_weight sums to zero: nothing to learn from")
+    return w
