@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import build_meta, build_stack
+from ornl_samples import build_meta, build_stack
 
 from cbedfeat.cli import main
 from cbedfeat.data import ORNLWriter

@@ -9,7 +9,7 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
-from conftest import SMALL_ORNL_MATERIALS, build_meta, build_stack
+from ornl_samples import SMALL_ORNL_MATERIALS, build_meta, build_stack
 
 from cbedfeat.data import (
     BadAttributeError,
@@ -255,7 +255,7 @@ def test_crash_mid_write_keeps_the_old_file_and_no_half_file(tmp_path):
     code = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
-        from conftest import build_meta, build_stack
+        from ornl_samples import build_meta, build_stack
         from cbedfeat.data import ORNLWriter
         w = ORNLWriter({str(path)!r})
         w.write(build_stack(seed=9), build_meta(material="mp-999"))
@@ -312,7 +312,7 @@ def test_reads_a_file_another_process_is_writing_in_swmr_mode(tmp_path):
         import sys
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
         import h5py
-        from conftest import build_meta, build_stack
+        from ornl_samples import build_meta, build_stack
         from cbedfeat.data.ornl_write import encode_attribute
         from cbedfeat.manifest import attribute_schema
         meta = build_meta()

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import build_meta, build_stack
+from ornl_samples import build_meta, build_stack
 
 from cbedfeat.data import CBEDDataError, ORNLWriter
 from cbedfeat.data.summary import summarize

@@ -6,7 +6,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from conftest import build_meta, build_stack
+from ornl_samples import build_meta, build_stack
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,0 +1,404 @@
+"""A small CNN baseline on the raw CBED stacks (needs the ``cnn`` extra: torch).
+
+The three orientations of a stack are the three input channels; each stack is
+area-averaged to 128 x 128 and log-scaled (see :mod:`cbedfeat.models.cnn_data`), as in
+the published ResNet baselines on the ORNL data (Pan, SMC 2020; ORNL STEMDL). The loss
+is cross-entropy with the same class-weighting schemes as the boosted models
+(:mod:`cbedfeat.models.weights`), plus, optionally, a mean-squared-error head on the
+standardised lattice targets of :mod:`cbedfeat.models.targets` (multi-task).
+
+The model is deliberately small (four conv blocks): it is the baseline the feature
+pipeline is measured against, trained on CPU by default and on CUDA when asked or
+available. Same seed, same device: same weights (torch deterministic algorithms and a
+seeded DataLoader generator).
+
+A saved model is a directory: ``model.pt`` (``torch.save`` of the ``state_dict``, loaded
+with ``weights_only=True``), ``label_map.json`` and ``params.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cbedfeat.models.cnn_data import StackDataset, refs_from_table, seed_worker
+
+log = logging.getLogger(__name__)
+
+BUNDLE_KIND = "torch-cnn"  # the kind cbedfeat.models.bundle stores this model as
+FORMAT_VERSION = 1
+MODEL_FILE, LABEL_MAP_FILE, PARAMS_FILE = "model.pt", "label_map.json", "params.json"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+class SmallCBEDNet(nn.Module):
+    """Four conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool) and two heads.
+
+    Parameters
+    ----------
+    n_classes : int
+        Outputs of the classification head.
+    n_targets : int
+        Outputs of the regression head (0: no head).
+    in_channels : int
+        Orientations per stack.
+    width : int
+        Channels of the first block; they double twice (width, 2w, 4w, 4w).
+    dropout : float
+        Dropout before the heads.
+
+    Notes
+    -----
+    ``forward(x)`` with x (B, in_channels, H, W), H and W >= 16, returns
+    ``(logits (B, n_classes), targets (B, n_targets))``. The last feature map is pooled
+    to 4 x 4 rather than 1 x 1 so the heads still see where in the pattern things are.
+    """
+
+    def __init__(self, n_classes: int, n_targets: int = 0, in_channels: int = 3,
+                 width: int = 16, dropout: float = 0.2):
+        super().__init__()
+        blocks, c = [], in_channels
+        for k in (width, 2 * width, 4 * width, 4 * width):
+            blocks += [nn.Conv2d(c, k, 3, padding=1, bias=False), nn.BatchNorm2d(k),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c = k
+        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.trunk = nn.Sequential(nn.Linear(16 * c, 256), nn.ReLU(inplace=True),
+                                   nn.Dropout(dropout))
+        self.classifier = nn.Linear(256, n_classes)
+        self.regressor = nn.Linear(256, n_targets) if n_targets > 0 else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(self.features(x))
+        reg = self.regressor(h) if self.regressor is not None else h.new_zeros((h.shape[0], 0))
+        return self.classifier(h), reg
+
+
+def _as_refs(X, data_root=None) -> list[tuple[str, str]]:
+    if isinstance(X, pd.DataFrame):
+        return refs_from_table(X, data_root)
+    return [(str(f), str(g)) for f, g in X]
+
+
+class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
+    """Space-group classifier on raw stacks, with scikit-learn conventions.
+
+    ``X`` is a list of ``(file, group)`` references (or a feature table with ``file`` and
+    ``group`` columns); the stacks are streamed from the HDF5 files. Feature tables
+    store bare file names: ``data_root`` says where they are.
+
+    Parameters
+    ----------
+    epochs, batch_size, lr, weight_decay : training schedule (AdamW, cosine decay).
+    weighting : {"none", "balanced", "sqrt", "effective"}
+        Class weights of the cross-entropy, as for the boosted models.
+    weight_beta, weight_cap : parameters of the weighting (see :func:`~cbedfeat.models.compute_sample_weights`).
+    multitask : bool
+        Add a regression head for the lattice targets (``fit`` then needs ``targets``).
+    target_weight : float
+        Weight of the regression loss beside the cross-entropy.
+    image_size, log_floor : preprocessing (:func:`~cbedfeat.models.cnn_data.preprocess_stack`).
+    width, dropout : network size (:class:`SmallCBEDNet`).
+    num_workers : int
+        DataLoader worker processes (each opens the HDF5 files itself).
+    cache_inputs : bool
+        Keep the preprocessed training and dev inputs in memory after the first epoch
+        (see :class:`~cbedfeat.models.cnn_data.StackDataset`); for small data sets with
+        ``num_workers=0``. Default: stream every epoch from the files.
+    device : {"auto", "cpu", "cuda"}
+    random_state : int
+    data_root : str or None
+        Directory that relative ``file`` entries of a table are resolved against.
+    """
+
+    BUNDLE_KIND = BUNDLE_KIND
+    #: ``X`` is a table of (file, group) references, not a feature matrix.
+    reads_stacks = True
+
+    def __init__(self, epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, weighting: str = "none", weight_beta: float = 0.999,
+                 weight_cap: float | None = None, multitask: bool = False, target_weight: float = 1.0,
+                 image_size: int = 128, log_floor: float = 1e-6, width: int = 16,
+                 dropout: float = 0.2, num_workers: int = 0, device: str = "auto",
+                 random_state: int = 0, data_root: str | None = None,
+                 cache_inputs: bool = False):
+        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        self.weighting, self.weight_beta, self.weight_cap = weighting, weight_beta, weight_cap
+        self.multitask, self.target_weight = multitask, target_weight
+        self.image_size, self.log_floor, self.width, self.dropout = image_size, log_floor, width, dropout
+        self.num_workers, self.device, self.random_state = num_workers, device, random_state
+        self.data_root, self.cache_inputs = data_root, cache_inputs
+
+    # -- data ----------------------------------------------------------------------
+    def _dataset(self, refs, labels=None, targets=None, cache=False) -> StackDataset:
+        return StackDataset(refs, labels, targets, size=self.image_size, floor=self.log_floor,
+                            cache=cache)
+
+    def _loader(self, ds: StackDataset, *, shuffle: bool, seed: int = 0) -> DataLoader:
+        gen = torch.Generator().manual_seed(int(seed))
+        # A last training batch of one sample breaks batch norm; drop it then.
+        drop_last = shuffle and len(ds) % self.batch_size == 1 and len(ds) > 1
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=gen,
+                          num_workers=self.num_workers, worker_init_fn=seed_worker,
+                          drop_last=drop_last, pin_memory=self.device_.type == "cuda")
+
+    def _encode(self, y) -> np.ndarray:
+        y = np.asarray(y).astype(np.int64)
+        idx = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+        return np.where(self.classes_[idx] == y, idx, -1)
+
+    def _scaled_targets(self, targets) -> np.ndarray | None:
+        if targets is None:
+            return None
+        from cbedfeat.models.targets import to_targets
+
+        z = to_targets(targets)
+        return ((z - self.target_mean_) / self.target_std_).astype(np.float32)
+
+    # -- training ------------------------------------------------------------------
+    def fit(self, X, y, *, targets=None, eval_set=None):
+        """Train on ``X`` (references), ``y`` (space-group numbers).
+
+        Parameters
+        ----------
+        X : list of (file, group) or DataFrame with file/group columns
+        y : (n,) int array_like
+        targets : DataFrame with a, b, c, alpha, beta, gamma, optional
+            Needed when ``multitask=True``.
+        eval_set : tuple (X_dev, y_dev) or (X_dev, y_dev, targets_dev), optional
+            The weights of the epoch with the lowest (class-weighted) dev loss are kept.
+
+        Returns
+        -------
+        self
+        """
+        from cbedfeat.models.targets import to_targets
+        from cbedfeat.models.weights import class_weight_table
+
+        refs = _as_refs(X, self.data_root)
+        y = np.asarray(y).astype(np.int64)
+        if len(refs) != len(y) or len(y) == 0:
+            raise ValueError(f"X has {len(refs)} references and y {len(y)} labels")
+        if self.multitask and targets is None:
+            raise ValueError("multitask=True needs the lattice targets")
+        self.device_ = resolve_device(self.device)
+        log.info("CNN training on device %s", self.device_)
+        self.classes_ = np.unique(y)
+        table = class_weight_table(y, self.weighting, beta=self.weight_beta, cap=self.weight_cap)
+        class_w = torch.tensor([table[c.item()] for c in self.classes_], dtype=torch.float32)
+        self.n_targets_ = 0
+        if self.multitask:
+            z = to_targets(targets)
+            self.target_mean_ = np.nanmean(z, axis=0)
+            self.target_std_ = np.where(np.nanstd(z, axis=0) > 0, np.nanstd(z, axis=0), 1.0)
+            self.n_targets_ = z.shape[1]
+        train_ds = self._dataset(refs, self._encode(y),
+                                 self._scaled_targets(targets) if self.multitask else None,
+                                 cache=self.cache_inputs)
+        dev_loader = dev_ds = None
+        if eval_set is not None:
+            dev_t = eval_set[2] if len(eval_set) > 2 and self.multitask else None
+            dev_ds = self._dataset(_as_refs(eval_set[0], self.data_root), self._encode(eval_set[1]),
+                                   self._scaled_targets(dev_t), cache=self.cache_inputs)
+            dev_loader = self._loader(dev_ds, shuffle=False)
+
+        was_det = torch.are_deterministic_algorithms_enabled()
+        if self.device_.type == "cuda":
+            # cuBLAS is only deterministic with a fixed workspace (CUDA docs, "Reproducibility").
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=self.device_.type == "cuda")
+        try:
+            torch.manual_seed(self.random_state)
+            self.model_ = SmallCBEDNet(len(self.classes_), self.n_targets_, width=self.width,
+                                       dropout=self.dropout).to(self.device_)
+            self._train_loop(train_ds, dev_loader, class_w.to(self.device_))
+        finally:
+            torch.use_deterministic_algorithms(was_det)
+            for ds in (train_ds, dev_ds):
+                if ds is not None:
+                    ds.close()
+        self.model_.eval()
+        return self
+
+    def _loss(self, out, label, target, class_w):
+        logits, reg = out
+        loss = nn.functional.cross_entropy(logits, label, weight=class_w, ignore_index=-1)
+        if self.n_targets_ and target.numel():
+            mask = torch.isfinite(target)
+            if mask.any():
+                diff = torch.where(mask, reg - torch.nan_to_num(target), torch.zeros_like(reg))
+                loss = loss + self.target_weight * (diff**2).sum() / mask.sum()
+        return loss
+
+    def _train_loop(self, train_ds, dev_loader, class_w) -> None:
+        model, dev = self.model_, self.device_
+        opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.epochs, 1))
+        self.history_, best, best_loss = [], None, np.inf
+        t0 = time.perf_counter()
+        for epoch in range(self.epochs):
+            model.train()
+            total, count = 0.0, 0
+            for x, label, target in self._loader(train_ds, shuffle=True,
+                                                 seed=self.random_state + epoch):
+                x, label, target = x.to(dev), label.to(dev), target.to(dev)
+                opt.zero_grad(set_to_none=True)
+                loss = self._loss(model(x), label, target, class_w)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(x)
+                count += len(x)
+            sched.step()
+            entry = {"epoch": epoch, "train_loss": total / max(count, 1),
+                     "seconds": time.perf_counter() - t0}
+            if dev_loader is not None:
+                entry.update(self._evaluate(dev_loader, class_w))
+                if entry["dev_loss"] < best_loss:
+                    best_loss, best = entry["dev_loss"], copy.deepcopy(model.state_dict())
+                    self.best_epoch_ = epoch
+            log.info("epoch %s", entry)
+            self.history_.append(entry)
+        if best is not None:
+            model.load_state_dict(best)
+        else:
+            self.best_epoch_ = self.epochs - 1
+
+    @torch.no_grad()
+    def _evaluate(self, loader, class_w) -> dict:
+        self.model_.eval()
+        total, correct, n = 0.0, 0, 0
+        for x, label, target in loader:
+            x, label, target = x.to(self.device_), label.to(self.device_), target.to(self.device_)
+            out = self.model_(x)
+            total += float(self._loss(out, label, target, class_w)) * len(x)
+            correct += int((out[0].argmax(1) == label).sum())
+            n += len(x)
+        return {"dev_loss": total / max(n, 1), "dev_accuracy": correct / max(n, 1)}
+
+    # -- inference -----------------------------------------------------------------
+    @torch.no_grad()
+    def _outputs(self, X) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "model_")
+        ds = self._dataset(_as_refs(X, self.data_root))
+        self.model_.eval()
+        probs, regs = [], []
+        try:
+            for x, _, _ in self._loader(ds, shuffle=False):
+                logits, reg = self.model_(x.to(self.device_))
+                probs.append(torch.softmax(logits.double(), 1).cpu().numpy())
+                regs.append(reg.double().cpu().numpy())
+        finally:
+            ds.close()
+        k = len(self.classes_)
+        if not probs:
+            return np.zeros((0, k)), np.zeros((0, self.n_targets_))
+        return np.concatenate(probs), np.concatenate(regs)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, K) class probabilities, columns in the order of ``classes_``."""
+        return self._outputs(X)[0]
+
+    def predict(self, X) -> np.ndarray:
+        """(n,) most probable space-group numbers."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    @property
+    def predicts_lattice(self) -> bool:
+        """Whether the fitted model has the multi-task lattice head."""
+        return bool(getattr(self, "n_targets_", 0))
+
+    def predict_targets(self, X) -> pd.DataFrame:
+        """Lattice predictions in physical units (columns a..gamma, volume); multitask only."""
+        from cbedfeat.models.targets import from_targets
+
+        check_is_fitted(self, "model_")
+        if not self.n_targets_:
+            raise ValueError("this model was trained without multi-task heads")
+        reg = self._outputs(X)[1]
+        return from_targets(reg * self.target_std_ + self.target_mean_)
+
+    # -- persistence ---------------------------------------------------------------
+    def save(self, directory) -> Path:
+        """Write ``model.pt``, ``label_map.json`` and ``params.json`` into ``directory``."""
+        from cbedfeat._version import __version__
+
+        check_is_fitted(self, "model_")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        tmp = d / (MODEL_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, d / MODEL_FILE)
+        _write_json(d / LABEL_MAP_FILE, {"classes": [int(c) for c in self.classes_]})
+        meta = {
+            "kind": BUNDLE_KIND, "format_version": FORMAT_VERSION,
+            "params": self.get_params(), "n_targets": int(self.n_targets_),
+            "target_mean": getattr(self, "target_mean_", np.zeros(0)).tolist(),
+            "target_std": getattr(self, "target_std_", np.zeros(0)).tolist(),
+            "device_used": str(self.device_), "best_epoch": int(self.best_epoch_),
+            "history": self.history_,
+            "versions": {"cbedfeat": __version__, "torch": torch.__version__},
+            "training": getattr(self, "training_info_", {}),
+        }
+        _write_json(d / PARAMS_FILE, meta)
+        return d
+
+    @classmethod
+    def load(cls, directory, *, device: str = "auto") -> CNNSpaceGroupClassifier:
+        """Read a directory written by :meth:`save`; ``device`` overrides the saved one."""
+        d = Path(directory)
+        try:
+            meta = json.loads((d / PARAMS_FILE).read_text())
+            classes = json.loads((d / LABEL_MAP_FILE).read_text())["classes"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{d} is not a readable CNN model directory: {exc}") from exc
+        if meta.get("kind") != BUNDLE_KIND or meta.get("format_version", 99) > FORMAT_VERSION:
+            raise ValueError(f"{d}: not a CNN model of format <= {FORMAT_VERSION}")
+        est = cls(**{**meta["params"], "device": device})
+        est.device_ = resolve_device(device)
+        est.classes_ = np.asarray(classes, dtype=np.int64)
+        est.n_targets_ = int(meta["n_targets"])
+        if est.n_targets_:
+            est.target_mean_ = np.asarray(meta["target_mean"])
+            est.target_std_ = np.asarray(meta["target_std"])
+        est.history_, est.best_epoch_ = meta["history"], meta["best_epoch"]
+        est.training_info_ = meta.get("training", {})
+        model = SmallCBEDNet(len(classes), est.n_targets_, width=est.width, dropout=est.dropout)
+        try:
+            state = torch.load(d / MODEL_FILE, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # torch raises several types for truncated/corrupt files
+            raise ValueError(f"{d / MODEL_FILE}: cannot load the CNN weights: {exc}") from exc
+        est.model_ = model.to(est.device_).eval()
+        return est
+
+
+def _write_json(path: Path, obj) -> None:
+    from cbedfeat.report import to_json  # handles NumPy scalars and arrays
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(to_json(obj))
+    os.replace(tmp, path)
