@@ -6,9 +6,9 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from ornl_samples import build_meta, build_stack
 from hypothesis import given
 from hypothesis import strategies as st
+from ornl_samples import build_meta, build_stack
 
 from cbedfeat.data import (
     BadAttributeError,
