@@ -33,9 +33,11 @@ demo: install
 	$(BIN)/cbedfeat eda $(DEMO)/data --features $(DEMO)/features.parquet --out $(DEMO)/eda --max-samples 300
 	$(BIN)/cbedfeat train $(DEMO)/features.parquet --out $(DEMO)/model --model xgb --weighting sqrt
 	$(BIN)/cbedfeat evaluate $(DEMO)/model $(DEMO)/features.parquet --out $(DEMO)/report --split test
+	$(BIN)/cbedfeat predict $(DEMO)/model $(DEMO)/data/batch_test_0.h5 --out $(DEMO)/predictions.csv --top-k 5
 	@echo
 	@echo "Exploratory report: $(DEMO)/eda/report.html"
 	@echo "Evaluation report:  $(DEMO)/report/report.html"
+	@echo "Predictions:        $(DEMO)/predictions.csv"
 
 # The measured tables of bench/results/: simulate the bench preset once, extract it,
 # then run every bench script (about an hour on a 2-core machine).
