@@ -121,6 +121,15 @@ def test_early_stopping_on_noise_cuts_the_booster():
     assert np.argmin(losses) == est.best_iteration_
 
 
+def test_early_stopping_metric_is_a_parameter():
+    X, y, groups = _data()
+    est = _small(eval_metric="merror", early_stopping_rounds=5).fit(X, y, groups=groups)
+    errors = est.evals_result_["validation"]["merror"]
+    assert "mlogloss" not in est.evals_result_["validation"]
+    assert 0.0 <= min(errors) <= 1.0
+    assert errors[est.best_iteration_] == min(errors)
+
+
 def test_no_early_stopping_trains_all_rounds():
     X, y, groups = _data()
     est = _small(early_stopping_rounds=None).fit(X, y, groups=groups)
