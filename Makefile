@@ -46,10 +46,12 @@ bench: install
 	$(BIN)/cbedfeat simulate --preset bench --out bench/data/raw --workers 2
 	$(BIN)/cbedfeat extract bench/data/raw --out bench/data/features.parquet --workers 2
 	$(BIN)/python bench/bench_simulate.py
-	$(BIN)/python bench/bench_extract.py --data bench/data/raw
+	$(BIN)/python bench/bench_extract.py --data bench/data/raw --name extract_gzip
 	$(BIN)/python bench/bench_imbalance.py --quick
 	$(BIN)/python bench/bench_multitask.py --quick
-	$(BIN)/python bench/bench_cnn.py --epochs 4 --data bench/data/raw
+	$(BIN)/python bench/uncompressed_copy.py
+	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
+	$(BIN)/python bench/bench_cnn.py --data bench/data/raw
 
 lint: install
 	$(BIN)/ruff check cbedfeat tests bench

@@ -19,7 +19,7 @@ Measured in one run, on the same stacks (``cbedfeat simulate --preset bench`` fi
 
 All cbedfeat CPU timings run with one BLAS thread per process.
 
-Writes bench/results/extract.json and bench/results/extract.md.
+Writes bench/results/<name>.json and .md (``--name``, default ``extract``).
 
 Usage: python bench/bench_extract.py [--data DIR] [--quick] [--peer-stacks N]
 """
@@ -318,6 +318,7 @@ def main() -> None:
         "--peer-stacks", type=int, default=None, help="Stacks for the (slow) peer path."
     )
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--name", default="extract", help="Stem of the result files in bench/results.")
     ap.add_argument("--_e2e", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._e2e:
@@ -404,8 +405,8 @@ def main() -> None:
     if "gpu_e2e" in res:
         res["summary"]["gpu_stacks_per_s"] = res["gpu_e2e"]["stacks_per_s"]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "extract.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
-    (RESULTS / "extract.md").write_text(markdown(res))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(markdown(res))
     print(markdown(res))
 
 
