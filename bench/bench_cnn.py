@@ -161,14 +161,8 @@ def _run_child(kind: str, argv: list[str]) -> dict:
 
 
 def _markdown(doc: dict) -> str:
-    cols = [("top1_accuracy", "top-1"), ("top5_accuracy", "top-5"), ("balanced_accuracy", "bal. acc"),
-            ("macro_f1", "macro-F1"), ("weighted_f1", "wtd F1"), ("geometric_mean_corrected", "G-mean*"),
-            ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
-            ("point_group_accuracy", "point grp"), ("rare_recall_macro", "rare recall"),
-            ("frequent_recall_macro", "freq. recall")]
-
-    def pct(v):
-        return "n/a" if v is None or v != v else f"{100 * v:.1f}"
+    from _tables import METRIC_COLUMNS as cols
+    from _tables import pct
 
     lines = ["# CNN baseline against the feature pipeline (bench/bench_cnn.py)", "",
              f"Table `{doc['features']}`: {doc['n_train']} train / {doc['n_dev']} dev / {doc['n_test']} "

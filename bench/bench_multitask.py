@@ -170,14 +170,8 @@ def _answer(d: dict, ci: dict, n_rows: int, n_materials: int) -> str:
 
 
 def _markdown(doc: dict) -> str:
-    cols = [("top1_accuracy", "top-1"), ("top5_accuracy", "top-5"), ("balanced_accuracy", "bal. acc"),
-            ("macro_f1", "macro-F1"), ("weighted_f1", "wtd F1"), ("geometric_mean_corrected", "G-mean*"),
-            ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
-            ("point_group_accuracy", "point grp"), ("rare_recall_macro", "rare recall"),
-            ("frequent_recall_macro", "freq. recall")]
-
-    def pct(v):
-        return "n/a" if v is None or v != v else f"{100 * v:.1f}"
+    from _tables import METRIC_COLUMNS as cols
+    from _tables import pct
 
     lines = [
         "# Multi-task against single-task (bench/bench_multitask.py)", "",

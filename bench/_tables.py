@@ -1,0 +1,17 @@
+"""Metric columns and number formatting shared by the bench scripts' Markdown tables."""
+
+from __future__ import annotations
+
+# (key of cbedfeat.evaluate.summary_metrics, column header), in table order.
+METRIC_COLUMNS: list[tuple[str, str]] = [
+    ("top1_accuracy", "top-1"), ("top5_accuracy", "top-5"), ("balanced_accuracy", "bal. acc"),
+    ("macro_f1", "macro-F1"), ("weighted_f1", "wtd F1"), ("geometric_mean_corrected", "G-mean*"),
+    ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
+    ("point_group_accuracy", "point grp"), ("rare_recall_macro", "rare recall"),
+    ("frequent_recall_macro", "freq. recall"),
+]
+
+
+def pct(value) -> str:
+    """A fraction as a percentage with one decimal; 'n/a' for None or NaN."""
+    return "n/a" if value is None or value != value else f"{100 * value:.1f}"
