@@ -10,8 +10,11 @@ the pattern-lattice notes in ``reference/cbed_physics.md``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from cbedfeat.features._jit import jit
 from cbedfeat.features.backend import fft_module, get_array_module, ndimage_module, to_numpy
 
 __all__ = ["bin_images", "autocorrelation", "lattice_vectors", "reduce_lattice"]
@@ -32,10 +35,17 @@ def bin_images(images, factor: int):
         return images
     b, h, w = images.shape
     h2, w2 = h // factor, w // factor
-    x = images[:, : h2 * factor, : w2 * factor]
-    # Rows first (contiguous adds), then columns: far faster than one 5-D mean.
-    x = x.reshape(b, h2, factor, w2 * factor).sum(axis=2)
-    return x.reshape(b, h2, w2, factor).sum(axis=3)
+    x = images[:, : h2 * factor, : w2 * factor].reshape(b * h2, factor, w2 * factor)
+    # Sums of strided views (whole rows, then every factor-th column): 4x faster than
+    # NumPy's reduction over a short inner axis.
+    rows = x[:, 0] + x[:, 1]
+    for k in range(2, factor):
+        rows += x[:, k]
+    cols = rows.reshape(b * h2, w2, factor)
+    out = cols[..., 0] + cols[..., 1]
+    for k in range(2, factor):
+        out += cols[..., k]
+    return out.reshape(b, h2, w2)
 
 
 def autocorrelation(images, max_lag: int | None = None):
@@ -74,26 +84,75 @@ def autocorrelation(images, max_lag: int | None = None):
 
 def reduce_lattice(v1: np.ndarray, v2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lagrange-Gauss reduction of a 2-D basis: shortest ``v1``, then shortest ``v2``."""
-    v1, v2 = np.asarray(v1, float), np.asarray(v2, float)
+    a0, a1, b0, b1 = _reduce_pair(*(float(v) for v in (*v1, *v2)))
+    return np.array([a0, a1]), np.array([b0, b1])
+
+
+@jit
+def _reduce_pair(a0, a1, b0, b1):
     for _ in range(100):
-        if v2 @ v2 < v1 @ v1:
-            v1, v2 = v2, v1
-        mu = np.round((v1 @ v2) / (v1 @ v1))
+        if b0 * b0 + b1 * b1 < a0 * a0 + a1 * a1:
+            a0, a1, b0, b1 = b0, b1, a0, a1
+        mu = np.rint((a0 * b0 + a1 * b1) / (a0 * a0 + a1 * a1))
         if mu == 0:
             break
-        v2 = v2 - mu * v1
-    return v1, v2
+        b0, b1 = b0 - mu * a0, b1 - mu * a1
+    return a0, a1, b0, b1
 
 
-def _refine(a: np.ndarray, i: int, j: int) -> tuple[float, float]:
-    # Parabola through the peak and its two neighbours along each axis.
-    def vertex(lo, mid, hi):
-        den = lo - 2 * mid + hi
-        return 0.0 if den >= 0 else float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
+@jit
+def _vertex(lo, mid, hi):
+    # Parabola through a peak and its two neighbours: offset of the vertex.
+    den = lo - 2.0 * mid + hi
+    if den >= 0:
+        return 0.0
+    return min(max(0.5 * (lo - hi) / den, -0.5), 0.5)
 
-    return i + vertex(a[i - 1, j], a[i, j], a[i + 1, j]), j + vertex(
-        a[i, j - 1], a[i, j], a[i, j + 1]
-    )
+
+@jit
+def _pick_lattices(acf, is_max, half, dist_key, rel_threshold, min_sin, vectors, summary):
+    # acf, is_max: (B, n, n); half, dist_key: (n, n); writes vectors (B, 2, 2) and
+    # summary (B, 4) for images with two independent peaks (left zero otherwise).
+    b, n, _ = acf.shape
+    lag = n // 2
+    for k in range(b):
+        a = acf[k]
+        flat = np.flatnonzero((is_max[k] & half).ravel())
+        if flat.size < 2:
+            continue
+        vals = a.ravel()[flat]
+        top = vals.max()
+        if top <= 0:
+            continue
+        keep = vals >= rel_threshold * top
+        flat, vals = flat[keep], vals[keep]
+        # Shortest first, the strongest among equally long: lexsort((-vals, dist)).
+        by_val = np.argsort(-vals, kind="mergesort")
+        order = by_val[np.argsort(dist_key.ravel()[flat[by_val]], kind="mergesort")]
+        flat = flat[order]
+        i0, j0 = flat[0] // n - lag, flat[0] % n - lag
+        second = -1
+        for m in range(1, flat.size):
+            i, j = flat[m] // n - lag, flat[m] % n - lag
+            cross = abs(i0 * j - j0 * i)
+            if cross > min_sin * np.hypot(i0, j0) * np.hypot(i, j):
+                second = m
+                break
+        if second < 0:
+            continue
+        # Integer lags decided independence; only the two chosen peaks are refined.
+        v = np.zeros(4)
+        for slot, m in ((0, 0), (1, second)):
+            r, c = flat[m] // n, flat[m] % n
+            v[2 * slot] = r + _vertex(a[r - 1, c], a[r, c], a[r + 1, c]) - lag
+            v[2 * slot + 1] = c + _vertex(a[r, c - 1], a[r, c], a[r, c + 1]) - lag
+        a0, a1, b0, b1 = _reduce_pair(v[0], v[1], v[2], v[3])
+        l1, l2 = np.hypot(a0, a1), np.hypot(b0, b1)
+        cosang = min(max(abs(a0 * b0 + a1 * b1) / (l1 * l2), 0.0), 1.0)
+        vectors[k, 0, 0], vectors[k, 0, 1], vectors[k, 1, 0], vectors[k, 1, 1] = a0, a1, b0, b1
+        summary[k, 0], summary[k, 1] = l1, l2
+        summary[k, 2] = np.degrees(np.arccos(cosang))
+        summary[k, 3] = a[i0 + lag, j0 + lag]
 
 
 def lattice_vectors(
@@ -122,8 +181,19 @@ def lattice_vectors(
     xp = get_array_module(acf)
     ndi = ndimage_module(xp)
     is_max = ndi.maximum_filter(acf, size=(1, 3, 3), mode="constant", cval=-np.inf) == acf
-    is_max, acf_np = to_numpy(is_max), to_numpy(acf).astype(np.float64)
+    is_max = np.ascontiguousarray(to_numpy(is_max))
+    acf_np = np.ascontiguousarray(to_numpy(acf), dtype=np.float64)
     b, n, _ = acf_np.shape
+    half, dist_key = _peak_region(n, float(min_lag))
+    vectors = np.zeros((b, 2, 2))
+    summary = np.zeros((b, 4))
+    min_sin = float(np.sin(np.deg2rad(min_angle_deg)))
+    _pick_lattices(acf_np, is_max, half, dist_key, float(rel_threshold), min_sin, vectors, summary)
+    return vectors, summary
+
+
+@functools.lru_cache(maxsize=16)
+def _peak_region(n: int, min_lag: float):
     lag = n // 2
     yy, xx = np.mgrid[-lag : lag + 1, -lag : lag + 1]
     dist = np.hypot(yy, xx)
@@ -131,35 +201,5 @@ def lattice_vectors(
     half = ((yy > 0) | ((yy == 0) & (xx > 0))) & (dist > min_lag)
     half[[0, -1], :] = False
     half[:, [0, -1]] = False
-    vectors = np.zeros((b, 2, 2))
-    summary = np.zeros((b, 4))
-    for k in range(b):
-        a = acf_np[k]
-        cand = np.flatnonzero((is_max[k] & half).ravel())
-        if cand.size < 2:
-            continue
-        vals = a.ravel()[cand]
-        top = vals.max()
-        if top <= 0:
-            continue
-        cand = cand[vals >= rel_threshold * top]
-        order = np.lexsort((-a.ravel()[cand], np.round(dist.ravel()[cand], 6)))
-        cand = cand[order]
-        # Integer lags decide independence; only the two chosen peaks are refined.
-        ij = np.stack(np.unravel_index(cand, a.shape), axis=1) - lag
-        cross = np.abs(ij[0, 0] * ij[1:, 1] - ij[0, 1] * ij[1:, 0])
-        ok = cross > np.sin(np.deg2rad(min_angle_deg)) * np.hypot(*ij[0]) * np.hypot(
-            ij[1:, 0], ij[1:, 1]
-        )
-        if not ok.any():
-            continue
-        second = 1 + int(np.argmax(ok))
-        v1 = np.array(_refine(a, *(ij[0] + lag))) - lag
-        v2 = np.array(_refine(a, *(ij[second] + lag))) - lag
-        r1, r2 = reduce_lattice(v1, v2)
-        l1, l2 = np.hypot(*r1), np.hypot(*r2)
-        cosang = abs(r1 @ r2) / (l1 * l2)
-        vectors[k] = r1, r2
-        i, j = np.unravel_index(cand[0], a.shape)
-        summary[k] = l1, l2, np.degrees(np.arccos(np.clip(cosang, 0, 1))), a[i, j]
-    return vectors, summary
+    # Distances rounded so that lattice-equivalent lags compare equal.
+    return half, np.round(dist, 6)

@@ -29,6 +29,7 @@ __all__ = [
     "polar_grid",
     "polar_operator",
     "on_backend",
+    "column_major",
 ]
 
 
@@ -254,6 +255,21 @@ def polar_operator(shape, center, r_max: float, n_r: int, n_phi: int):
 
 
 _DEVICE_CACHE: dict = {}
+_CSC_CACHE: dict = {}
+
+
+def column_major(op):
+    """CSC copy of the SciPy sparse matrix ``op`` (cached while ``op`` lives)."""
+    key = id(op)
+    hit = _CSC_CACHE.get(key)
+    if hit is None or hit[0] is not op:
+        if len(_CSC_CACHE) > 128:  # centres found per image can churn operators
+            _CSC_CACHE.clear()
+        csc = op.tocsc()
+        csc.sort_indices()
+        hit = (op, csc)
+        _CSC_CACHE[key] = hit
+    return hit[1]
 
 
 def on_backend(op, xp: ModuleType):

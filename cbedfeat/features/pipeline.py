@@ -12,13 +12,12 @@ autocorrelation. :class:`FeatureExtractor` applies it to stacks ``(N, 3, H, W)``
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from cbedfeat.features import autocorr, geometry, polar, radial, symmetry, zernike
+from cbedfeat.features import autocorr, geometry, linear, polar, radial, symmetry, zernike
 from cbedfeat.features.backend import (
     get_array_module,
     resolve_device,
@@ -37,16 +36,6 @@ _POLAR_FAMILIES = {"radial", "angular", "rotation", "mirror", "zernike"}
 
 
 @functools.lru_cache(maxsize=32)
-def _combined_operator(shape, center, r_max, n_r, n_phi):
-    # Rings and polar map stacked: one pass over the pixels serves both.
-    import scipy.sparse
-
-    ring_op, counts = geometry.ring_operator(shape, center, r_max)
-    polar_op = geometry.polar_operator(shape, center, r_max, n_r, n_phi)
-    return scipy.sparse.vstack([ring_op, polar_op], format="csr"), ring_op, counts
-
-
-@functools.lru_cache(maxsize=32)
 def _acf_geometry(shape, center, r_max, factor, max_lag, n_bins):
     h, w = shape[0] // factor, shape[1] // factor
     # Binned pixel i covers original pixels factor*i .. factor*i + factor - 1.
@@ -62,35 +51,6 @@ def _acf_geometry(shape, center, r_max, factor, max_lag, n_bins):
         (size, size), (max_lag, max_lag), np.linspace(0, max_lag, n_bins + 1)
     )
     return op, ring, inside.astype(np.float32), prof_op
-
-
-_LOCAL = threading.local()
-
-
-def _buffer(n: int, b: int) -> np.ndarray:
-    # One pixel-major buffer per thread, reused: a fresh 50 MB array per batch costs
-    # page faults on first touch every time.
-    buf = getattr(_LOCAL, "buf", None)
-    if buf is None or buf.size < n * b:
-        buf = _LOCAL.buf = np.empty(n * b, dtype=np.float32)
-    return buf[: n * b].reshape(n, b)
-
-
-def _pixel_major(images, xp):
-    """``(B, H, W)`` -> ``(H * W, B)``: SciPy's sparse products read B contiguous
-    values per non-zero in this layout. Tiles of 16 images x 4096 pixels (256 kB)
-    keep the transposition in cache: 2-3x faster than one big transposed copy.
-    On the CPU the result lives in a per-thread buffer, valid until the next call."""
-    b = images.shape[0]
-    flat = images.reshape(b, -1)
-    if xp is not np:
-        return xp.ascontiguousarray(flat.T, dtype=xp.float32)
-    n = flat.shape[1]
-    out = _buffer(n, b)
-    for j in range(0, b, 16):
-        for i in range(0, n, 4096):
-            out[i : i + 4096, j : j + 16] = flat[j : j + 16, i : i + 4096].T
-    return out
 
 
 def pattern_features(images, config: FeatureConfig, families=None, center=None) -> dict:
@@ -124,7 +84,6 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
 
     # Every map from pixels (rings, polar grid, binning) is linear: apply them to raw
     # intensities, then scale their outputs (~10x fewer values than pixels).
-    pix = _pixel_major(images, xp)
     ref = reference_intensity(images, c.normalize)
 
     def scale(values):
@@ -137,17 +96,21 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             out=values,
         )
 
-    if _POLAR_FAMILIES & set(fams):
-        # One sparse product gives the exact rings and the polar image together.
-        combined, ring_op, counts = _combined_operator(
-            shape, center, r_max, c.polar_n_r, c.polar_n_phi
-        )
-        projected = radial.apply_operator_pixel_major(combined, pix)
-        n_rings = ring_op.shape[0]
-        ring_mean = xp.ascontiguousarray(projected[:n_rings].T)
+    polar_wanted = bool(_POLAR_FAMILIES & set(fams))
+    proj = linear.project(
+        images,
+        center,
+        r_max,
+        polar_shape=(c.polar_n_r, c.polar_n_phi) if polar_wanted else None,
+        bin_factor=int(c.autocorr_bin) if "autocorr" in fams else None,
+    )
+    if polar_wanted:
+        counts = proj.counts
+        ring_mean = proj.ring_mean
+        n_rings = ring_mean.shape[1]
         # The disk edge from linear intensities (see radial.disk_radius).
         disk_r = radial.disk_radius(ring_mean, int(c.disk_max_radius * r_max))
-        pol = xp.ascontiguousarray(projected[n_rings:].T).reshape(b, c.polar_n_r, c.polar_n_phi)
+        pol = proj.polar
         pol = scale(pol)
         spec = polar.angular_spectrum(pol)
         radii, _ = geometry.polar_grid(r_max, c.polar_n_r, c.polar_n_phi)
@@ -189,23 +152,18 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
                 :, 1:
             ]
     if "autocorr" in fams:
-        out["autocorr"] = _autocorr_family(pix, shape, c, center, r_max, scale, xp)
+        out["autocorr"] = _autocorr_family(proj.binned, c, center, r_max, scale, xp)
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 
-def _autocorr_family(pix, shape, c: FeatureConfig, center, r_max: float, scale, xp):
+def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, scale, xp):
+    """Autocorrelation family from block means ``binned`` (B, H // f, W // f)."""
     f = int(c.autocorr_bin)
-    b = pix.shape[1]
-    h, w = shape[0] // f, shape[1] // f
+    b, h, w = binned.shape
+    shape = (h * f, w * f)
     max_lag = max(int(c.autocorr_max_lag * r_max / f), 2)
     op, ring, inside, prof_op = _acf_geometry(shape, center, r_max, f, max_lag, c.autocorr_n_bins)
-    # Bin in the pixel-major layout (contiguous adds), then back to images: the
-    # binned batch is f^2 times smaller than the pixels.
-    grid = pix.reshape(shape[0], shape[1], b)[: h * f, : w * f]
-    grid = grid.reshape(h, f, w * f, b).sum(axis=1).reshape(h, w, f, b).sum(axis=2)
-    binned = xp.ascontiguousarray(grid.reshape(h * w, b).T)
-    binned *= xp.float32(1.0 / (f * f))  # block means: the same scale as the pixels
-    binned = scale(binned)
+    binned = scale(binned.reshape(b, h * w))
     # Remove the azimuthal mean: what is left is the disk lattice and its contrast.
     means = radial.apply_operator(op, binned.reshape(b, h, w))
     means = xp.concatenate([means, xp.zeros((b, 1), dtype=means.dtype)], axis=1)

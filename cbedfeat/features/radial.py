@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cbedfeat.features.backend import get_array_module
-from cbedfeat.features.geometry import image_center, on_backend, ring_operator
+from cbedfeat.features.geometry import column_major, image_center, inscribed_radius, on_backend
 
 __all__ = [
     "apply_operator",
@@ -30,8 +30,7 @@ def apply_operator_pixel_major(op, pixels):
     ----------
     op : sparse (K, P) matrix (SciPy or CuPy)
     pixels : (P, B) C-contiguous ndarray
-        Pixel-major batch (the layout in which SciPy's sparse products are fastest:
-        each non-zero reads B contiguous values).
+        Pixel-major batch (one column per image).
 
     Returns
     -------
@@ -44,19 +43,32 @@ def apply_operator_pixel_major(op, pixels):
 def apply_operator(op, images):
     """``op`` applied to each image of a batch.
 
+    On the CPU each image is one product with the column-major (CSC) copy of ``op``:
+    it streams the image's pixels in memory order and scatters into the small output,
+    which stays in cache, and needs no transposed copy of the batch (a pixel-major
+    copy cost as much as the products themselves). On the GPU the batch is one
+    sparse-dense product.
+
     Parameters
     ----------
     op : scipy.sparse matrix, (K, H * W)
-    images : (B, H, W) ndarray (NumPy or CuPy)
+    images : (B, H, W) or (B, H * W) ndarray (NumPy or CuPy)
 
     Returns
     -------
-    (B, K) float32 ndarray
+    (B, K) ndarray (float32 for float32 images)
     """
     xp = get_array_module(images)
-    flat = images.reshape(images.shape[0], -1)
-    out = apply_operator_pixel_major(op, xp.ascontiguousarray(flat.T, dtype=xp.float32))
-    return xp.ascontiguousarray(out.T)
+    b = images.shape[0]
+    flat = images.reshape(b, -1)
+    if xp is not np:
+        pix = xp.ascontiguousarray(flat.T, dtype=xp.float32)
+        return xp.ascontiguousarray(apply_operator_pixel_major(op, pix).T)
+    csc = column_major(op)
+    out = np.empty((b, op.shape[0]), dtype=np.result_type(op.dtype, flat.dtype))
+    for i in range(b):
+        out[i] = csc @ flat[i]
+    return out
 
 
 def radial_profile(images, center=None, *, r_max: float | None = None, spread: bool = False):
@@ -81,22 +93,14 @@ def radial_profile(images, center=None, *, r_max: float | None = None, spread: b
     std : (B, n_rings) ndarray
         Only with ``spread=True``.
     """
-    xp = get_array_module(images)
+    from cbedfeat.features.linear import project
+
     if center is None:
         center = image_center(images.shape)
-    op, _ = ring_operator(images.shape[-2:], center, r_max)
-    mean = apply_operator(op, images)
-    if not spread:
-        return mean
-    # Variance from residuals: E[x^2] - E[x]^2 cancels catastrophically in float32
-    # where a ring's spread is small against its mean.
-    ring = np.full(op.shape[1], op.shape[0], dtype=np.intp)  # outside: extra zero ring
-    ring[op.indices] = np.repeat(np.arange(op.shape[0]), np.diff(op.indptr))
-    b = images.shape[0]
-    padded = xp.concatenate([mean, xp.zeros((b, 1), dtype=mean.dtype)], axis=1)
-    resid = images.reshape(b, -1) - padded[:, xp.asarray(ring)]
-    var = apply_operator(op, (resid * resid).reshape(images.shape))
-    return mean, xp.sqrt(var)
+    if r_max is None:
+        r_max = inscribed_radius(images.shape, center)
+    proj = project(images, center, r_max, spread=spread)
+    return (proj.ring_mean, proj.ring_std) if spread else proj.ring_mean
 
 
 def coarse_bin_matrix(counts, n_bins: int) -> np.ndarray:

@@ -90,3 +90,26 @@ def test_gauss_reduction():
     assert abs(a @ b) <= a @ a / 2  # reduced
     a, b = autocorr.reduce_lattice(np.array([25.0, 70.0]), np.array([25.0, 50.0]))
     assert sorted([np.hypot(*a), np.hypot(*b)]) == pytest.approx([20.0, np.hypot(25, 10)])
+
+
+def test_compiled_peak_picking_equals_the_plain_python():
+    pick = autocorr._pick_lattices
+    if not hasattr(pick, "py_func"):
+        pytest.skip("Numba is not installed: there is only the plain function")
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    acf = ndimage.gaussian_filter(rng.random((40, 25, 25)), (0, 1.2, 1.2))
+    acf -= acf.mean(axis=(1, 2), keepdims=True)
+    acf[:, 12, 12] = 1.0
+    acf[3] = 0.0  # no peaks at all
+    is_max = ndimage.maximum_filter(acf, size=(1, 3, 3), mode="constant", cval=-np.inf) == acf
+    half, dist_key = autocorr._peak_region(25, 2.0)
+    out = []
+    for fn in (pick, pick.py_func):
+        vectors, summary = np.zeros((40, 2, 2)), np.zeros((40, 4))
+        fn(acf, is_max, half, dist_key, 0.3, np.sin(np.deg2rad(15.0)), vectors, summary)
+        out.append((vectors, summary))
+    assert (out[0][1][:, 0] > 0).sum() >= 30  # most random fields give two peaks
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
