@@ -44,6 +44,9 @@ class Projections:
         Means of ``f x f`` blocks.
     counts : (n_rings,) ndarray of int or None
         Pixels per ring.
+    total : (B,) float64 ndarray or None
+        Sum of all pixels of each image, where the blocks tile the whole image (the
+        kernel has it for free; the sparse path leaves it None).
     """
 
     ring_mean: object = None
@@ -51,6 +54,7 @@ class Projections:
     polar: object = None
     binned: object = None
     counts: object = None
+    total: object = None
 
 
 def have_kernel() -> bool:
@@ -185,6 +189,8 @@ def _project_kernel(images, shape, center, r_max, polar_shape, factor, spread) -
     if polar_shape:
         out.polar = polar.reshape(b, n_r, n_phi)
     if factor:
+        if h2 * factor == shape[0] and w2 * factor == shape[1]:
+            out.total = blocks.sum(axis=(1, 2), dtype=np.float64)
         blocks *= np.float32(1.0 / (factor * factor))
         out.binned = blocks
     return out

@@ -27,7 +27,11 @@ from cbedfeat.features.backend import (
 )
 from cbedfeat.features.config import FAMILIES, FeatureConfig
 from cbedfeat.features.names import N_PATTERNS, family_names, feature_names
-from cbedfeat.features.preprocess import reference_intensity, scale_intensity
+from cbedfeat.features.preprocess import (
+    positive_reference,
+    reference_intensity,
+    scale_intensity,
+)
 
 __all__ = ["FeatureExtractor", "pattern_features"]
 
@@ -82,9 +86,6 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
     r_max = geometry.inscribed_radius(shape, center)
     out: dict = {}
 
-    # Every map from pixels (rings, polar grid, binning) is linear: apply them to raw
-    # intensities, then scale their outputs (~10x fewer values than pixels).
-    ref = reference_intensity(images, c.normalize)
 
     def scale(values):
         return scale_intensity(
@@ -104,6 +105,12 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
         polar_shape=(c.polar_n_r, c.polar_n_phi) if polar_wanted else None,
         bin_factor=int(c.autocorr_bin) if "autocorr" in fams else None,
     )
+    # Every map from pixels (rings, polar grid, binning) is linear: they were applied to
+    # raw intensities, and only their outputs (~10x fewer values) are scaled.
+    if c.normalize == "mean" and proj.total is not None:
+        ref = positive_reference((proj.total / (h * w)).astype(np.float32))
+    else:
+        ref = reference_intensity(images, c.normalize)
     if polar_wanted:
         counts = proj.counts
         ring_mean = proj.ring_mean
@@ -126,7 +133,8 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             ],
             axis=1,
         )
-        power = polar.band_power(spec, weights)
+        ring_power = polar.angular_power(spec)  # shared by four families
+        power = polar.band_power(spec, weights, power=ring_power)
         if "angular" in fams:
             amps, aniso = polar.angular_features(power[:, 2:], c.polar_n_phi, c.angular_orders)
             out["angular"] = xp.concatenate([amps, aniso[..., None]], axis=2).reshape(b, -1)
@@ -136,16 +144,15 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             ).reshape(b, -1)
         if "mirror" in fams:
             best, _, n_axes = symmetry.mirror_summary(
-                symmetry.mirror_scores(spec, weights), c.mirror_threshold
+                symmetry.mirror_scores(spec, weights, power=ring_power), c.mirror_threshold
             )
             out["mirror"] = xp.stack([best, n_axes], axis=2).reshape(b, -1)
         if "radial" in fams:
             ring_mean = scale(ring_mean)
             coarse = xp.asarray(radial.coarse_bin_matrix(counts, c.n_radial_bins))
-            # The azimuthal spread from the polar rings: exact one-pixel rings would
-            # need either E[x^2] - E[x]^2 (cancels in float32 where the spread is small
-            # against the mean) or a second full pass over the pixels.
-            spread = radial.polar_spread(pol, radii, n_rings, c.n_radial_bins)
+            # The spread of the *scaled* intensities comes from the scaled polar rings
+            # (the one-pixel rings hold raw intensities, and log is not linear).
+            spread = radial.polar_spread(None, radii, n_rings, c.n_radial_bins, power=ring_power)
             out["radial"] = xp.concatenate([ring_mean @ coarse, spread, disk_r[:, None]], axis=1)
         if "zernike" in fams:
             out["zernike"] = zernike.zernike_from_spectrum(spec, radii, r_max, c.zernike_degree)[

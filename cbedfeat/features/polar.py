@@ -19,6 +19,7 @@ __all__ = [
     "polar_transform",
     "angular_spectrum",
     "band_weights",
+    "angular_power",
     "band_power",
     "angular_features",
 ]
@@ -95,7 +96,13 @@ def _order_weights(n_phi: int, n_m: int, xp):
     return xp.asarray(c)
 
 
-def band_power(spectrum, weights):
+def angular_power(spectrum):
+    """``|F_m(r)|^2`` as float32: (B, n_r, n_m) from the complex spectrum."""
+    xp = get_array_module(spectrum)
+    return (spectrum.real**2 + spectrum.imag**2).astype(xp.float32)
+
+
+def band_power(spectrum, weights, *, power=None):
     """Angular power per order summed over the rings of each region.
 
     ``P_m = sum_r w_r |F_m(r)|^2``; rotation invariant.
@@ -106,13 +113,16 @@ def band_power(spectrum, weights):
         From :func:`angular_spectrum`.
     weights : (R, n_r) or (B, R, n_r) ndarray
         Ring weights of R regions (shared or per image).
+    power : (B, n_r, n_m) ndarray, optional
+        :func:`angular_power` of ``spectrum``, when already computed.
 
     Returns
     -------
     (B, R, n_m) float32 ndarray
     """
     xp = get_array_module(spectrum)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(xp.float32)
+    if power is None:
+        power = angular_power(spectrum)
     weights = xp.asarray(weights, dtype=xp.float32)
     if weights.ndim == 2:
         return xp.einsum("qr,brm->bqm", weights, power)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cbedfeat.features.backend import get_array_module
 
-__all__ = ["reference_intensity", "scale_intensity"]
+__all__ = ["positive_reference", "reference_intensity", "scale_intensity"]
 
 
 def reference_intensity(images, normalize: str = "mean"):
@@ -38,7 +38,22 @@ def reference_intensity(images, normalize: str = "mean"):
         ref = xp.ones(b, dtype=xp.float32)
     else:
         raise ValueError(f"normalize must be 'mean', 'max' or 'none', not {normalize!r}")
-    return xp.where(ref > 0, ref, xp.float32(1.0)).astype(xp.float32)
+    return positive_reference(ref)
+
+
+def positive_reference(ref):
+    """Reference intensities as float32, 1 where they are <= 0 (a blank pattern).
+
+    Parameters
+    ----------
+    ref : (B,) ndarray
+
+    Returns
+    -------
+    (B,) float32 ndarray
+    """
+    xp = get_array_module(ref)
+    return xp.where(ref > 0, ref, 1.0).astype(xp.float32)
 
 
 def scale_intensity(

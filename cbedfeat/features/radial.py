@@ -176,18 +176,22 @@ def disk_radius(profile, max_ring: int):
     return xp.where(total > 0, centroid, k + 0.5).astype(xp.float32)
 
 
-def polar_spread(polar_images, radii, n_rings: int, n_bins: int):
+def polar_spread(polar_images, radii, n_rings: int, n_bins: int, *, power=None):
     """Azimuthal spread of polar rings in the coarse bins of :func:`coarse_bin_matrix`.
 
     Parameters
     ----------
-    polar_images : (B, n_r, n_phi) ndarray
-        Polar resampling (:func:`polar.polar_transform`).
+    polar_images : (B, n_r, n_phi) ndarray or None
+        Polar resampling (:func:`polar.polar_transform`); may be None with ``power``.
     radii : (n_r,) ndarray
         Radii of the polar rings (pixels).
     n_rings : int
         Number of one-pixel rings that the coarse bins divide (``floor(r_max) + 1``).
     n_bins : int
+    power : (B, n_r, n_phi // 2 + 1) ndarray, optional
+        The rings' angular power ``|F_m|^2`` (:func:`polar.angular_power`, ``n_phi``
+        even). By Parseval, a ring's variance is ``sum_{m >= 1} c_m |F_m|^2 / n_phi^2``
+        (``c_m`` counts +m and -m): no pass over the polar image.
 
     Returns
     -------
@@ -195,13 +199,21 @@ def polar_spread(polar_images, radii, n_rings: int, n_bins: int):
         Root of the area-weighted mean azimuthal variance of the polar rings whose
         one-pixel ring (``round(r)``) falls in each bin; 0 for a bin without polar rings.
     """
-    xp = get_array_module(polar_images)
-    centred = polar_images - polar_images.mean(axis=-1, keepdims=True)
-    var = (centred * centred).mean(axis=-1)  # centred first: no float32 cancellation
+    if power is not None:
+        from cbedfeat.features.polar import _order_weights
+
+        xp = get_array_module(power)
+        n_phi = 2 * (power.shape[-1] - 1)
+        c = _order_weights(n_phi, power.shape[-1], xp) / xp.float32(n_phi * n_phi)
+        var = power[..., 1:] @ c[1:]
+    else:
+        xp = get_array_module(polar_images)
+        centred = polar_images - polar_images.mean(axis=-1, keepdims=True)
+        var = (centred * centred).mean(axis=-1)  # centred first: no float32 cancellation
     radii = np.asarray(radii, dtype=np.float64)
     ring = np.minimum(np.rint(radii).astype(np.int64), n_rings - 1)
     which = np.minimum((ring * n_bins) // n_rings, n_bins - 1)
     m = np.zeros((radii.size, n_bins))
     m[np.arange(radii.size), which] = radii
     m /= np.maximum(m.sum(axis=0, keepdims=True), 1e-300)
-    return xp.sqrt(var @ xp.asarray(m, dtype=xp.float32)).astype(xp.float32)
+    return xp.sqrt(xp.maximum(var, 0) @ xp.asarray(m, dtype=xp.float32)).astype(xp.float32)

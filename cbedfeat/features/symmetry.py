@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from cbedfeat.features.backend import fft_module, get_array_module
-from cbedfeat.features.polar import _order_weights
+from cbedfeat.features.polar import _order_weights, angular_power
 
 __all__ = ["rotation_scores", "mirror_scores", "mirror_summary"]
 
@@ -63,7 +63,7 @@ def rotation_scores(power, n_phi: int, orders=(2, 3, 4, 5, 6), eps: float = 1e-3
     return ((num + lam) / xp.maximum(den + lam, xp.float32(1e-30))).astype(xp.float32)
 
 
-def mirror_scores(spectrum, weights, eps: float = 1e-3):
+def mirror_scores(spectrum, weights, eps: float = 1e-3, *, power=None):
     """Normalised mirror correlation for every axis angle.
 
     Parameters
@@ -74,6 +74,8 @@ def mirror_scores(spectrum, weights, eps: float = 1e-3):
         Ring weights of R regions.
     eps : float
         Regulariser relative to the mean power.
+    power : (B, n_r, n_m) ndarray, optional
+        :func:`polar.angular_power` of ``spectrum``, when already computed.
 
     Returns
     -------
@@ -88,7 +90,8 @@ def mirror_scores(spectrum, weights, eps: float = 1e-3):
     g = spectrum.copy()
     g[..., 0] = 0  # remove the ring means
     sq = g * g
-    power = (spectrum.real**2 + spectrum.imag**2).astype(xp.float32)
+    if power is None:
+        power = angular_power(spectrum)
     if weights.ndim == 2:
         q = xp.einsum("qr,brm->bqm", weights.astype(sq.dtype), sq)
         p = xp.einsum("qr,brm->bqm", weights, power)

@@ -91,3 +91,11 @@ def test_feature_vector_is_the_same_with_and_without_the_kernel(monkeypatch):
     monkeypatch.setattr(linear, "numba_available", lambda: False)
     slow = ext.transform(stacks)
     np.testing.assert_allclose(fast, slow, rtol=2e-4, atol=2e-5)
+
+
+def test_total_is_the_image_sum_where_blocks_tile_the_image():
+    images = _images((64, 64), n=2)
+    proj = linear.project(images, (32.0, 32.0), 31.0, bin_factor=4)
+    np.testing.assert_allclose(proj.total, images.sum(axis=(1, 2), dtype=np.float64), rtol=1e-6)
+    # 51 x 53 is not a multiple of 4: no total rather than a partial one.
+    assert linear.project(_images((51, 53)), (25.0, 26.0), 24.0, bin_factor=4).total is None

@@ -69,3 +69,16 @@ def test_spread_is_accurate_on_a_large_offset(xp):
     img = (1000.0 + 0.01 * np.where(xx >= 32, 1.0, -1.0)).astype(np.float32)[None]
     _, std = radial.radial_profile(xp.asarray(img), spread=True)
     np.testing.assert_allclose(to_numpy(std)[0, 10:], 0.01, rtol=0.05)
+
+
+def test_polar_spread_from_the_angular_power_equals_the_direct_one(xp):
+    from cbedfeat.features import polar
+
+    rng = np.random.default_rng(7)
+    pol = xp.asarray(rng.lognormal(0.0, 0.7, (2, 24, 64)).astype(np.float32))
+    radii = (np.arange(24) + 0.5) * (30.0 / 24)
+    direct = radial.polar_spread(pol, radii, 31, 8)
+    power = polar.angular_power(polar.angular_spectrum(pol))
+    parseval = radial.polar_spread(None, radii, 31, 8, power=power)
+    np.testing.assert_allclose(to_numpy(parseval), to_numpy(direct), rtol=1e-5)
+    assert float(to_numpy(direct).min()) > 0.1  # a real spread, not zeros on both sides
