@@ -368,3 +368,20 @@ def test_read_batches_bounds_memory(small_ornl_dir):
         g for f, g in EXPECTED_ORDER if f == "batch_train_0.h5"
     ]
     assert problems == [] and all(b[0].dtype == np.float32 for b in batches)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_read_batches_hold_the_stacks_of_the_file(small_ornl_dir, reuse):
+    from cbedfeat.data import iter_file
+
+    path = str(small_ornl_dir / "batch_train_0.h5")
+    want = [s.stack for s in iter_file(path)]
+    got, kept = [], []
+    for stacks, _, _ in parts_mod.read_batches(path, 3, strict=False, problems=[], reuse=reuse):
+        got.extend(stacks.copy())  # consumed before the next batch is read
+        kept.append(stacks)
+    np.testing.assert_array_equal(np.stack(got), np.stack(want))
+    if not reuse:  # every batch keeps its own array
+        np.testing.assert_array_equal(np.concatenate(kept), np.stack(want))
+    else:  # one array, refilled: the first batch now holds later stacks
+        assert np.shares_memory(kept[0], kept[1])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -137,7 +137,14 @@ def list_groups(path: str | os.PathLike | h5py.Group) -> list[str]:
         return sorted(f.keys(), key=_group_sort_key)
 
 
-def read_group(f: h5py.File, file: str, group: str, *, load_stack: bool = True) -> Sample:
+def read_group(
+    f: h5py.File,
+    file: str,
+    group: str,
+    *,
+    load_stack: bool = True,
+    into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
+) -> Sample:
     """Read and validate one sample group of an open file.
 
     Parameters
@@ -150,6 +157,9 @@ def read_group(f: h5py.File, file: str, group: str, *, load_stack: bool = True) 
         Group name.
     load_stack : bool
         Read the stack (True) or check its shape and dtype only (False; ``stack`` is None).
+    into : callable, optional
+        ``into(shape)`` returns the float32 array to read the stack into (``Sample.stack``
+        is then that array), or None for a new array.
 
     Returns
     -------
@@ -196,7 +206,7 @@ def read_group(f: h5py.File, file: str, group: str, *, load_stack: bool = True) 
     stack = None
     if load_stack:
         try:
-            stack = _read_stack(ds)
+            stack = _read_stack(ds, into(tuple(ds.shape)) if into is not None else None)
         except Exception as exc:  # noqa: BLE001 - damaged chunks raise OSError and others
             raise ReadError(file, group, f"cannot read {stack_spec.name}: {exc}") from None
         try:
@@ -206,19 +216,27 @@ def read_group(f: h5py.File, file: str, group: str, *, load_stack: bool = True) 
     return Sample(stack, meta)
 
 
-def _read_stack(ds: h5py.Dataset) -> np.ndarray:
-    """The whole dataset as float32.
+def _read_stack(ds: h5py.Dataset, out: np.ndarray | None = None) -> np.ndarray:
+    """The whole dataset as float32, in ``out`` where it fits.
 
-    float32 data goes straight into a new array with ``read_direct``: 3-4x faster than
+    float32 data goes straight into the array with ``read_direct``: 3-4x faster than
     ``ds[()]`` for a (3, 512, 512) stack. Other types are read as stored and cast by
     NumPy, so that a float64 value beyond the float32 range becomes Inf (and fails the
     finiteness check) instead of whatever HDF5's conversion makes of it.
     """
-    if ds.dtype == np.float32 and ds.shape:
+    fits = (
+        out is not None
+        and out.shape == ds.shape
+        and out.dtype == np.float32
+        and out.flags.c_contiguous
+    )
+    if not fits:
         out = np.empty(ds.shape, dtype=np.float32)
+    if ds.dtype == np.float32 and ds.shape:
         ds.read_direct(out)
-        return out
-    return np.asarray(ds[()], dtype=np.float32)
+    else:
+        out[...] = np.asarray(ds[()], dtype=np.float32)
+    return out
 
 
 def read_sample(path: str | os.PathLike, group: str, *, load_stack: bool = True) -> Sample:
@@ -277,8 +295,13 @@ def iter_file(
     strict: bool = False,
     problems: list[Problem] | None = None,
     load_stack: bool = True,
+    into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
 ) -> Iterator[Sample]:
-    """Validated samples of one file, in natural group order (see :func:`iter_samples`)."""
+    """Validated samples of one file, in natural group order (see :func:`iter_samples`).
+
+    ``into(shape)``, when given, returns the float32 array to read the next stack into
+    (or None for a new one): batch readers fill their batch in place.
+    """
     file = str(path)
     try:
         f = open_h5(path)
@@ -293,7 +316,7 @@ def iter_file(
             return
         for group in groups:
             try:
-                sample = read_group(f, file, group, load_stack=load_stack)
+                sample = read_group(f, file, group, load_stack=load_stack, into=into)
             except CBEDDataError as err:
                 _record(err, strict, problems)
                 continue
