@@ -90,7 +90,7 @@ def test_feature_vector_is_the_same_with_and_without_the_kernel(monkeypatch):
     fast = ext.transform(stacks)
     monkeypatch.setattr(linear, "numba_available", lambda: False)
     slow = ext.transform(stacks)
-    np.testing.assert_allclose(fast, slow, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
 
 
 def test_total_is_the_image_sum_where_blocks_tile_the_image():
