@@ -260,3 +260,24 @@ def test_make_model_passes_common_parameters():
         make_model("svm")
     with pytest.raises(TypeError, match="does not take"):
         make_model("brf", learning_rate=0.1)
+
+
+@pytest.mark.parametrize("weight_validation", [True, False])
+def test_early_stopping_loss_weighted_or_not(weight_validation):
+    """The recorded hold-out loss is the class-weighted or the plain log loss of the hold-out."""
+    from sklearn.metrics import log_loss
+
+    from cbedfeat.models.weights import compute_sample_weights
+
+    X, _, groups = _data(n_materials=40)
+    y = np.where(groups % 10 == 0, 225, 14)  # 225 is 4 materials of 40
+    est = _small(weighting="balanced", weight_validation=weight_validation,
+                 early_stopping_rounds=100).fit(X, y, groups=groups)
+    y_enc = (y == 225).astype(int)
+    tr, va = grouped_validation_split(y_enc, groups, est.validation_fraction, 0)
+    proba = est.predict_proba(X[va])
+    # Class weights of the training part, scaled like the training weights (mean 1 there).
+    table = {c: compute_sample_weights(y_enc[tr], "balanced")[y_enc[tr] == c][0] for c in (0, 1)}
+    w = np.array([table[c] for c in y_enc[va]]) if weight_validation else None
+    recorded = est.evals_result_["validation"]["mlogloss"][est.best_iteration_]
+    assert recorded == pytest.approx(log_loss(y_enc[va], proba, sample_weight=w), rel=1e-4)

@@ -77,6 +77,22 @@ def test_train_ensemble_with_params_and_holdout(tmp_path, table_path):
     assert bundle.training["n_train_samples"] + val["n_samples"] == int((table["split"] == "train").sum())
 
 
+def test_train_gated_logit_command(tmp_path, table_path):
+    """The logit-adjusted, system-gated model trains from the command line and reloads."""
+    result = _run(["train", table_path, "--out", tmp_path / "model", "--model", "gated-logit",
+                   "--weighting", "none", *FAST, "--param", "taus=[0, 0.5]",
+                   "--param", "early_stopping_rounds=null"])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(tmp_path / "model")
+    model = bundle.model
+    assert bundle.training["model"] == "gated-logit"
+    assert model.tau_ in (0.0, 0.5) and model.estimator_.estimator_.n_estimators == 5
+    assert model.estimator_.system_estimator_.weighting == "none"
+    table, _ = read_table(table_path)
+    proba = bundle.predict_proba(table[table["split"] == "test"])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
 def test_holdout_split_groups_materials():
     y = np.array([1] * 6 + [2] * 6 + [3] * 2)
     groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f", "f", "g", "g"])

@@ -10,8 +10,10 @@ from cbedfeat.models import (
     BalancedRandomForestSpaceGroupClassifier,
     EasyEnsembleSpaceGroupClassifier,
     HierarchicalSpaceGroupClassifier,
+    LogitAdjustedClassifier,
     RUSBoostSpaceGroupClassifier,
     SpaceGroupClassifier,
+    SystemGatedClassifier,
 )
 
 
@@ -35,6 +37,8 @@ ESTIMATORS = [
     EasyEnsembleSpaceGroupClassifier(n_estimators=3, boost_rounds=5, n_jobs=1),
     RUSBoostSpaceGroupClassifier(n_estimators=10),
     HierarchicalSpaceGroupClassifier(_tiny_xgb(), level=_label_parity, device="cpu", n_jobs=1),
+    LogitAdjustedClassifier(_tiny_xgb(), taus=(0.0, 0.5, 1.0), device="cpu", n_jobs=1),
+    SystemGatedClassifier(_tiny_xgb(), level=_label_parity, device="cpu", n_jobs=1),
 ]
 
 _EQUIVALENCE = (
@@ -73,6 +77,8 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "HierarchicalSpaceGroupClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE
     },
+    "LogitAdjustedClassifier": {"check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE},
+    "SystemGatedClassifier": {"check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE},
     "BalancedRandomForestSpaceGroupClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _UNDERSAMPLED
     },
@@ -108,6 +114,9 @@ _TINY = {
     "easy": {"n_estimators": 3, "boost_rounds": 10, "n_jobs": 1},
     "rusboost": {"n_estimators": 20},
     "hierarchical": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
+    "logit": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
+    "gated": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
+    "gated-logit": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
 }
 
 

@@ -6,6 +6,10 @@
   :class:`BalancedBaggingSpaceGroupClassifier` (XGBoost bags),
   :class:`EasyEnsembleSpaceGroupClassifier`, :class:`RUSBoostSpaceGroupClassifier`;
 * :class:`HierarchicalSpaceGroupClassifier`: crystal system, then space group;
+* :class:`SystemGatedClassifier`: a flat model whose crystal-system shares come from a
+  dedicated system model;
+* :class:`LogitAdjustedClassifier`: post-hoc logit adjustment of any of them, strength
+  chosen on a material-grouped hold-out;
 * :func:`compute_sample_weights`: the class-weighting schemes;
 * :func:`make_model` / :data:`MODEL_NAMES`: models by name for the CLI and benchmarks.
 
@@ -21,7 +25,9 @@ from cbedfeat.models.ensembles import (
     RUSBoostSpaceGroupClassifier,
     capped_sampling_strategy,
 )
+from cbedfeat.models.gated import SystemGatedClassifier
 from cbedfeat.models.hierarchical import HierarchicalSpaceGroupClassifier
+from cbedfeat.models.logit_adjust import LogitAdjustedClassifier
 from cbedfeat.models.registry import MODEL_NAMES, make_model
 from cbedfeat.models.weights import WEIGHTING_SCHEMES, compute_sample_weights
 
@@ -32,8 +38,10 @@ __all__ = [
     "BalancedRandomForestSpaceGroupClassifier",
     "EasyEnsembleSpaceGroupClassifier",
     "HierarchicalSpaceGroupClassifier",
+    "LogitAdjustedClassifier",
     "RUSBoostSpaceGroupClassifier",
     "SpaceGroupClassifier",
+    "SystemGatedClassifier",
     "capped_sampling_strategy",
     "compute_sample_weights",
     "grouped_validation_split",

@@ -7,8 +7,9 @@
   0..K-1 internally, the map is kept in ``label_map_`` and saved beside the model,
   and ``predict`` returns space-group numbers;
 * early stopping uses a *material-grouped* hold-out
-  (:func:`grouped_validation_split`), weighted with the training class weights, so the
-  stopping round is not chosen on near-duplicates of training samples;
+  (:func:`grouped_validation_split`), weighted with the training class weights unless
+  ``weight_validation=False``, so the stopping round is not chosen on near-duplicates
+  of training samples;
 * the device actually used (``device_used_``) is read back from the trained booster
   and logged;
 * the model is saved in XGBoost's own UBJSON format (:meth:`SpaceGroupClassifier.save_native`),
@@ -75,6 +76,9 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         weights a few rare hold-out samples dominate the log loss and can stop training
         after a handful of rounds; the weighted error is the alternative (on the bench
         data it made no difference to the test metrics).
+    weight_validation : bool, default True
+        Weight the early-stopping hold-out with the class weights (True) or stop on
+        its plain, unweighted metric (False), i.e. on the data's own class mix.
     validation_fraction : float, default 0.15
         Share of the groups (materials) held out for early stopping.
     device : {"auto", "cpu", "cuda"}, default "auto"
@@ -118,6 +122,7 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         weight_cap=None,
         early_stopping_rounds=20,
         eval_metric="mlogloss",
+        weight_validation=True,
         validation_fraction=0.15,
         device="auto",
         n_jobs=None,
@@ -136,6 +141,7 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         self.weight_cap = weight_cap
         self.early_stopping_rounds = early_stopping_rounds
         self.eval_metric = eval_metric
+        self.weight_validation = weight_validation
         self.validation_fraction = validation_fraction
         self.device = device
         self.n_jobs = n_jobs
@@ -216,7 +222,9 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
         device = resolve_device(self.device)
         params = self._booster_params(len(classes), device, seed)
-        w_va = weights_from_table(y_enc[va], table) / scale * weight[va]
+        w_va = weight[va]
+        if self.weight_validation:
+            w_va = weights_from_table(y_enc[va], table) / scale * w_va
         # XGBoost's global thread count also governs matrix construction (where the
         # per-call nthread is not honoured everywhere): set both.
         with xgb.config_context(nthread=self._nthread()):

@@ -7,7 +7,8 @@ Layout of a bundle directory::
                       feature config, library versions, training metadata
     model/            SpaceGroupClassifier: XGBoost's own UBJSON model (model.ubj),
                       label_map.json, params.json (written by ``save_native``)
-    model.joblib      any other estimator (imbalanced-learn ensembles, hierarchical)
+    model.joblib      any other estimator (imbalanced-learn ensembles, hierarchical,
+                      system-gated and logit-adjusted wrappers)
     model/            CNNSpaceGroupClassifier: model.pt (torch state_dict, loaded with
                       weights_only=True), label_map.json, params.json (written by ``save``)
 

@@ -144,3 +144,30 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     if n and not w.sum() > 0:
         raise ValueError("sample_weight sums to zero: nothing to learn from")
     return w
+
+
+def configured_clone(estimator, **params):
+    """A clone of ``estimator`` with those of ``params`` that it takes set.
+
+    Wrappers (hierarchical, gated, logit-adjusted) pass their own ``weighting``,
+    ``device``, ``n_jobs`` and ``random_state`` down to the estimators they fit this
+    way; a parameter the inner estimator lacks is skipped rather than an error.
+    """
+    from sklearn.base import clone
+
+    est = clone(estimator)
+    accepted = est.get_params(deep=False)
+    est.set_params(**{k: v for k, v in params.items() if k in accepted})
+    return est
+
+
+def fit_with_groups(estimator, X, y, groups=None, sample_weight=None):
+    """``estimator.fit``, passing ``groups`` only to estimators whose fit takes them."""
+    import inspect
+
+    kwargs = {}
+    if groups is not None and "groups" in inspect.signature(estimator.fit).parameters:
+        kwargs["groups"] = groups
+    if sample_weight is not None:
+        kwargs["sample_weight"] = sample_weight
+    return estimator.fit(X, y, **kwargs)

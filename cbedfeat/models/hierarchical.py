@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 LEVELS: tuple[str, ...] = ("crystal_system", "laue_class", "point_group")
 
 
-def _level_function(level):
+def level_function(level):
     """label -> parent class (str), for a level name or a callable."""
     if callable(level):
         return level
@@ -148,7 +148,7 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"groups has {len(groups)} entries but X has {n} rows")
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, n)
-        parent_of = _level_function(self.level)
+        parent_of = level_function(self.level)
         class_system = np.array([str(parent_of(c)) for c in classes.tolist()], dtype=object)
         sample_system = class_system[np.searchsorted(classes, y)]
         systems = np.unique(class_system)
