@@ -17,6 +17,7 @@ def test_bench_imbalance_writes_results(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_imbalance", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as when run as a script: bench/_tables.py
     spec.loader.exec_module(bench)
     assert bench.main(["--synthetic", "--quick", "--rounds", "2", "--only", "brf", "--device", "cpu",
                        "--out-dir", str(tmp_path)]) == 0
@@ -30,3 +31,24 @@ def test_bench_imbalance_writes_results(tmp_path, monkeypatch):
     md = (tmp_path / "imbalance_synthetic.md").read_text()
     assert "| Balanced random forest **(best)** |" in md
     assert (tmp_path / "imbalance_synthetic_recall.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Protocol" in md and "| Balanced random forest | " in md  # the dev-split table
+
+
+@pytest.mark.slow
+def test_bench_imbalance_cross_validation(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_imbalance", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)
+    spec.loader.exec_module(bench)
+    args = ["--synthetic", "--quick", "--rounds", "2", "--only", "gated", "--device", "cpu",
+            "--cv", "2", "--out-dir", str(tmp_path)]
+    assert bench.main(args) == 0
+    doc = json.loads((tmp_path / "imbalance_synthetic_cv.json").read_text())
+    base, gated = doc["rows"]
+    assert [base["strategy"], gated["strategy"]] == ["xgb-none", "gated"]
+    assert len(gated["per_fold"]["macro_f1"]) == 2
+    own, ref = gated["per_fold"]["macro_f1"], base["per_fold"]["macro_f1"]
+    paired = [g - b for g, b in zip(own, ref, strict=True)]
+    assert gated["delta_macro_f1"] == pytest.approx(sum(paired) / 2)
+    assert base["delta_top1_accuracy"] == 0.0
+    assert not (tmp_path / "imbalance_synthetic.json").exists()  # --cv writes only the _cv files
