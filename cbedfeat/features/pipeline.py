@@ -3,10 +3,10 @@
 :func:`pattern_features` computes the families of a batch of patterns that share one
 geometry, sharing the expensive steps. Every map from pixels is linear (exact
 one-pixel rings, the bilinear polar grid, binning), so it is applied to the raw
-intensities, and only its ~10x smaller output is intensity-scaled. One sparse
-product gives rings and polar image together; one FFT along phi serves the angular
-spectra, symmetry scores and Zernike moments; one small 2-D FFT pair per pattern the
-autocorrelation. :class:`FeatureExtractor` applies it to stacks ``(N, 3, H, W)``.
+intensities, and only its ~10x smaller output is intensity-scaled. One pass
+(:func:`linear.project`) gives rings, polar image and binned image together; one FFT
+along phi and its power serve the angular spectra, symmetry scores, ring spread and
+Zernike moments; one small 2-D FFT pair per pattern the autocorrelation. :class:`FeatureExtractor` applies it to stacks ``(N, 3, H, W)``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -144,6 +145,55 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     if n and not w.sum() > 0:
         raise ValueError("sample_weight sums to zero: nothing to learn from")
     return w
+
+
+def validate_fit_inputs(estimator, X, y, groups=None, sample_weight=None):
+    """The input checks of a wrapper's ``fit``, shared by the wrapper estimators.
+
+    X is checked and converted by scikit-learn's ``validate_data`` (NaN allowed when the
+    estimator's tags say so), ``y`` must hold at least two classes, ``groups`` and
+    ``sample_weight`` must have one entry per row.
+
+    Returns
+    -------
+    X : (n, F) float32 ndarray
+    y : (n,) ndarray
+    classes : (K,) ndarray
+        Sorted distinct labels.
+    groups : (n,) ndarray or None
+    sample_weight : (n,) float64 ndarray or None
+    """
+    from sklearn.utils.validation import validate_data
+
+    X, y = validate_data(estimator, X, y, dtype=np.float32, ensure_all_finite=_finite(estimator))
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs at least 2 classes, got 1 class: {classes[0]!r}"
+        )
+    n = len(y)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} entries but X has {n} rows")
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, n)
+    return X, y, classes, groups, sample_weight
+
+
+def validate_predict_input(estimator, X):
+    """``validate_data`` for ``predict``/``predict_proba`` of a fitted wrapper: (n, F) float32."""
+    from sklearn.utils.validation import validate_data
+
+    return validate_data(
+        estimator, X, reset=False, dtype=np.float32, ensure_all_finite=_finite(estimator)
+    )
+
+
+def _finite(estimator):
+    # NaN passes where the estimator's tags allow it (XGBoost treats it as missing).
+    return "allow-nan" if estimator.__sklearn_tags__().input_tags.allow_nan else True
 
 
 def configured_clone(estimator, **params):

@@ -27,11 +27,15 @@ import logging
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from cbedfeat.models.boosting import SpaceGroupClassifier
-from cbedfeat.models.fitting import check_sample_weight, configured_clone, fit_with_groups
+from cbedfeat.models.fitting import (
+    configured_clone,
+    fit_with_groups,
+    validate_fit_inputs,
+    validate_predict_input,
+)
 from cbedfeat.models.hierarchical import level_function
 
 logger = logging.getLogger(__name__)
@@ -180,23 +184,9 @@ class SystemGatedClassifier(ClassifierMixin, BaseEstimator):
         """
         if not float(self.system_power) > 0:
             raise ValueError(f"system_power must be > 0, got {self.system_power!r}")
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X, y = validate_data(
-            self, X, y, dtype=np.float32, ensure_all_finite="allow-nan" if allow_nan else True
+        X, y, classes, groups, sample_weight = validate_fit_inputs(
+            self, X, y, groups, sample_weight
         )
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes, got 1 class: {classes[0]!r}"
-            )
-        n = len(y)
-        if groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != n:
-                raise ValueError(f"groups has {len(groups)} entries but X has {n} rows")
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, n)
         parent_of = level_function(self.level)
         class_system = np.array([str(parent_of(c)) for c in classes.tolist()], dtype=object)
         systems = np.unique(class_system)
@@ -242,14 +232,7 @@ class SystemGatedClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Gated probabilities: (n, K) over ``classes_``, rows summing to 1."""
         check_is_fitted(self)
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=np.float32,
-            ensure_all_finite="allow-nan" if allow_nan else True,
-        )
+        X = validate_predict_input(self, X)
         flat = np.zeros((len(X), len(self.classes_)))
         flat[:, np.searchsorted(self.classes_, self.estimator_.classes_)] = (
             self.estimator_.predict_proba(X)

@@ -23,11 +23,10 @@ import logging
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from cbedfeat.models.boosting import SpaceGroupClassifier
-from cbedfeat.models.fitting import check_sample_weight
+from cbedfeat.models.fitting import validate_fit_inputs, validate_predict_input
 
 logger = logging.getLogger(__name__)
 
@@ -131,23 +130,9 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X, y = validate_data(
-            self, X, y, dtype=np.float32, ensure_all_finite="allow-nan" if allow_nan else True
+        X, y, classes, groups, sample_weight = validate_fit_inputs(
+            self, X, y, groups, sample_weight
         )
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes, got 1 class: {classes[0]!r}"
-            )
-        n = len(y)
-        if groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != n:
-                raise ValueError(f"groups has {len(groups)} entries but X has {n} rows")
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, n)
         parent_of = level_function(self.level)
         class_system = np.array([str(parent_of(c)) for c in classes.tolist()], dtype=object)
         sample_system = class_system[np.searchsorted(classes, y)]
@@ -197,9 +182,7 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             Columns in ``classes_`` order; rows sum to 1.
         """
         check_is_fitted(self)
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X = validate_data(self, X, reset=False, dtype=np.float32,
-                          ensure_all_finite="allow-nan" if allow_nan else True)
+        X = validate_predict_input(self, X)
         n = X.shape[0]
         if self.system_estimator_ is None:
             p_system = np.ones((n, 1))

@@ -38,8 +38,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from cbedfeat.models.boosting import SpaceGroupClassifier
 from cbedfeat.models.fitting import (
@@ -48,6 +47,8 @@ from cbedfeat.models.fitting import (
     fit_with_groups,
     grouped_validation_split,
     seed_from,
+    validate_fit_inputs,
+    validate_predict_input,
 )
 from cbedfeat.models.weights import class_weight_table
 
@@ -294,23 +295,9 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_tau()
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X, y = validate_data(
-            self, X, y, dtype=np.float32, ensure_all_finite="allow-nan" if allow_nan else True
+        X, y, classes, groups, sample_weight = validate_fit_inputs(
+            self, X, y, groups, sample_weight
         )
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes, got 1 class: {classes[0]!r}"
-            )
-        n = len(y)
-        if groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != n:
-                raise ValueError(f"groups has {len(groups)} entries but X has {n} rows")
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, n)
         if self.tau == "auto":
             self.tau_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
         else:
@@ -326,14 +313,7 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Adjusted probabilities: (n, K) over ``classes_``, rows summing to 1."""
         check_is_fitted(self)
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=np.float32,
-            ensure_all_finite="allow-nan" if allow_nan else True,
-        )
+        X = validate_predict_input(self, X)
         base = np.zeros((len(X), len(self.classes_)))
         cols = np.searchsorted(self.classes_, self.estimator_.classes_)
         base[:, cols] = self.estimator_.predict_proba(X)
