@@ -6,7 +6,7 @@ default (8x smaller), which makes HDF5 reading the bottleneck of extraction; thi
 lets ``bench_extract.py --data bench/data/raw-uncompressed`` measure extraction on files
 stored like the real ones.
 
-Usage: python bench/uncompressed_copy.py [--src bench/data/raw] [--dst bench/data/raw-uncompressed] [--files 10]
+Usage: python bench/uncompressed_copy.py [--src bench/data/raw] [--dst bench/data/raw-uncompressed] [--files 24]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=HERE / "data" / "raw")
     ap.add_argument("--dst", type=Path, default=HERE / "data" / "raw-uncompressed")
-    ap.add_argument("--files", type=int, default=10)
+    ap.add_argument("--files", type=int, default=24)
     args = ap.parse_args()
     for path in find_h5_files([args.src])[: args.files]:
         target = args.dst / path.name

@@ -19,6 +19,10 @@ workers, and a killed run resumed gives the same table as an uninterrupted one: 
 are written atomically and a part is reused only when its stored fingerprint (resolved
 path, size, ``mtime_ns``, feature-config fingerprint, feature version) still matches.
 
+The combined file is written while the run goes on: each finished part is appended
+(in input order) as soon as the parts before it are in, so only the last parts are left
+to combine at the end; a failed run leaves no combined file (its parts stay, to resume).
+
 Runners: ``device='cuda'`` computes in this process with a reader thread that keeps
 the next batches ready while the GPU works; on the CPU, one worker runs in this
 process and several run as spawned processes, each limited to one BLAS thread; a Dask
@@ -229,33 +233,93 @@ def _plan(files: list[Path], parts_dir: Path, make_job, resume: bool):
     return jobs, kept, stale
 
 
-def combine_parts(parts: Sequence[str | os.PathLike], out: Path, schema: pa.Schema) -> None:
-    """Stream parts, in order, into one Parquet file written atomically.
+class PartCombiner:
+    """Streams parts, in order, into one Parquet file written atomically.
 
-    Row groups hold about :data:`ROW_GROUP_BYTES` of features, so memory stays
-    bounded by one row group whatever the number of parts.
+    Parts may arrive in any order (``add``); each is appended as soon as every part
+    before it is in, so a parallel run combines while its workers compute and only the
+    last parts are left for the end. Row groups hold about :data:`ROW_GROUP_BYTES` of
+    features, so memory stays bounded by one row group whatever the number of parts.
+
+    Parameters
+    ----------
+    out : Path
+        The combined file; written to a hidden temporary next to it, then renamed by
+        ``close``.
+    schema : pyarrow.Schema
+        Schema and metadata of the table.
+    n_parts : int
+        Number of parts to expect (indices ``0 .. n_parts - 1``).
     """
-    n_features = max(1, len(schema) - len(ID_COLUMNS) - len(TARGET_COLUMNS))
-    group_rows = max(1, ROW_GROUP_BYTES // (4 * n_features))
-    tmp = out.with_name(f".{out.name}.tmp")
-    buffer, buffered = [], 0
-    with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
-        for part in parts:
-            table = pq.read_table(part).replace_schema_metadata(schema.metadata)
-            if table.num_rows:
-                buffer.append(table)
-                buffered += table.num_rows
-            if buffered >= group_rows:
-                writer.write_table(pa.concat_tables(buffer), row_group_size=buffered)
-                buffer, buffered = [], 0
-        if buffered or not parts:
-            writer.write_table(
-                pa.concat_tables(buffer) if buffer else schema.empty_table(),
-                row_group_size=max(buffered, 1),
-            )
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
+
+    def __init__(self, out: Path, schema: pa.Schema, n_parts: int) -> None:
+        n_features = max(1, len(schema) - len(ID_COLUMNS) - len(TARGET_COLUMNS))
+        self.out = Path(out)
+        self.schema = schema
+        self.n_parts = int(n_parts)
+        self._group_rows = max(1, ROW_GROUP_BYTES // (4 * n_features))
+        self._tmp = self.out.with_name(f".{self.out.name}.tmp")
+        self._writer = pq.ParquetWriter(self._tmp, schema, **PARQUET_OPTIONS)
+        self._waiting: dict[int, str] = {}
+        self._next = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._rows_written = 0
+
+    def add(self, index: int, part: str | os.PathLike) -> None:
+        """Part ``index`` is complete; append it and any waiting parts that follow it."""
+        if not 0 <= index < self.n_parts or index < self._next or index in self._waiting:
+            raise ValueError(f"part index {index} is out of range or was added twice")
+        self._waiting[index] = str(part)
+        while self._next in self._waiting:
+            self._append(self._waiting.pop(self._next))
+            self._next += 1
+
+    def _append(self, part: str) -> None:
+        table = pq.read_table(part).replace_schema_metadata(self.schema.metadata)
+        if table.num_rows:
+            self._buffer.append(table)
+            self._buffered += table.num_rows
+        if self._buffered >= self._group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=self._buffered)
+        self._rows_written += self._buffered
+        self._buffer, self._buffered = [], 0
+
+    def close(self) -> None:
+        """Write what is buffered, sync and rename; every part must have been added."""
+        if self._next != self.n_parts:
+            missing = sorted(set(range(self._next, self.n_parts)) - set(self._waiting))
+            raise ValueError(f"parts {missing[:5]} were never added")
+        if self._buffered:
+            self._flush()
+        if not self._rows_written:  # a table with no rows still gets its schema
+            self._writer.write_table(self.schema.empty_table(), row_group_size=1)
+        self._writer.close()
+        with open(self._tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self.out)
+
+    def abort(self) -> None:
+        """Drop the temporary file (the run failed; the parts stay for a resume)."""
+        try:
+            self._writer.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+def combine_parts(parts: Sequence[str | os.PathLike], out: Path, schema: pa.Schema) -> None:
+    """Stream parts, in order, into one Parquet file written atomically (see PartCombiner)."""
+    combiner = PartCombiner(out, schema, len(parts))
+    try:
+        for i, part in enumerate(parts):
+            combiner.add(i, part)
+        combiner.close()
+    except BaseException:
+        combiner.abort()
+        raise
 
 
 def write_skipped_report(records: Sequence[dict], path: Path) -> None:
@@ -333,7 +397,7 @@ def extract(
     ExtractResult
     """
     from cbedfeat.data import find_h5_files
-    from cbedfeat.features import FEATURE_VERSION, FeatureExtractor
+    from cbedfeat.features import FEATURE_VERSION, feature_names
     from cbedfeat.runners import run_jobs
 
     t_start = time.perf_counter()
@@ -346,9 +410,7 @@ def extract(
         raise ExtractError(f"no HDF5 files found in {', '.join(map(str, inputs))}")
     cfg = _load_config(config)
     device = resolve_device(device)
-    names = [
-        str(n) for n in FeatureExtractor(config=cfg, device="cpu").fit().get_feature_names_out()
-    ]
+    names = [str(n) for n in feature_names(cfg)]
     check_no_leak(names)
     metadata = table_metadata(names, cfg, FEATURE_VERSION)
     schema = table_schema(names, metadata)
@@ -386,26 +448,43 @@ def extract(
     from tqdm.auto import tqdm
 
     total = _count_stacks([job.source for _, job in todo]) if progress and todo else None
-    with tqdm(
-        total=total, unit="stack", desc="extract", disable=not progress, smoothing=0.1
-    ) as bar:
-        done, runner, n_workers = run_jobs(
-            [job for _, job in todo],
-            config=cfg.to_dict(),
-            device=device,
-            workers=workers,
-            scheduler=scheduler,
-            batch_size=batch_size,
-            bar=bar,
-        )
+    # Parts are appended to the combined table as they finish (in input order), while
+    # the workers go on: only the last few are left to combine at the end.
+    combiner = None if table_path is None else PartCombiner(table_path, schema, len(files))
+    try:
+        if combiner is not None:
+            for i in sorted(kept):
+                combiner.add(i, kept[i].part)
+
+        def on_result(k: int, res: FileResult) -> None:
+            if combiner is not None:
+                combiner.add(todo[k][0], res.part)
+
+        with tqdm(
+            total=total, unit="stack", desc="extract", disable=not progress, smoothing=0.1
+        ) as bar:
+            done, runner, n_workers = run_jobs(
+                [job for _, job in todo],
+                config=cfg.to_dict(),
+                device=device,
+                workers=workers,
+                scheduler=scheduler,
+                batch_size=batch_size,
+                bar=bar,
+                on_result=on_result,
+            )
+        if combiner is not None:
+            combiner.close()
+    except BaseException:
+        if combiner is not None:
+            combiner.abort()
+        raise
     results: dict[int, FileResult] = dict(kept)
     for (i, _), res in zip(todo, done, strict=True):
         results[i] = res
     ordered = [results[i] for i in range(len(files))]
     for p in stale:
         p.unlink(missing_ok=True)
-    if table_path is not None:
-        combine_parts([r.part for r in ordered], table_path, schema)
     result = ExtractResult(table_path, parts_dir, skipped_path, ordered, device, runner, n_workers)
     write_skipped_report(result.skipped, skipped_path)
     result.seconds = time.perf_counter() - t_start

@@ -266,7 +266,7 @@ class PartBuilder:
     ----------
     job : FileJob
         The file and where its part goes.
-    extractor : FeatureExtractor
+    extractor : StackFeaturizer or FeatureExtractor
         Turns ``(n, 3, H, W)`` stacks into ``(n, F)`` features.
     n_features : int
         ``F``, the length of ``extractor.get_feature_names_out()``.
@@ -382,7 +382,7 @@ def extract_file(
     ----------
     job : FileJob
         The file, its part path, fingerprint and options.
-    extractor : FeatureExtractor
+    extractor : StackFeaturizer or FeatureExtractor
         The feature extractor (built once per process by the caller).
     n_features : int
         Number of feature columns.

@@ -62,7 +62,7 @@ def get_extractor(config: dict, device: str, batch_size: int):
 
     Returns
     -------
-    extractor : FeatureExtractor
+    extractor : StackFeaturizer
     n_features : int
     """
     import json
@@ -70,12 +70,12 @@ def get_extractor(config: dict, device: str, batch_size: int):
     key = (json.dumps(config, sort_keys=True), device, batch_size)
     cache = _WORKER.setdefault("extractors", {})
     if key not in cache:
-        from cbedfeat.features import FeatureConfig, FeatureExtractor
+        # Not the scikit-learn transformer: importing scikit-learn would add ~1.5 s to
+        # every worker's start-up.
+        from cbedfeat.features import FeatureConfig, StackFeaturizer
 
-        fx = FeatureExtractor(
-            config=FeatureConfig.from_dict(config), device=device, batch_size=batch_size
-        ).fit()
-        cache[key] = (fx, len(fx.get_feature_names_out()))
+        fx = StackFeaturizer(FeatureConfig.from_dict(config), device, batch_size)
+        cache[key] = (fx, fx.n_features)
     return cache[key]
 
 
@@ -99,10 +99,18 @@ def _drain(progress_queue, bar) -> None:
             return
 
 
+def _notify(on_result, i: int, res: FileResult) -> None:
+    if on_result is not None:
+        on_result(i, res)
+
+
 def run_processes(
-    jobs: Sequence[FileJob], config: dict, device: str, workers: int, bar
+    jobs: Sequence[FileJob], config: dict, device: str, workers: int, bar, on_result=None
 ) -> list[FileResult]:
-    """Run the jobs on a pool of spawned worker processes; results in job order."""
+    """Run the jobs on a pool of spawned worker processes; results in job order.
+
+    ``on_result(i, result)`` is called in this process as each job ends (any order).
+    """
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -118,7 +126,9 @@ def run_processes(
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(progress_queue, bar)
             for fut in done:
-                results[futures[fut]] = fut.result()
+                i = futures[fut]
+                results[i] = fut.result()
+                _notify(on_result, i, results[i])
     except BrokenProcessPool as exc:
         raise ExtractError(
             f"a worker process died ({exc}); parts written so far are kept, run again to resume"
@@ -131,7 +141,15 @@ def run_processes(
     return [results[i] for i in range(len(jobs))]
 
 
-def run_dask(jobs: Sequence[FileJob], config: dict, device: str, workers: int, scheduler: str, bar):
+def run_dask(
+    jobs: Sequence[FileJob],
+    config: dict,
+    device: str,
+    workers: int,
+    scheduler: str,
+    bar,
+    on_result=None,
+):
     """Run the jobs as Dask tasks; returns ``(results in job order, n_workers)``."""
     from distributed import Client, LocalCluster, as_completed
 
@@ -158,6 +176,7 @@ def run_dask(jobs: Sequence[FileJob], config: dict, device: str, workers: int, s
             res = fut.result()
             results[index[fut.key]] = res
             bar.update(res.rows + len(res.skipped))
+            _notify(on_result, index[fut.key], res)
         return [results[i] for i in range(len(jobs))], n_workers
     finally:
         # Every part is written by now: a slow teardown (workers of a loaded machine
@@ -199,7 +218,9 @@ def _reader(jobs: Sequence[FileJob], out: queue_mod.Queue, stop: threading.Event
     put(("done",))
 
 
-def run_pipelined(jobs: Sequence[FileJob], extractor, n_features: int, bar) -> list[FileResult]:
+def run_pipelined(
+    jobs: Sequence[FileJob], extractor, n_features: int, bar, on_result=None
+) -> list[FileResult]:
     """Compute in this process while a reader thread reads ahead (GPU path)."""
     from cbedfeat.data import CBEDDataError
 
@@ -223,6 +244,7 @@ def run_pipelined(jobs: Sequence[FileJob], extractor, n_features: int, bar) -> l
                 builder = builder or PartBuilder(jobs[k], extractor, n_features)
                 builder.add_problems(problems)
                 results.append(builder.finish())
+                _notify(on_result, k, results[-1])
                 builder = None
             elif item[0] == "error":
                 exc = item[1]
@@ -237,17 +259,29 @@ def run_pipelined(jobs: Sequence[FileJob], extractor, n_features: int, bar) -> l
 
 
 def run_jobs(
-    jobs, *, config: dict, device: str, workers: int, scheduler: str | None, batch_size: int, bar
+    jobs,
+    *,
+    config: dict,
+    device: str,
+    workers: int,
+    scheduler: str | None,
+    batch_size: int,
+    bar,
+    on_result=None,
 ):
-    """Pick a runner and run; returns ``(results in job order, runner name, workers)``."""
+    """Pick a runner and run; returns ``(results in job order, runner name, workers)``.
+
+    ``on_result(i, result)``, if given, is called in this process as job ``i`` ends, in
+    any order (``extract`` combines finished parts while the others run).
+    """
     if not jobs:
         return [], "none", 0
     if scheduler:
-        results, n = run_dask(jobs, config, device, workers, scheduler, bar)
+        results, n = run_dask(jobs, config, device, workers, scheduler, bar, on_result)
         return results, "dask", n
     if device == "cuda":
         fx, n_features = get_extractor(config, device, batch_size)
-        return run_pipelined(jobs, fx, n_features, bar), "inline-gpu", 1
+        return run_pipelined(jobs, fx, n_features, bar, on_result), "inline-gpu", 1
     n = min(workers, len(jobs))
     if n == 1:
         from threadpoolctl import threadpool_limits
@@ -256,6 +290,9 @@ def run_jobs(
         # (restored afterwards: the caller may be a notebook).
         with threadpool_limits(limits=1):
             fx, n_features = get_extractor(config, device, batch_size)
-            results = [extract_file(job, fx, n_features, bar.update) for job in jobs]
+            results = []
+            for i, job in enumerate(jobs):
+                results.append(extract_file(job, fx, n_features, bar.update))
+                _notify(on_result, i, results[-1])
         return results, "inline", 1
-    return run_processes(jobs, config, device, n, bar), "processes", n
+    return run_processes(jobs, config, device, n, bar, on_result), "processes", n

@@ -385,3 +385,35 @@ def test_read_batches_hold_the_stacks_of_the_file(small_ornl_dir, reuse):
         np.testing.assert_array_equal(np.concatenate(kept), np.stack(want))
     else:  # one array, refilled: the first batch now holds later stacks
         assert np.shares_memory(kept[0], kept[1])
+
+
+def test_combiner_takes_parts_in_any_order(reference, tmp_path):
+    from cbedfeat.extract import PartCombiner
+
+    res, ref_bytes, _ = reference
+    parts = [f.part for f in res.files]
+    schema = pq.read_schema(res.table)
+    out = tmp_path / "any_order.parquet"
+    combiner = PartCombiner(out, schema, len(parts))
+    for i in reversed(range(len(parts))):
+        combiner.add(i, parts[i])
+        assert not out.exists()  # written under a hidden name until close
+    with pytest.raises(ValueError, match="added twice"):
+        combiner.add(0, parts[0])
+    combiner.close()
+    assert out.read_bytes() == ref_bytes
+
+    unfinished = PartCombiner(tmp_path / "unfinished.parquet", schema, len(parts))
+    unfinished.add(1, parts[1])
+    with pytest.raises(ValueError, match=r"parts \[0"):
+        unfinished.close()
+    unfinished.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["any_order.parquet"]
+
+
+def test_failed_run_leaves_no_combined_file(data_copy, tmp_path):
+    _break_sample(data_copy / "batch_train_1.h5", "sample_3_0")
+    with pytest.raises(ExtractError):
+        run([data_copy], tmp_path / "f.parquet", strict=True, workers=2)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.is_file()]
+    assert leftovers == [], leftovers

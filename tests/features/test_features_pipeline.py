@@ -205,3 +205,40 @@ def test_hexagonal_lattice_has_six_mirrors(fitted):
     )
     assert f["p0_mirror_best_whole"] > 0.99 and f["p0_mirror_naxes_whole"] == 6  # 6mm
     assert f["p0_rot3_whole"] > 0.99 and f["p0_rot6_whole"] > 0.99
+
+
+def test_stack_featurizer_is_the_transformer_without_scikit_learn():
+    from cbedfeat.features import StackFeaturizer
+
+    x = _stacks(3)
+    cfg = FeatureConfig(zernike_degree=6)
+    light = StackFeaturizer(cfg, "cpu", batch_size=2)
+    full = FeatureExtractor(config=cfg, device="cpu", batch_size=2).fit()
+    np.testing.assert_array_equal(light.transform(x), full.transform(x))
+    assert light.names == list(full.get_feature_names_out())
+    assert light.n_features == full.n_features_out_
+    np.testing.assert_array_equal(
+        light.family_transform("mirror", x), full.family_transform("mirror", x)
+    )
+    with pytest.raises(TypeError, match="config must be"):
+        StackFeaturizer(config=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        StackFeaturizer(batch_size=0)
+
+
+def test_extract_workers_import_no_scikit_learn():
+    # scikit-learn costs ~1.5 s of start-up in every worker process.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from cbedfeat.runners import get_extractor\n"
+        "from cbedfeat.features import FeatureConfig\n"
+        "fx, n = get_extractor(FeatureConfig(zernike_degree=4).to_dict(), 'cpu', 2)\n"
+        "x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)\n"
+        "assert fx.transform(x).shape == (1, n)\n"
+        "print(sorted(m for m in ('sklearn', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
