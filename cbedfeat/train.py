@@ -44,7 +44,7 @@ def _make_model_factory(name: str) -> Callable[..., Any]:
 TRAINERS: dict[str, Callable[..., Any]] = {
     name: _make_model_factory(name)
     for name in ("xgb", "brf", "bagging", "easy", "rusboost", "hierarchical", "logit", "gated",
-                 "gated-logit")
+                 "gated-logit", "blend", "gated-blend-logit")
 }
 
 

@@ -52,3 +52,25 @@ def test_bench_imbalance_cross_validation(tmp_path, monkeypatch):
     assert gated["delta_macro_f1"] == pytest.approx(sum(paired) / 2)
     assert base["delta_top1_accuracy"] == 0.0
     assert not (tmp_path / "imbalance_synthetic.json").exists()  # --cv writes only the _cv files
+
+
+@pytest.mark.slow
+def test_bench_imbalance_records_the_blend_weights(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_imbalance", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec.loader.exec_module(bench)
+    assert bench.main(["--synthetic", "--quick", "--rounds", "2", "--only", "gated-blend-logit",
+                       "--device", "cpu", "--out-dir", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "imbalance_synthetic.json").read_text())
+    base, row = doc["rows"]
+    assert "blend_weight" not in base
+    # The flat and the crystal-system stage each chose their weight on their own hold-out.
+    assert set(row["blend_weight"]) == {"flat", "system"}
+    assert all(w in row["blend_grid"] for w in row["blend_weight"].values())
+    assert row["blend_n_trees"] == bench.QUICK_PARAMS["gated-blend-logit"]["n_trees"]
+    assert len(row["blend_tuning"]["flat"]["log_loss"]) == len(row["blend_grid"])
+    assert row["tau"] is not None and row["tau_tuning"] is not None
+    md = (tmp_path / "imbalance_synthetic.md").read_text()
+    assert "Chosen XGBoost share: XGBoost (fixed rounds) + ExtraTrees, system-gated" in md

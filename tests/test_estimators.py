@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from cbedfeat.models import (
     BalancedBaggingSpaceGroupClassifier,
     BalancedRandomForestSpaceGroupClassifier,
+    BlendedClassifier,
     EasyEnsembleSpaceGroupClassifier,
     HierarchicalSpaceGroupClassifier,
     LogitAdjustedClassifier,
@@ -39,6 +40,8 @@ ESTIMATORS = [
     HierarchicalSpaceGroupClassifier(_tiny_xgb(), level=_label_parity, device="cpu", n_jobs=1),
     LogitAdjustedClassifier(_tiny_xgb(), taus=(0.0, 0.5, 1.0), device="cpu", n_jobs=1),
     SystemGatedClassifier(_tiny_xgb(), level=_label_parity, device="cpu", n_jobs=1),
+    # weights without 0: the XGBoost member always has a share (see EXPECTED_FAILURES).
+    BlendedClassifier(_tiny_xgb(), n_trees=10, weights=(0.5, 1.0), device="cpu", n_jobs=1),
 ]
 
 _EQUIVALENCE = (
@@ -79,6 +82,7 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     },
     "LogitAdjustedClassifier": {"check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE},
     "SystemGatedClassifier": {"check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE},
+    "BlendedClassifier": {"check_sample_weight_equivalence_on_dense_data": _EQUIVALENCE},
     "BalancedRandomForestSpaceGroupClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _UNDERSAMPLED
     },
@@ -117,6 +121,9 @@ _TINY = {
     "logit": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
     "gated": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
     "gated-logit": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1},
+    "blend": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1, "n_trees": 20},
+    "gated-blend-logit": {"n_estimators": 20, "max_depth": 3, "max_bin": 32, "n_jobs": 1,
+                          "n_trees": 20},
 }
 
 

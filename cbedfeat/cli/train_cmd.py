@@ -48,8 +48,9 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
 
     Validation runs on the 'dev' rows, or on a material-grouped hold-out of the
     training rows when FEATURES has none. Bundles of the imbalanced-learn ensembles,
-    hierarchical, logit, gated, gated-logit and multitask contain a joblib pickle: share
-    and load them only between trusted parties (xgb and cnn bundles hold no pickle).
+    hierarchical, logit, gated, gated-logit, blend, gated-blend-logit and multitask
+    contain a joblib pickle: share and load them only between trusted parties (xgb and
+    cnn bundles hold no pickle).
     """
     from cbedfeat.models.bundle import BundleError
     from cbedfeat.train import train_model

@@ -10,6 +10,8 @@
   dedicated system model;
 * :class:`LogitAdjustedClassifier`: post-hoc logit adjustment of any of them, strength
   chosen on a material-grouped hold-out;
+* :class:`BlendedClassifier`: soft vote of a boosted model and extremely randomised
+  trees, weight chosen on a material-grouped hold-out;
 * :func:`compute_sample_weights`: the class-weighting schemes;
 * :func:`make_model` / :data:`MODEL_NAMES`: models by name for the CLI and benchmarks.
 
@@ -17,6 +19,7 @@ Every estimator: ``fit(X, y, *, groups=None, sample_weight=None)``, ``predict`` 
 space-group numbers, ``predict_proba`` -> (n, K) over ``classes_``, ``device_used_``.
 """
 
+from cbedfeat.models.blend import BlendedClassifier
 from cbedfeat.models.boosting import SpaceGroupClassifier, grouped_validation_split
 from cbedfeat.models.ensembles import (
     BalancedBaggingSpaceGroupClassifier,
@@ -36,6 +39,7 @@ __all__ = [
     "WEIGHTING_SCHEMES",
     "BalancedBaggingSpaceGroupClassifier",
     "BalancedRandomForestSpaceGroupClassifier",
+    "BlendedClassifier",
     "EasyEnsembleSpaceGroupClassifier",
     "HierarchicalSpaceGroupClassifier",
     "LogitAdjustedClassifier",
