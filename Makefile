@@ -49,7 +49,7 @@ bench: install
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw --name extract_gzip
 	$(BIN)/python bench/bench_imbalance.py --quick
 	$(BIN)/python bench/bench_multitask.py --quick
-	$(BIN)/python bench/uncompressed_copy.py --files 24
+	$(BIN)/python bench/uncompressed_copy.py
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
 	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
 

@@ -130,7 +130,7 @@ def e2e_child(spec: str) -> None:
     )
 
 
-def run_e2e(data: Path, workers: int, device: str, batch_size: int, tmp: Path) -> dict:
+def run_e2e(data: Path, workers: int, device: str, batch_size: int | None, tmp: Path) -> dict:
     spec = json.dumps(
         {
             "data": str(data),
@@ -340,7 +340,12 @@ def main() -> None:
     ap.add_argument(
         "--peer-stacks", type=int, default=None, help="Stacks for the (slow) peer path."
     )
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="Stacks per batch end to end (default: cbedfeat extract's, 4 on the CPU).",
+    )
     ap.add_argument("--name", default="extract", help="Stem of the result files in bench/results.")
     ap.add_argument("--_e2e", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -391,7 +396,7 @@ def main() -> None:
             res["gpu_e2e"] = run_e2e(data, 1, "cuda", 256, Path(tmp))
     e1, e2 = res["e2e"]["1_workers"], res["e2e"]["2_workers"]
 
-    fx = FeatureExtractor(config=config, device="cpu", batch_size=args.batch_size).fit()
+    fx = FeatureExtractor(config=config, device="cpu", batch_size=args.batch_size or 32).fit()
     res["cbedfeat_family_s_per_stack"] = family_times(fx, stacks, config.families)
     cb_mem = 1.0 / res["cbedfeat_family_s_per_stack"]["all"]
     print("cbedfeat families:", res["cbedfeat_family_s_per_stack"], flush=True)

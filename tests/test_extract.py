@@ -417,3 +417,15 @@ def test_failed_run_leaves_no_combined_file(data_copy, tmp_path):
         run([data_copy], tmp_path / "f.parquet", strict=True, workers=2)
     leftovers = [p.name for p in tmp_path.iterdir() if p.is_file()]
     assert leftovers == [], leftovers
+
+
+def test_batch_size_changes_features_only_by_rounding(small_ornl_dir, tmp_path, reference):
+    # Batched BLAS products sum in a shape-dependent order: float32 rounding, no more.
+    _, ref_bytes, ref = reference  # batch size 3
+    cols = feature_columns(ref.columns)
+    for size in (1, None):  # None: the CPU default
+        out = tmp_path / f"batch-{size}.parquet"
+        run([small_ornl_dir], out, batch_size=size)
+        df = pd.read_parquet(out)
+        pd.testing.assert_frame_equal(df.drop(columns=cols), ref.drop(columns=cols))
+        np.testing.assert_allclose(df[cols].to_numpy(), ref[cols].to_numpy(), rtol=2e-6, atol=1e-6)

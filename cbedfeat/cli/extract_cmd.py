@@ -49,9 +49,8 @@ import click
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Stacks per feature batch.",
+    default=None,
+    help="Stacks per feature batch (default: 4 on the CPU, 32 on the GPU).",
 )
 @click.option(
     "--parts-only",
