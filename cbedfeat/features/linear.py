@@ -62,70 +62,178 @@ def have_kernel() -> bool:
     return numba_available()
 
 
-def _kernel(images, ring_of, squares, factor, p_ptr, p_idx, p_val, p_dest, sums, sq, blocks, polar):
-    # images (B, H, W) float32; ring_of (H, W) int32, -1 outside the rings; polar
-    # samples in CSR (p_ptr, p_idx, p_val over flat pixels), sorted by pixel so that the
-    # gathers walk the image in memory order, stored at row p_dest of the polar image.
-    # sums and sq (B, n_rings) float64 are zeroed by the caller; blocks
-    # (B, H // f, W // f) float32 and polar (B, n_r * n_phi) are overwritten.
+def _kernel(
+    images, ring_of, squares, fold_y, fold_x, factor, p_idx, p_val, p_dest, sums, sq, blocks, polar
+):
+    # images (B, H, W) float32; ring_of (H, W) int32, -1 outside the rings. With
+    # fold_y, fold_x >= 0 the ring geometry is mirror-symmetric about rows
+    # y <-> fold_y - y and columns c <-> fold_x - c (2 x the centre), and ring_of holds
+    # the rings of one quadrant only; else every pixel is scattered on its own. Polar
+    # samples (p_idx, p_val: (n_polar, 4) pixel indices and bilinear weights, padded
+    # with weight 0), sorted by first pixel so that the gathers walk the image in
+    # memory order, go to element p_dest of the polar image. sums and sq
+    # (B, n_rings) float64 are zeroed by the caller; blocks (B, H // f, W // f)
+    # float32 and polar (B, n_r * n_phi) are overwritten.
     b, h, w = images.shape
     n_polar = p_dest.size
     h2 = h // factor if factor > 0 else 0
     w2 = w // factor if factor > 0 else 0
-    acc = np.zeros(w, dtype=np.float32)
+    # Column sums of each block row: every image row is added to its block row while
+    # it is read for the rings (vectorised), and reduced across columns at the end.
+    colsum = np.zeros((h2, w), dtype=np.float32)
+    pair = np.empty(w, dtype=np.float32)
     for i in range(b):
         x = images[i]
-        for y in range(h):
-            row = x[y]
-            rings = ring_of[y]
-            for c in range(w):
-                r = rings[c]
-                if r >= 0:
-                    v = np.float64(row[c])
-                    sums[i, r] += v
-                    if squares:
-                        sq[i, r] += v * v
-            if y < h2 * factor:
-                # Block sums: whole rows first (contiguous, vectorised), then columns.
-                for c in range(w2 * factor):
-                    acc[c] += row[c]
-                if (y + 1) % factor == 0:
-                    for cb in range(w2):
-                        s = np.float32(0.0)
-                        for t in range(factor):
-                            s += acc[cb * factor + t]
-                        blocks[i, y // factor, cb] = s
-                    acc[:] = 0.0
+        colsum[:] = 0.0
+        if fold_y >= 0:
+            # Rows y and fold_y - y (and columns c and fold_x - c) share their rings:
+            # the four pixels are added first and scattered once.
+            for y in range(fold_y // 2 + 1):
+                ra = x[y]
+                if y < h2 * factor:
+                    dst = colsum[y // factor]
+                    for c in range(w):
+                        dst[c] += ra[c]
+                yp = fold_y - y
+                if yp >= h:
+                    continue  # (no ring reaches a row without a mirror row)
+                rb = x[yp]
+                if yp != y and yp < h2 * factor:
+                    dst = colsum[yp // factor]
+                    for c in range(w):
+                        dst[c] += rb[c]
+                if yp != y:
+                    for c in range(w):
+                        pair[c] = ra[c] + rb[c]
+                else:
+                    for c in range(w):
+                        pair[c] = ra[c]
+                rings = ring_of[y]
+                for c in range(min(fold_x // 2 + 1, w)):
+                    r = rings[c]
+                    if r >= 0:
+                        v = np.float64(pair[c])
+                        cp = fold_x - c
+                        if cp != c:
+                            v += np.float64(pair[cp])
+                        sums[i, r] += v
+            for y in range(fold_y + 1, h2 * factor):  # rows below every mirror pair
+                dst = colsum[y // factor]
+                row = x[y]
+                for c in range(w):
+                    dst[c] += row[c]
+        else:
+            for y in range(h):
+                row = x[y]
+                rings = ring_of[y]
+                for c in range(w):
+                    r = rings[c]
+                    if r >= 0:
+                        v = np.float64(row[c])
+                        sums[i, r] += v
+                        if squares:
+                            sq[i, r] += v * v
+                if y < h2 * factor:
+                    dst = colsum[y // factor]
+                    for c in range(w):
+                        dst[c] += row[c]
+        for yb in range(h2):
+            src = colsum[yb]
+            out = blocks[i, yb]
+            for cb in range(w2):
+                s = np.float32(0.0)
+                for t in range(factor):
+                    s += src[cb * factor + t]
+                out[cb] = s
         flat = x.ravel()
+        out = polar[i]
         for k in range(n_polar):
-            total = np.float32(0.0)
-            for j in range(p_ptr[k], p_ptr[k + 1]):
-                total += p_val[j] * flat[p_idx[j]]
-            polar[i, p_dest[k]] = total
+            out[p_dest[k]] = (
+                (p_val[k, 0] * flat[p_idx[k, 0]] + p_val[k, 1] * flat[p_idx[k, 1]])
+                + p_val[k, 2] * flat[p_idx[k, 2]]
+            ) + p_val[k, 3] * flat[p_idx[k, 3]]
 
 
 _compiled = jit(_kernel)
 
 
+def _fold(ring_of: np.ndarray, center) -> tuple[np.ndarray, int, int]:
+    """The quadrant ring table and ``(fold_y, fold_x)``, or ``(ring_of, -1, -1)``.
+
+    Where ``2 * center`` is integral and every pixel of a ring has its mirror images
+    about the centre row and column inside the image, in the same ring, the four
+    pixels of a mirror quartet are added first and scattered once: a quarter of the
+    scattered additions. Any other geometry (a centre found per image, say) keeps the
+    full table.
+    """
+    h, w = ring_of.shape
+    fy, fx = 2.0 * center[0], 2.0 * center[1]
+    if fy != round(fy) or fx != round(fx):
+        return ring_of, -1, -1
+    fy, fx = int(round(fy)), int(round(fx))
+    rows, cols = np.arange(h), np.arange(w)
+    ok_y, ok_x = (fy - rows >= 0) & (fy - rows < h), (fx - cols >= 0) & (fx - cols < w)
+    inside = ring_of >= 0
+    if inside[~ok_y].any() or inside[:, ~ok_x].any():
+        return ring_of, -1, -1
+    ys, xs = rows[ok_y], cols[ok_x]
+    sub = ring_of[np.ix_(ys, xs)]
+    if not (
+        np.array_equal(sub, ring_of[np.ix_(fy - ys, xs)])
+        and np.array_equal(sub, ring_of[np.ix_(ys, fx - xs)])
+    ):
+        return ring_of, -1, -1
+    quadrant = np.full_like(ring_of, -1)
+    keep_y, keep_x = rows <= fy - rows, cols <= fx - cols
+    quadrant[np.ix_(keep_y, keep_x)] = ring_of[np.ix_(keep_y, keep_x)]
+    return quadrant, fy, fx
+
+
+def _polar_taps(pol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR polar operator -> fixed-width taps ``(idx, val, dest)`` sorted by first pixel.
+
+    Rows with fewer taps than the widest (samples at the image edge) are padded with
+    their own first pixel at weight 0; the taps keep the CSR order, so each sample
+    sums the same products in the same order as the sparse product.
+    """
+    n = pol.shape[0]
+    per_row = np.diff(pol.indptr)
+    taps = 4  # bilinear; the kernel is unrolled for four
+    if n and per_row.max() > taps:
+        raise ValueError(f"a polar sample has {per_row.max()} taps, the kernel takes {taps}")
+    idx = np.zeros((n, taps), dtype=np.int32)
+    val = np.zeros((n, taps), dtype=np.float32)
+    first = pol.indices[np.minimum(pol.indptr[:-1], max(pol.nnz - 1, 0))]
+    for t in range(taps):
+        has = per_row > t
+        at = pol.indptr[:-1][has] + t
+        idx[:, t] = first
+        idx[has, t] = pol.indices[at]
+        val[has, t] = pol.data[at]
+    dest = np.argsort(first, kind="stable").astype(np.int32)
+    return np.ascontiguousarray(idx[dest]), np.ascontiguousarray(val[dest]), dest
+
+
 @functools.lru_cache(maxsize=32)
 def _pixel_tables(shape, center, r_max, n_r, n_phi):
-    """Ring index of every pixel and the polar map in CSR arrays (cached)."""
+    """Ring tables (full and folded) and the polar taps of one geometry (cached).
+
+    Returns ``(ring_of, counts, quadrant, fold_y, fold_x, p_idx, p_val, p_dest)``.
+    """
     h, w = shape
     ring_op, counts = geometry.ring_operator(shape, center, r_max)
     ring_of = np.full(h * w, -1, dtype=np.int32)
     ring_of[ring_op.indices] = np.repeat(np.arange(ring_op.shape[0]), np.diff(ring_op.indptr))
+    ring_of = ring_of.reshape(h, w)
+    quadrant, fold_y, fold_x = _fold(ring_of, center)
     if n_r:
-        pol = geometry.polar_operator(shape, center, r_max, n_r, n_phi)
-        # First pixel of each sample (every sample has one: it lies inside the image).
-        first = pol.indices[np.minimum(pol.indptr[:-1], max(pol.nnz - 1, 0))]
-        p_dest = np.argsort(first, kind="stable").astype(np.int32)
-        pol = pol[p_dest]
-        p_ptr, p_idx = pol.indptr.astype(np.int64), pol.indices.astype(np.int32)
-        p_val = pol.data.astype(np.float32)
+        p_idx, p_val, p_dest = _polar_taps(
+            geometry.polar_operator(shape, center, r_max, n_r, n_phi)
+        )
     else:
-        p_ptr, p_idx, p_val = np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
+        p_idx, p_val = np.zeros((0, 4), np.int32), np.zeros((0, 4), np.float32)
         p_dest = np.zeros(0, np.int32)
-    return ring_of.reshape(h, w), np.asarray(counts), p_ptr, p_idx, p_val, p_dest
+    return ring_of, np.asarray(counts), quadrant, fold_y, fold_x, p_idx, p_val, p_dest
 
 
 def project(
@@ -165,12 +273,18 @@ def project(
     return _project_sparse(images, shape, center, float(r_max), polar_shape, bin_factor, spread)
 
 
-def _project_kernel(images, shape, center, r_max, polar_shape, factor, spread) -> Projections:
+def _project_kernel(
+    images, shape, center, r_max, polar_shape, factor, spread, fold: bool = True
+) -> Projections:
     b = images.shape[0]
     n_r, n_phi = polar_shape or (0, 0)
-    ring_of, counts, p_ptr, p_idx, p_val, p_dest = _pixel_tables(
+    ring_of, counts, quadrant, fold_y, fold_x, p_idx, p_val, p_dest = _pixel_tables(
         shape, center, r_max, int(n_r), int(n_phi)
     )
+    if spread or not fold:  # sums of squares need every pixel on its own
+        fold_y = fold_x = -1
+    else:
+        ring_of = quadrant
     n_rings = counts.size
     images = np.ascontiguousarray(images, dtype=np.float32)
     sums = np.zeros((b, n_rings))
@@ -179,7 +293,9 @@ def _project_kernel(images, shape, center, r_max, polar_shape, factor, spread) -
     blocks = np.empty((b, h2, w2), dtype=np.float32)
     polar = np.empty((b, n_r * n_phi), dtype=np.float32)
     f = int(factor or 0)
-    _compiled(images, ring_of, spread, f, p_ptr, p_idx, p_val, p_dest, sums, sq, blocks, polar)
+    _compiled(
+        images, ring_of, spread, fold_y, fold_x, f, p_idx, p_val, p_dest, sums, sq, blocks, polar
+    )
     n = np.maximum(counts, 1).astype(np.float64)
     out = Projections(counts=counts)
     mean = sums / n

@@ -43,12 +43,16 @@ def _both(images, center, **kw):
 
 @pytest.mark.parametrize("shape,center", GEOMETRIES)
 @pytest.mark.parametrize("factor", [None, 3, 4])
-def test_kernel_equals_the_sparse_operators(shape, center, factor):
+@pytest.mark.parametrize("spread", [True, False])  # False: folded rings where symmetric
+def test_kernel_equals_the_sparse_operators(shape, center, factor, spread):
     images = _images(shape)
-    fast, slow = _both(images, center, polar_shape=(16, 32), bin_factor=factor, spread=True)
+    fast, slow = _both(images, center, polar_shape=(16, 32), bin_factor=factor, spread=spread)
     np.testing.assert_array_equal(fast.counts, slow.counts)
     np.testing.assert_allclose(fast.ring_mean, slow.ring_mean, rtol=2e-6)
-    np.testing.assert_allclose(fast.ring_std, slow.ring_std, rtol=2e-5, atol=1e-6)
+    if spread:
+        np.testing.assert_allclose(fast.ring_std, slow.ring_std, rtol=2e-5, atol=1e-6)
+    else:
+        assert fast.ring_std is None
     np.testing.assert_allclose(fast.polar, slow.polar, rtol=1e-6)
     if factor is None:
         assert fast.binned is None and slow.binned is None
@@ -56,6 +60,43 @@ def test_kernel_equals_the_sparse_operators(shape, center, factor):
         h2, w2 = shape[0] // factor, shape[1] // factor
         assert fast.binned.shape == (3, h2, w2)
         np.testing.assert_allclose(fast.binned, slow.binned, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape,center,folds",
+    [
+        ((512, 512), (256.0, 256.0), True),  # the ORNL geometry
+        ((64, 64), (31.5, 31.5), True),  # half-integer centre: rows pair 0-63, 1-62, ...
+        ((70, 90), (30.0, 41.0), True),  # off the image centre, mirrors still inside
+        ((65, 66), (31.25, 33.5), False),  # no mirror row for a quarter-pixel centre
+    ],
+)
+def test_rings_fold_only_where_the_geometry_is_mirror_symmetric(shape, center, folds):
+    r_max = geometry.inscribed_radius(shape, center)
+    ring_of, counts, quadrant, fold_y, fold_x = linear._pixel_tables(shape, center, r_max, 0, 0)[:5]
+    assert (fold_y >= 0) == folds
+    if not folds:
+        return
+    # Each quadrant pixel stands for its distinct mirror images, all in its ring.
+    weight = np.zeros_like(counts)
+    for y, c in zip(*np.nonzero(quadrant >= 0), strict=True):
+        mirrors = {(y, c), (fold_y - y, c), (y, fold_x - c), (fold_y - y, fold_x - c)}
+        assert all(ring_of[m] == quadrant[y, c] for m in mirrors)
+        weight[quadrant[y, c]] += len(mirrors)
+    np.testing.assert_array_equal(weight, counts)
+
+
+def test_folded_rings_equal_the_unfolded_kernel():
+    images = _images((96, 96), n=2, seed=7)
+    center = (48.0, 48.0)
+    r_max = geometry.inscribed_radius(images.shape, center)
+    args = (images, images.shape[-2:], center, r_max, (24, 64), 4, False)
+    folded = linear._project_kernel(*args)
+    plain = linear._project_kernel(*args, fold=False)
+    np.testing.assert_allclose(folded.ring_mean, plain.ring_mean, rtol=1e-6)
+    np.testing.assert_array_equal(folded.polar, plain.polar)
+    # Rows reach their block in another order: float32 rounding only.
+    np.testing.assert_allclose(folded.binned, plain.binned, rtol=1e-6)
 
 
 def test_binned_values_are_block_means():
