@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from cbedfeat import manifest
+from cbedfeat.data.attrs import AttributeReader
 from cbedfeat.data.errors import (
     BadAttributeError,
     BadStackError,
@@ -144,6 +145,7 @@ def read_group(
     *,
     load_stack: bool = True,
     into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
+    attributes: AttributeReader | None = None,
 ) -> Sample:
     """Read and validate one sample group of an open file.
 
@@ -160,6 +162,9 @@ def read_group(
     into : callable, optional
         ``into(shape)`` returns the float32 array to read the stack into (``Sample.stack``
         is then that array), or None for a new array.
+    attributes : AttributeReader, optional
+        Reads the attributes; pass one reader for all the groups of a file, which
+        then share its type conversions (about 3x faster than ``attrs[name]``).
 
     Returns
     -------
@@ -189,10 +194,10 @@ def read_group(
         raise BadStackError(file, group, f"{stack_spec.name} {exc}") from None
 
     values = {}
-    attrs = g.attrs  # h5py builds a new manager on every access: keep one
+    reader = attributes if attributes is not None else AttributeReader()
     for name, spec in manifest.attribute_schema().items():
         try:
-            raw = attrs[name]
+            raw = reader.read(g, name)
         except KeyError:
             raise MissingDataError(file, group, f"attribute {name!r} is missing") from None
         except Exception as exc:  # noqa: BLE001 - undecodable strings, odd HDF5 types
@@ -263,11 +268,14 @@ class ORNLFile:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
         self._f = open_h5(path)
+        self._attributes = AttributeReader()
         self.groups: list[str] = list_groups(self._f)
 
     def read(self, group: str, *, load_stack: bool = True) -> Sample:
         """Read and validate one sample (see :func:`read_group`)."""
-        return read_group(self._f, self.path, group, load_stack=load_stack)
+        return read_group(
+            self._f, self.path, group, load_stack=load_stack, attributes=self._attributes
+        )
 
     def close(self) -> None:
         self._f.close()
@@ -314,9 +322,12 @@ def iter_file(
         except Exception as exc:  # noqa: BLE001 - a damaged root group
             _record(ReadError(file, None, f"cannot list groups: {exc}"), strict, problems)
             return
+        attributes = AttributeReader()  # the groups of a file share attribute types
         for group in groups:
             try:
-                sample = read_group(f, file, group, load_stack=load_stack, into=into)
+                sample = read_group(
+                    f, file, group, load_stack=load_stack, into=into, attributes=attributes
+                )
             except CBEDDataError as err:
                 _record(err, strict, problems)
                 continue
