@@ -191,8 +191,14 @@ def peak_rss_bytes() -> int:
 
 
 def read_batches(
-    source: str, batch_size: int, *, strict: bool, problems: list, reuse: bool = False
-) -> Iterator[tuple[np.ndarray, list, float]]:
+    source: str,
+    batch_size: int,
+    *,
+    strict: bool,
+    problems: list,
+    reuse: bool = False,
+    mapped: bool = False,
+) -> Iterator[tuple[np.ndarray | list, list, float]]:
     """Samples of one file in batches, read straight into the batch array.
 
     Parameters
@@ -210,10 +216,17 @@ def read_batches(
         next, so the consumer must be done with it first (a loop that computes each
         batch before asking for the next). Fresh pages cost ~0.1 ms per MB on first
         touch; a reused array pays that once. False (default): an array per batch.
+    mapped : bool
+        Stacks stored as one raw float32 extent (uncompressed, as in the ORNL files)
+        are not copied: they come as read-only views of the page cache
+        (:class:`cbedfeat.data.mapped.StackMapper`), and a batch holding any of them
+        is a list of ``(3, H, W)`` arrays instead of one array. The copy costs about
+        as much as the feature kernel's own pass over the stack.
 
     Yields
     ------
-    stacks : (n, 3, H, W) float32 ndarray
+    stacks : (n, 3, H, W) float32 ndarray, or (with ``mapped``) a list of n (3, H, W)
+        float32 arrays
     metas : list of SampleMeta
         One per stack.
     read_s : float
@@ -222,13 +235,20 @@ def read_batches(
     buf: np.ndarray | None = None
     n = 0
     handed: list = [None]  # the row last handed to the reader
+    views: list = []  # per stack of the batch: its mapped view, or None (a row of buf)
 
     def slot(shape):
         # The next free row of the batch, when the stack has the batch's shape.
         handed[0] = None if buf is None or buf.shape[1:] != shape else buf[n]
         return handed[0]
 
-    samples = iter_file(source, strict=strict, problems=problems, into=slot)
+    def batch():
+        # One array unless some stack is a view of its own.
+        if any(v is not None for v in views):
+            return [buf[k] if v is None else v for k, v in enumerate(views)]
+        return buf[:n]
+
+    samples = iter_file(source, strict=strict, problems=problems, into=slot, mapped=mapped)
     metas, read_s = [], 0.0
     while True:
         t0 = time.perf_counter()
@@ -239,20 +259,25 @@ def read_batches(
         if buf is None or sample.stack.shape != buf.shape[1:]:
             # A batch holds stacks of one shape only: a new shape starts a new batch.
             if n:
-                yield buf[:n], metas, read_s
-                n, metas, read_s = 0, [], 0.0
+                yield batch(), metas, read_s
+                n, metas, read_s, views = 0, [], 0.0, []
             buf = np.empty((batch_size,) + sample.stack.shape, dtype=np.float32)
-        if sample.stack is not handed[0]:  # read into an array of its own
-            buf[n] = sample.stack
+        view = None
+        if sample.stack is not handed[0]:  # a mapped view, or read into its own array
+            if mapped and not sample.stack.flags.writeable:
+                view = sample.stack
+            else:
+                buf[n] = sample.stack
+        views.append(view)
         n += 1
         metas.append(sample.meta)
         if n == batch_size:
-            yield buf[:n], metas, read_s
-            n, metas, read_s = 0, [], 0.0
+            yield batch(), metas, read_s
+            n, metas, read_s, views = 0, [], 0.0, []
             if not reuse:
                 buf = np.empty_like(buf)
     if n:
-        yield buf[:n], metas, read_s
+        yield batch(), metas, read_s
 
 
 def _skip_record(file: str, group: str | None, kind: str, reason: str) -> dict:
@@ -403,7 +428,12 @@ def extract_file(
     try:
         # The batch is computed before the next is read: one reused batch array.
         for stacks, metas, read_s in read_batches(
-            job.source, job.batch_size, strict=job.strict, problems=problems, reuse=True
+            job.source,
+            job.batch_size,
+            strict=job.strict,
+            problems=problems,
+            reuse=True,
+            mapped=True,
         ):
             builder.add(stacks, metas, read_s)
             if on_progress is not None:

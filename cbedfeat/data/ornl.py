@@ -13,6 +13,7 @@ still writing can be read. Every sample is validated; see :mod:`cbedfeat.data.va
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ from cbedfeat.data.errors import (
     Problem,
     ReadError,
 )
+from cbedfeat.data.mapped import StackMapper
 from cbedfeat.data.sample import Sample, SampleMeta
 from cbedfeat.data.validate import check_stack_layout, check_stack_values, decode_attribute
 
@@ -146,6 +148,7 @@ def read_group(
     load_stack: bool = True,
     into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
     attributes: AttributeReader | None = None,
+    mapper: StackMapper | None = None,
 ) -> Sample:
     """Read and validate one sample group of an open file.
 
@@ -165,6 +168,9 @@ def read_group(
     attributes : AttributeReader, optional
         Reads the attributes; pass one reader for all the groups of a file, which
         then share its type conversions (about 3x faster than ``attrs[name]``).
+    mapper : StackMapper, optional
+        Where the stack is one raw float32 extent, ``Sample.stack`` is a read-only
+        view of the page cache instead of a copy (``into`` is then not used).
 
     Returns
     -------
@@ -211,7 +217,9 @@ def read_group(
     stack = None
     if load_stack:
         try:
-            stack = _read_stack(ds, into(tuple(ds.shape)) if into is not None else None)
+            stack = mapper.view(ds) if mapper is not None else None
+            if stack is None:
+                stack = _read_stack(ds, into(tuple(ds.shape)) if into is not None else None)
         except Exception as exc:  # noqa: BLE001 - damaged chunks raise OSError and others
             raise ReadError(file, group, f"cannot read {stack_spec.name}: {exc}") from None
         try:
@@ -297,6 +305,11 @@ def _record(err: CBEDDataError, strict: bool, problems: list[Problem] | None) ->
         problems.append(problem)
 
 
+@contextlib.contextmanager
+def _no_mapper():
+    yield None
+
+
 def iter_file(
     path: str | os.PathLike,
     *,
@@ -304,11 +317,14 @@ def iter_file(
     problems: list[Problem] | None = None,
     load_stack: bool = True,
     into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
+    mapped: bool = False,
 ) -> Iterator[Sample]:
     """Validated samples of one file, in natural group order (see :func:`iter_samples`).
 
     ``into(shape)``, when given, returns the float32 array to read the next stack into
-    (or None for a new one): batch readers fill their batch in place.
+    (or None for a new one): batch readers fill their batch in place. With ``mapped``,
+    stacks stored as one raw float32 extent come as read-only views of the page
+    cache (:class:`~cbedfeat.data.mapped.StackMapper`), the others as arrays.
     """
     file = str(path)
     try:
@@ -316,7 +332,7 @@ def iter_file(
     except FileOpenError as err:
         _record(err, strict, problems)
         return
-    with f:
+    with f, StackMapper(path, f) if mapped and load_stack else _no_mapper() as mapper:
         try:
             groups = list_groups(f)
         except Exception as exc:  # noqa: BLE001 - a damaged root group
@@ -326,7 +342,13 @@ def iter_file(
         for group in groups:
             try:
                 sample = read_group(
-                    f, file, group, load_stack=load_stack, into=into, attributes=attributes
+                    f,
+                    file,
+                    group,
+                    load_stack=load_stack,
+                    into=into,
+                    attributes=attributes,
+                    mapper=mapper,
                 )
             except CBEDDataError as err:
                 _record(err, strict, problems)

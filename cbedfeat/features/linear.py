@@ -253,8 +253,10 @@ def project(
 
     Parameters
     ----------
-    images : (B, H, W) ndarray (NumPy or CuPy)
-        Raw intensities; float32 is the kernel's type.
+    images : (B, H, W) ndarray (NumPy or CuPy), or a list of (k, H, W) NumPy arrays
+        Raw intensities; float32 is the kernel's type. A list is a batch given in
+        blocks (stacks read without a copy, for instance: see
+        :class:`cbedfeat.data.mapped.StackMapper`); its rows follow the list order.
     center : (row, col)
     r_max : float
         Rings ``0..floor(r_max)``; outer radius of the polar grid.
@@ -269,18 +271,29 @@ def project(
     -------
     Projections
     """
-    xp = get_array_module(images)
-    shape = tuple(int(s) for s in images.shape[-2:])
+    blocks = list(images) if isinstance(images, list | tuple) else None
+    xp = get_array_module(blocks[0] if blocks else images)
+    shape = tuple(int(s) for s in (blocks[0] if blocks else images).shape[-2:])
     center = (float(center[0]), float(center[1]))
     if xp is np and numba_available():
-        return _project_kernel(images, shape, center, float(r_max), polar_shape, bin_factor, spread)
+        return _project_kernel(
+            blocks or [images], shape, center, float(r_max), polar_shape, bin_factor, spread
+        )
+    if blocks:
+        images = xp.concatenate(blocks)
     return _project_sparse(images, shape, center, float(r_max), polar_shape, bin_factor, spread)
 
 
 def _project_kernel(
     images, shape, center, r_max, polar_shape, factor, spread, fold: bool = True
 ) -> Projections:
-    b = images.shape[0]
+    """The kernel over a batch given as a list of (k, H, W) blocks (or one array)."""
+    if not isinstance(images, list | tuple):
+        images = [images]
+    images = [np.ascontiguousarray(blk, dtype=np.float32) for blk in images]
+    if any(blk.shape[1:] != shape for blk in images):
+        raise ValueError(f"every block of the batch must be (k, {shape[0]}, {shape[1]})")
+    b = sum(blk.shape[0] for blk in images)
     n_r, n_phi = polar_shape or (0, 0)
     ring_of, counts, quadrant, fold_y, fold_x, p_idx, p_val, p_dest = _pixel_tables(
         shape, center, r_max, int(n_r), int(n_phi)
@@ -290,16 +303,31 @@ def _project_kernel(
     else:
         ring_of = quadrant
     n_rings = counts.size
-    images = np.ascontiguousarray(images, dtype=np.float32)
     sums = np.zeros((b, n_rings))
     sq = np.zeros((b, n_rings) if spread else (b, 0))
     h2, w2 = (shape[0] // factor, shape[1] // factor) if factor else (0, 0)
     blocks = np.empty((b, h2, w2), dtype=np.float32)
     polar = np.empty((b, n_r * n_phi), dtype=np.float32)
     f = int(factor or 0)
-    _compiled(
-        images, ring_of, spread, fold_y, fold_x, f, p_idx, p_val, p_dest, sums, sq, blocks, polar
-    )
+    start = 0
+    for blk in images:
+        stop = start + blk.shape[0]
+        _compiled(
+            blk,
+            ring_of,
+            spread,
+            fold_y,
+            fold_x,
+            f,
+            p_idx,
+            p_val,
+            p_dest,
+            sums[start:stop],
+            sq[start:stop],
+            blocks[start:stop],
+            polar[start:stop],
+        )
+        start = stop
     n = np.maximum(counts, 1).astype(np.float64)
     out = Projections(counts=counts)
     mean = sums / n

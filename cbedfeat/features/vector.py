@@ -64,8 +64,9 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
 
     Parameters
     ----------
-    images : (B, H, W) ndarray
-        Raw intensities (NumPy or CuPy; float32 is fastest).
+    images : (B, H, W) ndarray, or a list of (k, H, W) NumPy arrays
+        Raw intensities (NumPy or CuPy; float32 is fastest). A list is one batch in
+        blocks (rows in list order), read by the CPU kernel without a copy.
     config : FeatureConfig
     families : sequence of str, optional
         Default: ``config.families``.
@@ -79,8 +80,10 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
     """
     c = config
     fams = list(c.families if families is None else families)
-    xp = get_array_module(images)
-    b, h, w = images.shape
+    blocks = list(images) if isinstance(images, list | tuple) else [images]
+    xp = get_array_module(blocks[0])
+    h, w = blocks[0].shape[-2:]
+    b = sum(blk.shape[0] for blk in blocks)
     shape = (h, w)
     if center is None:
         center = geometry.image_center(shape)
@@ -112,7 +115,9 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
     if c.normalize == "mean" and proj.total is not None:
         ref = positive_reference((proj.total / (h * w)).astype(np.float32))
     else:
-        ref = reference_intensity(images, c.normalize)
+        ref = reference_intensity(
+            blocks[0] if len(blocks) == 1 else xp.concatenate(blocks), c.normalize
+        )
     if polar_wanted:
         counts = proj.counts
         ring_mean = proj.ring_mean
@@ -237,8 +242,10 @@ class StackFeaturizer:
 
         Parameters
         ----------
-        X : (N, 3, H, W) array
-            Raw intensities (NumPy or CuPy), float32 preferred.
+        X : (N, 3, H, W) array, or a list of N (3, H, W) arrays
+            Raw intensities (NumPy or CuPy), float32 preferred. A list of NumPy
+            stacks (read-only views of the page cache, say) is featurised on the CPU
+            without being copied into one array, where the centre is the image centre.
 
         Returns
         -------
@@ -260,6 +267,12 @@ class StackFeaturizer:
     def _run(self, X, fams) -> np.ndarray:
         cfg = self.config
         xp = xp_for_device(self.device)
+        if isinstance(X, list | tuple) and X:
+            shapes = {tuple(getattr(s, "shape", ())) for s in X}
+            if len(shapes) != 1:
+                raise ValueError(f"stacks must share one shape, got {sorted(shapes)}")
+            if xp is np and cfg.center == "image" and all(isinstance(s, np.ndarray) for s in X):
+                return self._run_blocks(list(X), fams, (len(X),) + shapes.pop())
         if not hasattr(X, "shape"):
             X = np.asarray(X, dtype=np.float32)
         shape = tuple(X.shape)
@@ -281,6 +294,22 @@ class StackFeaturizer:
             feats = self._batch(images, fams, xp)
             result[start : start + m] = to_numpy(feats).reshape(m, N_PATTERNS, -1)
         return result.reshape(n, -1)
+
+    def _run_blocks(self, stacks: list, fams, shape: tuple) -> np.ndarray:
+        """CPU features of a list of (3, H, W) stacks, centred on the image centre."""
+        if len(shape) != 4 or shape[1] != N_PATTERNS:
+            raise ValueError(f"stacks must be (N, {N_PATTERNS}, H, W), got {shape}")
+        n = shape[0]
+        center = geometry.image_center(shape[2:])
+        width = N_PATTERNS * sum(len(family_names(f, self.config)) for f in fams)
+        out = np.empty((n, width), dtype=np.float32)
+        step = min(int(self.batch_size), _CPU_CHUNK)
+        for start in range(0, n, step):
+            chunk = stacks[start : start + step]
+            res = pattern_features(chunk, self.config, fams, center)
+            block = np.concatenate([res[f] for f in fams], axis=1)
+            out[start : start + len(chunk)] = block.reshape(len(chunk), -1)
+        return out
 
     def _batch(self, images, fams, xp):
         cfg = self.config
