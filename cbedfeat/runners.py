@@ -7,9 +7,10 @@ give the same table.
 - ``inline``: this process, one file after the other. On the GPU a reader thread
   fills a bounded queue with the next batches while the device computes (HDF5 reading
   overlaps compute, memory bounded by the queue depth).
-- ``processes``: a spawn-context ``ProcessPoolExecutor``; each worker limits BLAS to
-  one thread (threadpoolctl), builds its feature extractor once and reports stacks
-  done through a queue, so the progress bar moves per batch.
+- ``processes``: this process and ``workers - 1`` workers of a spawn-context
+  ``ProcessPoolExecutor``; each limits BLAS to one thread (threadpoolctl) and builds
+  its feature extractor once; the spawned ones report stacks done through a queue, so
+  the progress bar moves per batch.
 - ``dask``: one task per file on a ``distributed`` cluster (``'local'`` starts a
   ``LocalCluster`` of single-threaded worker processes); tasks receive paths only.
 """
@@ -107,28 +108,63 @@ def _notify(on_result, i: int, res: FileResult) -> None:
 def run_processes(
     jobs: Sequence[FileJob], config: dict, device: str, workers: int, bar, on_result=None
 ) -> list[FileResult]:
-    """Run the jobs on a pool of spawned worker processes; results in job order.
+    """Run the jobs on this process and ``workers - 1`` spawned ones; results in job order.
 
-    ``on_result(i, result)`` is called in this process as each job ends (any order).
+    This process is one of the workers. It has its imports already and computes from
+    the start, while each spawned worker spends about 1.5 s starting (Python, NumPy,
+    SciPy's sparse module, Numba's cache), and on a 2-core machine no core is left to a
+    coordinator that mostly waits. Files go out one at a time to whoever is free: a
+    spawned worker gets its next file as soon as it finishes one (this process looks
+    between its own batches, every few tens of milliseconds), this process takes the
+    next between its own files. ``on_result(i, result)`` is called here as each job
+    ends (any order).
     """
     import multiprocessing
+
+    from threadpoolctl import threadpool_limits
 
     ctx = multiprocessing.get_context("spawn")
     progress_queue = ctx.Queue()
     results: dict[int, FileResult] = {}
+    order = iter(range(len(jobs)))
+    pending: dict = {}  # future -> job index
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+        max_workers=workers - 1,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(progress_queue,),
     )
-    try:
-        futures = {pool.submit(_process_task, job, config, device): i for i, job in enumerate(jobs)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(progress_queue, bar)
+
+    def collect(timeout: float = 0.0) -> None:
+        # Finished files of the spawned workers, then a new file for each free one.
+        _drain(progress_queue, bar)
+        if pending:
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             for fut in done:
-                i = futures[fut]
+                i = pending.pop(fut)
                 results[i] = fut.result()
                 _notify(on_result, i, results[i])
+        while len(pending) < workers - 1:
+            i = next(order, None)
+            if i is None:
+                break
+            pending[pool.submit(_process_task, jobs[i], config, device)] = i
+
+    def progress(n: int) -> None:
+        bar.update(n)
+        collect()
+
+    try:
+        collect()
+        # This process on one BLAS thread, as each spawned worker (restored afterwards).
+        with threadpool_limits(limits=1):
+            fx, n_features = get_extractor(config, device, jobs[0].batch_size)
+            for i in order:
+                results[i] = extract_file(jobs[i], fx, n_features, progress)
+                _notify(on_result, i, results[i])
+                collect()
+        while pending:
+            collect(timeout=0.2)
     except BrokenProcessPool as exc:
         raise ExtractError(
             f"a worker process died ({exc}); parts written so far are kept, run again to resume"

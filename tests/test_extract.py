@@ -165,6 +165,15 @@ def test_same_bytes_for_processes_and_single_worker(small_ornl_dir, tmp_path, re
     assert len({f.pid for f in res.files}) >= 1 and all(f.peak_rss > 0 for f in res.files)
 
 
+def test_this_process_is_one_of_the_workers(small_ornl_dir, tmp_path, reference):
+    # 4 files for this process and one spawned worker: this process computes the
+    # files the spawned one is not given (it starts first: its imports are done).
+    res = run([small_ornl_dir], tmp_path / "two.parquet", workers=2)
+    pids = [f.pid for f in res.files]
+    assert os.getpid() in pids and len(set(pids)) == 2
+    assert (tmp_path / "two.parquet").read_bytes() == reference[1]
+
+
 def test_resume_after_crash_gives_identical_table(small_ornl_dir, tmp_path, monkeypatch, reference):
     out = tmp_path / "FEATURES.parquet"
     real_write = parts_mod.write_atomic_table
