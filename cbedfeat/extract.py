@@ -282,7 +282,10 @@ class PartCombiner:
             self._next += 1
 
     def _append(self, part: str) -> None:
-        table = pq.read_table(part).replace_schema_metadata(self.schema.metadata)
+        # ParquetFile.read skips the dataset layer of read_table: ~20 instead of ~33 ms
+        # for a part of 700 columns, on the process that is also a worker.
+        with pq.ParquetFile(part) as pf:
+            table = pf.read(use_threads=False).replace_schema_metadata(self.schema.metadata)
         if table.num_rows:
             self._buffer.append(table)
             self._buffered += table.num_rows
