@@ -102,13 +102,15 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             out=values,
         )
 
-    polar_wanted = bool(_POLAR_FAMILIES & set(fams))
+    zernike_binned = "zernike" in fams and c.zernike_source == "binned"
+    polar_wanted = bool(_POLAR_FAMILIES & set(fams) - ({"zernike"} if zernike_binned else set()))
+    binned_wanted = "autocorr" in fams or zernike_binned
     proj = linear.project(
         images,
         center,
         r_max,
         polar_shape=(c.polar_n_r, c.polar_n_phi) if polar_wanted else None,
-        bin_factor=int(c.autocorr_bin) if "autocorr" in fams else None,
+        bin_factor=int(c.autocorr_bin) if binned_wanted else None,
     )
     # Every map from pixels (rings, polar grid, binning) is linear: they were applied to
     # raw intensities, and only their outputs (~10x fewer values) are scaled.
@@ -161,23 +163,33 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             # (the one-pixel rings hold raw intensities, and log is not linear).
             spread = radial.polar_spread(None, radii, n_rings, c.n_radial_bins, power=ring_power)
             out["radial"] = xp.concatenate([ring_mean @ coarse, spread, disk_r[:, None]], axis=1)
-        if "zernike" in fams:
+        if "zernike" in fams and not zernike_binned:
             out["zernike"] = zernike.zernike_from_spectrum(spec, radii, r_max, c.zernike_degree)[
                 :, 1:
             ]
-    if "autocorr" in fams:
-        out["autocorr"] = _autocorr_family(proj.binned, c, center, r_max, scale, xp)
+    if binned_wanted:
+        f = int(c.autocorr_bin)
+        binned = proj.binned
+        binned = scale(binned.reshape(b, -1)).reshape(binned.shape)
+        if zernike_binned:
+            # Block i covers pixels f*i .. f*i + f - 1: the centre and radius in blocks.
+            cb = ((center[0] - (f - 1) / 2) / f, (center[1] - (f - 1) / 2) / f)
+            out["zernike"] = zernike.zernike_moments(binned, r_max / f, c.zernike_degree, cb)[
+                :, 1:
+            ]
+        if "autocorr" in fams:
+            out["autocorr"] = _autocorr_family(binned, c, center, r_max, xp)
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 
-def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, scale, xp):
-    """Autocorrelation family from block means ``binned`` (B, H // f, W // f)."""
+def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, xp):
+    """Autocorrelation family from scaled block means ``binned`` (B, H // f, W // f)."""
     f = int(c.autocorr_bin)
     b, h, w = binned.shape
     shape = (h * f, w * f)
     max_lag = max(int(c.autocorr_max_lag * r_max / f), 2)
     op, ring, inside, prof_op = _acf_geometry(shape, center, r_max, f, max_lag, c.autocorr_n_bins)
-    binned = scale(binned.reshape(b, h * w))
+    binned = binned.reshape(b, h * w)
     # Remove the azimuthal mean: what is left is the disk lattice and its contrast.
     means = radial.apply_operator(op, binned.reshape(b, h, w))
     means = xp.concatenate([means, xp.zeros((b, 1), dtype=means.dtype)], axis=1)

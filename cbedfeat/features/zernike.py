@@ -72,11 +72,19 @@ def _cartesian_basis(
     idx = zernike_indices(degree)
     # Real and imaginary parts as separate real rows: one real matrix product, half
     # the work of a complex one, and float32 where the images are float32.
-    basis = np.empty((inside.size, 2 * len(idx)), dtype=dtype)
+    # The last column is the disk's indicator: the same product sums the intensity.
+    basis = np.empty((inside.size, 2 * len(idx) + 1), dtype=dtype)
     for k, (n, m) in enumerate(idx):
         radial = (n + 1) / np.pi * zernike_radial(n, m, d)
         basis[:, 2 * k] = radial * np.cos(m * theta)
         basis[:, 2 * k + 1] = radial * np.sin(m * theta)
+    basis[:, -1] = 1.0
+    if inside.size >= h * w // 2:
+        # A disk that fills most of the image: zero rows outside it cost less than
+        # gathering the pixels inside.
+        full = np.zeros((h * w, basis.shape[1]), dtype=dtype)
+        full[inside] = basis
+        return None, full
     return inside, basis
 
 
@@ -109,11 +117,13 @@ def zernike_moments(images, radius: float, degree: int = 12, center=None):
     inside, basis = _cartesian_basis(
         tuple(images.shape[-2:]), center, float(radius), int(degree), dtype
     )
-    flat = images.reshape(images.shape[0], -1)[:, xp.asarray(inside)]
+    flat = images.reshape(images.shape[0], -1)
+    if inside is not None:
+        flat = flat[:, xp.asarray(inside)]
     flat = xp.maximum(flat.astype(dtype, copy=False), 0)
-    total = flat.sum(axis=1, keepdims=True)
     z = flat @ xp.asarray(basis)
-    mag = xp.sqrt(z[:, 0::2] ** 2 + z[:, 1::2] ** 2)
+    total = z[:, -1:]
+    mag = xp.sqrt(z[:, 0:-1:2] ** 2 + z[:, 1:-1:2] ** 2)
     return mag / xp.where(total > 0, total, xp.inf)
 
 

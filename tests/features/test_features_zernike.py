@@ -79,6 +79,20 @@ def test_magnitudes_are_invariant_under_rotation(xp):
     )
 
 
+def test_pixel_sum_magnitudes_are_invariant_under_rotation(xp):
+    # The feature vector's Zernike family: mahotas's pixel sum (on binned patterns).
+    img = _blobs(shape=(129, 129), sigma=6.0, seed=4)
+
+    def z(im):
+        return to_numpy(zernike.zernike_moments(xp.asarray(im[None]), 60.0, 12, (64.0, 64.0)))[0]
+
+    z0 = z(img)
+    np.testing.assert_allclose(z(np.rot90(img).copy()), z0, rtol=1e-6, atol=1e-9)
+    z37 = z(scipy.ndimage.rotate(img, 37.0, reshape=False, order=3))
+    assert np.max(np.abs(z37 - z0)) / z0.max() < 5e-3
+    assert np.max(np.abs(z0 - z(_blobs(shape=(129, 129), sigma=6.0, seed=5)))) > 0.05
+
+
 def test_spectrum_needs_enough_orders():
     with pytest.raises(ValueError, match="degree"):
         zernike.zernike_from_spectrum(np.zeros((1, 4, 5), np.complex64), np.arange(4.0), 4.0, 12)
