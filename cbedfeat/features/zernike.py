@@ -88,6 +88,22 @@ def _cartesian_basis(
     return inside, basis
 
 
+_DEVICE_COPIES: dict = {}
+
+
+def _on_device(array: np.ndarray, xp):
+    """``array`` on backend ``xp``; one device copy per cached basis, not one per batch."""
+    if xp is np:
+        return array
+    hit = _DEVICE_COPIES.get(id(array))
+    if hit is None or hit[0] is not array:
+        if len(_DEVICE_COPIES) > 32:
+            _DEVICE_COPIES.clear()
+        hit = (array, xp.asarray(array))
+        _DEVICE_COPIES[id(array)] = hit
+    return hit[1]
+
+
 def zernike_moments(images, radius: float, degree: int = 12, center=None):
     """Zernike magnitudes by summing over the pixels of the disk (mahotas's convention).
 
@@ -119,9 +135,9 @@ def zernike_moments(images, radius: float, degree: int = 12, center=None):
     )
     flat = images.reshape(images.shape[0], -1)
     if inside is not None:
-        flat = flat[:, xp.asarray(inside)]
+        flat = flat[:, _on_device(inside, xp)]
     flat = xp.maximum(flat.astype(dtype, copy=False), 0)
-    z = flat @ xp.asarray(basis)
+    z = flat @ _on_device(basis, xp)
     total = z[:, -1:]
     mag = xp.sqrt(z[:, 0:-1:2] ** 2 + z[:, 1:-1:2] ** 2)
     return mag / xp.where(total > 0, total, xp.inf)
