@@ -113,3 +113,15 @@ def test_compiled_peak_picking_equals_the_plain_python():
     assert (out[0][1][:, 0] > 0).sum() >= 30  # most random fields give two peaks
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+def test_local_maxima_equal_scipy_maximum_filter():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    # Integers: plateaus and ties, where "largest of the neighbourhood" needs care.
+    acf = rng.integers(0, 4, (6, 17, 23)).astype(np.float64)
+    acf[2] = 1.0  # one flat image: every point is a maximum
+    want = ndimage.maximum_filter(acf, size=(1, 3, 3), mode="constant", cval=-np.inf) == acf
+    np.testing.assert_array_equal(autocorr.local_maxima(acf), want)
+    assert autocorr.local_maxima(acf)[2].all() and not want[0].all()
