@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump whenever a change of the code changes feature names or values for a given config.
-FEATURE_VERSION = "2"  # 2: Zernike family by mahotas's pixel sum on the binned pattern
+FEATURE_VERSION = "1"
 
 FAMILIES: tuple[str, ...] = ("radial", "angular", "rotation", "mirror", "zernike", "autocorr")
 
@@ -58,12 +58,15 @@ class FeatureConfig:
         A mirror axis "scores high" at a normalised mirror correlation >= this.
     zernike_degree : int
         Highest Zernike degree n (magnitudes |Z_nm|, 0 <= m <= n, n - m even).
-    zernike_source : {"binned", "polar"}
-        ``"binned"``: mahotas's pixel sum over the scaled ``autocorr_bin`` block-mean
-        pattern (equal to ``mahotas.features.zernike_moments`` of that image, to
-        float32 rounding). ``"polar"``: the quadrature of the same integral on the
-        scaled polar grid, from the angular spectrum (no extra matrix product, but on
-        CBED patterns a few percent of the largest magnitude away from the pixel sum).
+    zernike_source : {"polar", "binned"}
+        ``"polar"`` (default): the quadrature of the Zernike integral on the scaled
+        polar grid, from the angular spectrum (no extra matrix product; on CBED
+        patterns about 3 % of the largest magnitude away from mahotas's pixel sum over
+        the full-resolution scaled pixels). ``"binned"``: mahotas's pixel sum over the
+        scaled ``autocorr_bin`` block means (equal to
+        ``mahotas.features.zernike_moments`` of that image, to float32 rounding); it
+        classified about 2 points worse in ``bench/bench_imbalance.py``
+        (``bench/results/imbalance_zernike_binned.md``), so it is not the default.
     disk_max_radius : float
         The central disk edge is searched for within this fraction of the inscribed radius.
     autocorr_bin : int
@@ -90,7 +93,7 @@ class FeatureConfig:
     rotation_orders: tuple[int, ...] = (2, 3, 4, 5, 6)
     mirror_threshold: float = 0.5
     zernike_degree: int = 12
-    zernike_source: str = "binned"
+    zernike_source: str = "polar"
     disk_max_radius: float = 0.25
     autocorr_bin: int = 4
     autocorr_max_lag: float = 0.5
@@ -113,9 +116,9 @@ class FeatureConfig:
             raise ValueError(f"scaling must be 'log', 'power' or 'none', not {self.scaling!r}")
         if self.normalize not in ("mean", "max", "none"):
             raise ValueError(f"normalize must be 'mean', 'max' or 'none', not {self.normalize!r}")
-        if self.zernike_source not in ("binned", "polar"):
+        if self.zernike_source not in ("polar", "binned"):
             raise ValueError(
-                f"zernike_source must be 'binned' or 'polar', not {self.zernike_source!r}"
+                f"zernike_source must be 'polar' or 'binned', not {self.zernike_source!r}"
             )
         if self.center not in ("image", "com", "disk"):
             raise ValueError(f"center must be 'image', 'com' or 'disk', not {self.center!r}")

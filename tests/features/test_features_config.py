@@ -29,10 +29,10 @@ def test_fingerprint_is_stable_and_tracks_every_field():
     assert FeatureConfig(log_floor=2e-3).fingerprint() != FeatureConfig().fingerprint()
     assert FeatureConfig(families=("radial",)).fingerprint() != FeatureConfig().fingerprint()
     assert len({FeatureConfig(zernike_degree=d).fingerprint() for d in (10, 12, 14)}) == 3
-    assert FeatureConfig(zernike_source="polar").fingerprint() != FeatureConfig().fingerprint()
+    assert FeatureConfig(zernike_source="binned").fingerprint() != FeatureConfig().fingerprint()
 
 
-PINNED_DEFAULT_FINGERPRINT = "97bfad34d877ce5e"  # FeatureConfig(), version 2
+PINNED_DEFAULT_FINGERPRINT = "1573f154c01dde72"  # FeatureConfig(), version 1
 
 
 def test_lists_become_tuples_and_config_is_hashable():
