@@ -165,6 +165,21 @@ def test_same_bytes_for_processes_and_single_worker(small_ornl_dir, tmp_path, re
     assert len({f.pid for f in res.files}) >= 1 and all(f.peak_rss > 0 for f in res.files)
 
 
+def test_gzip_files_give_the_table_of_uncompressed_ones(small_ornl_dir, tmp_path, reference):
+    # Uncompressed stacks are featurised from the page cache (mapped views, list
+    # batches), gzip ones from a batch array: the same features either way.
+    from cbedfeat.data import ORNLWriter, iter_file
+
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    for path in sorted(small_ornl_dir.glob("*.h5")):
+        with ORNLWriter(gz / path.name, compression="gzip") as w:
+            for sample in iter_file(path, strict=True):
+                w.write(sample.stack, sample.meta)
+    run([gz], tmp_path / "gz.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "gz.parquet"), reference[2])
+
+
 def test_this_process_is_one_of_the_workers(small_ornl_dir, tmp_path, reference):
     # 4 files for this process and one spawned worker: this process computes the
     # files the spawned one is not given (it starts first: its imports are done).
