@@ -305,11 +305,6 @@ def _record(err: CBEDDataError, strict: bool, problems: list[Problem] | None) ->
         problems.append(problem)
 
 
-@contextlib.contextmanager
-def _no_mapper():
-    yield None
-
-
 def iter_file(
     path: str | os.PathLike,
     *,
@@ -332,7 +327,7 @@ def iter_file(
     except FileOpenError as err:
         _record(err, strict, problems)
         return
-    with f, StackMapper(path, f) if mapped and load_stack else _no_mapper() as mapper:
+    with f, StackMapper(path, f) if mapped and load_stack else contextlib.nullcontext() as mapper:
         try:
             groups = list_groups(f)
         except Exception as exc:  # noqa: BLE001 - a damaged root group
