@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,cnn,dask]'
+	$(BIN)/python -m pip install -q -e '.[dev,cnn,dask,dynamical]'
 	touch $@
 
 install: $(VENV)/.installed

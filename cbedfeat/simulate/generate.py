@@ -80,23 +80,45 @@ def material_crystal(plan_or_config, index: int, space_group: int):
     return crystal, z_dirs, options, rng
 
 
-def simulate_material(config: SimulationConfig, index: int, space_group: int,
-                      split: str = "unknown") -> list[tuple[np.ndarray, object]]:
-    """All K samples of material ``index``: ``[(stack, SampleMeta), ...]`` in energy order.
+def _renderers(config: SimulationConfig, crystal, z_dirs, device: str) -> list:
+    """One ``render(energy, options, rng) -> (pattern, info)`` per zone axis.
 
-    ``stack`` is (3, H, W) float32, one pattern per zone axis; the metadata records the
-    zone axes, the renderer's in-plane directions, reference d-spacings and semi-angles
-    (lambda / (4 d) at that energy), and the crystal's lattice and formula.
+    The multislice engine builds each zone axis's potential once here, and every
+    energy of the material reuses it.
     """
-    from cbedfeat.data import SampleMeta
+    if config.engine == "multislice":
+        from cbedfeat.simulate.multislice import MultisliceSettings, ZoneAxisPotential
+
+        settings = MultisliceSettings(probe_grid=config.probe_grid,
+                                      oversampling=config.oversampling, device=device)
+        return [ZoneAxisPotential(crystal, uvw, settings, shape=config.shape).render
+                for uvw in z_dirs]
     from cbedfeat.simulate.kinematic import render_pattern
 
+    return [lambda energy, options, rng, uvw=uvw: render_pattern(
+        crystal, uvw, energy, options=options, rng=rng) for uvw in z_dirs]
+
+
+def simulate_material(config: SimulationConfig, index: int, space_group: int,
+                      split: str = "unknown", device: str = "cpu") -> list[tuple[np.ndarray, object]]:
+    """All K samples of material ``index``: ``[(stack, SampleMeta), ...]`` in energy order.
+
+    ``stack`` is (3, H, W) float32, one pattern per zone axis, rendered by
+    ``config.engine`` (on ``device``, 'cpu' or 'cuda', for the multislice engine); the
+    metadata records the zone axes, the renderer's in-plane directions, reference
+    d-spacings and semi-angles (lambda / (4 d) at that energy), and the crystal's
+    lattice and formula. Both engines draw the same crystal, zone axes and options
+    from the same seed.
+    """
+    from cbedfeat.data import SampleMeta
+
     crystal, z_dirs, options, rng = material_crystal(config, index, space_group)
+    renderers = _renderers(config, crystal, z_dirs, device)
     out = []
     for j, energy in enumerate(config.energies_keV):
         patterns, y_dirs, d_hkls, semi = [], [], [], []
-        for uvw in z_dirs:
-            pattern, info = render_pattern(crystal, uvw, energy, options=options, rng=rng)
+        for render in renderers:
+            pattern, info = render(energy, options, rng)
             patterns.append(np.asarray(pattern, dtype=np.float32))
             y_dirs.append(np.asarray(info["y_dir"], dtype=float))
             d_hkls.append(float(info["d_hkl"]))
@@ -125,8 +147,8 @@ def _worker_init() -> None:
 
 
 def _worker(args):
-    config, index, space_group, split = args
-    return simulate_material(config, index, space_group, split)
+    config, index, space_group, split, device = args
+    return simulate_material(config, index, space_group, split, device)
 
 
 def _file_complete(path: Path, expected_groups: int) -> bool:
@@ -179,7 +201,7 @@ def _results(tasks: list, workers: int) -> Iterator[list]:
 
 def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationConfig | None = None,
                      workers: int = 1, resume: bool = True, progress: bool = True,
-                     **overrides) -> GenerationResult:
+                     device: str = "cpu", **overrides) -> GenerationResult:
     """Simulate a data set into ``out_dir`` as ``batch_{train,dev,test}_<n>.h5`` files.
 
     Parameters
@@ -197,6 +219,9 @@ def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationCo
         directory holding a different plan is an error. False rewrites every file.
     progress : bool
         Show a tqdm progress bar (materials).
+    device : {'cpu', 'cuda'}
+        Where the multislice engine computes (the kinematic engine runs on the CPU).
+        Not part of the plan: a run can be resumed on another device.
     **overrides
         Fields of :class:`SimulationConfig` replacing the preset's (None is ignored):
         ``materials``, ``energies``, ``seed``, ``dose``, ...
@@ -233,7 +258,8 @@ def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationCo
             result.skipped.append(fp.name)
         else:
             pending.append(fp)
-    tasks = [(config, i, int(plan.space_groups[i]), fp.split) for fp in pending for i in fp.materials]
+    tasks = [(config, i, int(plan.space_groups[i]), fp.split, device)
+             for fp in pending for i in fp.materials]
     log.info("simulating %d materials into %d files (%d complete files kept), %d workers",
              len(tasks), len(pending), len(result.skipped), workers)
     results = _results(tasks, workers)

@@ -61,7 +61,10 @@ from cbedfeat.simulate.scattering import (
     structure_factors,
 )
 
-__all__ = ["RenderOptions", "reference_reflection", "render_pattern", "structure_factors"]
+__all__ = [
+    "RenderOptions", "detector_mask", "finish_pattern", "reference_reflection", "render_pattern",
+    "structure_factors",
+]
 
 #: largest in-plane |g| (1/A) of HOLZ reflections that may cut the bright-field disk with a
 #: deficit line although their own disks lie outside the ORNL detector (radius 2.56 1/A)
@@ -204,12 +207,42 @@ def _find_reference(crystal, uvw: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def _detector_mask(height: int, width: int) -> np.ndarray:
+def detector_mask(height: int, width: int) -> np.ndarray:
     """(H, W) bool: the inscribed circle of the detector around (H // 2, W // 2)."""
     yy, xx = np.ogrid[:height, :width]
     mask = (yy - height // 2) ** 2 + (xx - width // 2) ** 2 <= (min(height, width) / 2.0) ** 2
     mask.setflags(write=False)
     return mask
+
+
+def finish_pattern(image: np.ndarray, opts: RenderOptions, rng: np.random.Generator) -> np.ndarray:
+    """Detector effects shared by the engines: blur, the inscribed circle, Poisson noise.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray
+        Noiseless intensities in units of the incident beam per pixel (overwritten).
+    opts : RenderOptions
+        ``blur_px`` and ``dose`` are applied.
+    rng : numpy.random.Generator
+        Source of the Poisson noise (drawn only when ``dose`` is set).
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+        Non-negative, zero outside the inscribed circle.
+    """
+    inside_circle = detector_mask(*image.shape)
+    if opts.blur_px > 0:
+        from scipy.ndimage import gaussian_filter
+
+        image = gaussian_filter(image.astype(np.float32), opts.blur_px, mode="constant",
+                                truncate=3.0)
+    image[~inside_circle] = 0.0
+    if opts.dose is not None:
+        counts = rng.poisson(np.maximum(image[inside_circle], 0.0) * opts.dose)
+        image[inside_circle] = counts / opts.dose
+    return np.maximum(image, 0.0).astype(np.float32)
 
 
 def _disk_offsets(radius_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -353,17 +386,7 @@ def render_pattern(crystal, uvw, energy_keV: float, *, options: RenderOptions | 
     image = np.bincount(rows[inside] * width + cols[inside], weights=vals[inside],
                         minlength=height * width).reshape(height, width)
 
-    inside_circle = _detector_mask(height, width)
-    if opts.blur_px > 0:
-        from scipy.ndimage import gaussian_filter
-
-        image = gaussian_filter(image.astype(np.float32), opts.blur_px, mode="constant",
-                                truncate=3.0)
-    image[~inside_circle] = 0.0
-    if opts.dose is not None:
-        counts = rng.poisson(np.maximum(image[inside_circle], 0.0) * opts.dose)
-        image[inside_circle] = counts / opts.dose
-    pattern = np.maximum(image, 0.0).astype(np.float32)
+    pattern = finish_pattern(image, opts, rng)
 
     zone_index = hkl[drawn] @ uvw
     info = {
