@@ -216,6 +216,27 @@ def test_kinematic_metrics_in_evaluate_predictions():
     assert own["kinematic_ceiling"] == pytest.approx(9 / 15)
 
 
+def test_report_shows_the_ceiling_and_the_error_bins(tmp_path):
+    y, proba, classes, counts = _one_hot_case()
+    m = evaluate_predictions(y, proba, classes, train_counts=counts)
+    page = write_report(m, tmp_path / "report")
+    text = page.read_text()
+    assert "What kinematic diffraction allows" in text
+    assert "<td>kinematic ceiling</td><td>40.0 %</td>" in text
+    assert "<td>top-1 / ceiling</td><td>50.0 %</td>" in text
+    assert "<td>accuracy up to equivalence</td><td>53.3 %</td>" in text
+    for label, n, share in [("wrong crystal system", 2, "13.3"), ("right system, wrong Laue class", 1, "6.7"),
+                            ("right Laue class, wrong absences", 4, "26.7"),
+                            ("indistinguishable (same Laue class and absences)", 5, "33.3")]:
+        assert f"<td>{label}</td><td>{n}</td><td>{share} %</td>" in text
+    # The most confused pair, labelled with its bin.
+    assert ("<td>225 Fm-3m</td><td>229 Im-3m</td><td>2</td><td>13.3 %</td>"
+            "<td>right Laue class, wrong absences</td>") in text
+    saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert saved["error_bins"]["wrong_absences"]["n"] == 4
+    assert saved["confused_pairs"][0]["bin"] == "wrong_absences"
+
+
 def test_to_json_replaces_nan():
     assert json.loads(to_json({"a": float("nan"), "b": [np.float32(1.5)]})) == {"a": None, "b": [1.5]}
 
