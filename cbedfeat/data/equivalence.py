@@ -18,6 +18,13 @@ translations are operations with ``R = 1`` and give the centring absences.
 Reflections with ``|h|, |k|, |l| <= 6`` (:data:`HKL_MAX`) are enough to tell every
 pattern of absences apart: the 230 groups fall into 131 classes.
 
+The Laue class here is one of the 11 classes of :mod:`cbedfeat.data.labels`, without its
+orientation on the lattice. Trigonal -3m comes in two orientations on the hexagonal
+lattice (-3m1 and -31m), which a pattern indexed on the lattice could tell apart;
+keying on the oriented Laue group would split {149, 150, 156, 157, 162, 164} into
+{149, 157, 162} and {150, 156, 164}, and {151, 152, 153, 154} into {151, 153} and
+{152, 154}: 133 classes. The classes below do not split them.
+
 References
 ----------
 International Tables for Crystallography, Vol. A (2016), Section 1.6.3 (systematic
