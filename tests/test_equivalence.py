@@ -77,11 +77,14 @@ def test_absences_of_well_known_groups():
 
 
 def test_row_vector_convention_in_hexagonal_axes():
-    # h is a row vector acting on the rotation (h R = h). Hexagonal mirror matrices are
-    # not symmetric, so the column convention (R h = h) swaps the two glide families:
-    # P6_3cm (185) forbids h-h0l with l odd, P6_3mc (186) forbids hh-2hl with l odd.
-    assert _absent(185, (1, -1, 1)) and not _absent(185, (1, 1, 1))
-    assert _absent(186, (1, 1, 1)) and not _absent(186, (1, -1, 1))
+    # h is a row vector acting on the rotation (h R = h). Hexagonal rotation matrices are
+    # not symmetric, and the column convention (R h = h) puts the glide absences of
+    # P6_3cm and P6_3mc on the wrong rows of the reciprocal lattice.
+    # P6_3cm (185): h-h0l l = 2n, i.e. (h, -h, l), (h, 0, l), (0, k, l) with l odd absent.
+    # P6_3mc (186): hh-2hl l = 2n, i.e. (h, h, l), (h, -2h, l), (-2h, h, l) with l odd absent.
+    points = [(1, 0, 1), (0, 1, 1), (1, -1, 1), (1, 1, 1), (1, -2, 1), (2, -1, 1), (1, 2, 1), (2, 1, 1)]
+    assert [_absent(185, p) for p in points] == [True, True, True, False, False, False, False, False]
+    assert [_absent(186, p) for p in points] == [False, False, False, True, True, True, False, False]
     assert equivalence_index(185) != equivalence_index(186)
 
 
