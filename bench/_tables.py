@@ -9,6 +9,12 @@ METRIC_COLUMNS: list[tuple[str, str]] = [
     ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
     ("point_group_accuracy", "point grp"), ("rare_recall_macro", "rare recall"),
     ("frequent_recall_macro", "freq. recall"),
+    # What kinematic diffraction allows (cbedfeat.physics_metrics); the error bins are
+    # shares of all test rows and add up to 100 - top-1.
+    ("kinematic_ceiling", "ceiling"), ("top1_over_ceiling", "top-1/ceiling"),
+    ("equivalence_accuracy", "up to equiv."), ("errors_wrong_crystal_system", "err: system"),
+    ("errors_wrong_laue_class", "err: Laue"), ("errors_wrong_absences", "err: absences"),
+    ("errors_indistinguishable", "err: indisting."),
 ]
 
 

@@ -15,13 +15,22 @@ which rows and labels each metric sees:
   group (:func:`cbedfeat.data.labels.space_group_info`): coarser questions that patterns
   answer more reliably;
 - recall on rare classes (fewer than ``rare_threshold`` training materials) against the
-  frequent ones, the question class-imbalance handling is about.
+  frequent ones, the question class-imbalance handling is about;
+- what kinematic diffraction allows (:mod:`cbedfeat.physics_metrics`): accuracy up to
+  kinematic equivalence (same Laue class and systematic absences), the kinematic
+  ceiling of the evaluated rows under the training rows' label counts, top-1 as a
+  share of that ceiling, the four error bins of the wrong predictions and the most
+  confused pairs with their bin.
 
 Classes of the evaluated rows that the model never saw during training cannot be
 predicted; their rows count as errors in every metric and are listed under
 ``"unseen"``. Kinematic patterns obey Friedel's law, so enantiomorphic pairs
 (e.g. P4_1 / P4_3) cannot be told apart and top-1 has a ceiling below 1; see
-``reference/cbed_physics.md``.
+``reference/cbed_physics.md``. The ceiling needs the training label counts
+(``train_counts``, saved in every bundle as ``class_counts``); without them it falls
+back to the evaluated rows' own counts, which gives the best score any fixed guess per
+class could reach on these rows (an upper bound of the training-count ceiling), and
+``kinematic_ceiling_counts`` says which counts were used.
 
 The metrics are a plain JSON-ready ``dict``; :mod:`cbedfeat.report` turns it into plots
 and an HTML page.
@@ -47,6 +56,13 @@ from sklearn.metrics import (
 )
 
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, space_group_info
+from cbedfeat.physics_metrics import (
+    ERROR_BINS,
+    confused_pairs,
+    equivalence_accuracy,
+    error_bins,
+    kinematic_ceiling,
+)
 
 # imbalanced-learn's suggested substitute for a zero recall in the geometric mean.
 GMEAN_CORRECTION = 1e-3
@@ -178,8 +194,9 @@ def evaluate_predictions(
         The model's classes (``estimator.classes_``), sorted.
     train_counts : mapping, optional
         ``{space_group: {"samples": s, "materials": m}}`` of the training set (see
-        :func:`class_training_counts`); needed for rare/frequent recall. Classes missing
-        from it have no training data.
+        :func:`class_training_counts`); needed for rare/frequent recall and the kinematic
+        ceiling (its ``samples`` are the training label counts). Classes missing from it
+        have no training data. Without it the ceiling uses the evaluated rows' counts.
     rare_threshold : int
         A class is rare when it has fewer than this many training materials.
     top_k : int
@@ -193,8 +210,12 @@ def evaluate_predictions(
         JSON-ready metrics: scalars (``top1_accuracy``, ``top{k}_accuracy``,
         ``balanced_accuracy``, ``macro_f1``, ``weighted_f1``, ``geometric_mean``,
         ``geometric_mean_corrected``, ``crystal_system_accuracy``,
-        ``laue_class_accuracy``, ``point_group_accuracy``), ``rare`` / ``frequent``
-        recall summaries, ``unseen`` classes, ``top_k_curve``,
+        ``laue_class_accuracy``, ``point_group_accuracy``, ``equivalence_accuracy``,
+        ``kinematic_ceiling``, ``top1_over_ceiling`` (None when the ceiling is 0)),
+        ``kinematic_ceiling_counts`` (``'training rows'`` or ``'evaluated rows'``),
+        ``error_bins`` (see :func:`cbedfeat.physics_metrics.error_bins`),
+        ``confused_pairs`` (see :func:`cbedfeat.physics_metrics.confused_pairs`),
+        ``rare`` / ``frequent`` recall summaries, ``unseen`` classes, ``top_k_curve``,
         ``crystal_system_confusion`` and a ``per_class`` list.
     """
     y_true = np.asarray(y_true).astype(np.int64)
@@ -240,6 +261,19 @@ def evaluate_predictions(
         precision, recall, f1, support = precision_recall_fscore_support(
             y_true, y_pred, labels=labels, zero_division=0
         )
+    if train_counts is not None:
+        label_counts = {int(k): int(v.get("samples", 0)) for k, v in train_counts.items()}
+        metrics["kinematic_ceiling_counts"] = "training rows"
+    else:
+        values, n = np.unique(y_true, return_counts=True)
+        label_counts = dict(zip(values.tolist(), n.tolist(), strict=True))
+        metrics["kinematic_ceiling_counts"] = "evaluated rows"
+    ceiling = kinematic_ceiling(y_true, label_counts)
+    metrics["equivalence_accuracy"] = equivalence_accuracy(y_true, y_pred)
+    metrics["kinematic_ceiling"] = ceiling
+    metrics["top1_over_ceiling"] = metrics["top1_accuracy"] / ceiling if ceiling > 0 else None
+    metrics["error_bins"] = error_bins(y_true, y_pred)
+    metrics["confused_pairs"] = confused_pairs(y_true, y_pred)
     counts = {int(k): dict(v) for k, v in (train_counts or {}).items()}
     per_class = []
     for i, label in enumerate(labels):
@@ -293,11 +327,17 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "crystal_system_accuracy",
     "laue_class_accuracy",
     "point_group_accuracy",
+    "equivalence_accuracy",
+    "kinematic_ceiling",
+    "top1_over_ceiling",
 )
 
 
 def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The scalar metrics of :func:`evaluate_predictions` plus rare/frequent recall, flat.
+    """The scalar metrics of :func:`evaluate_predictions`, error bins and rare/frequent recall, flat.
+
+    The share of rows in each error bin appears as ``errors_<bin key>`` (keys of
+    :data:`cbedfeat.physics_metrics.ERROR_BINS`).
 
     Parameters
     ----------
@@ -308,7 +348,12 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     -------
     dict of str to float
     """
-    out: dict[str, float] = {k: float(metrics[k]) for k in SUMMARY_KEYS if k in metrics}
+    out: dict[str, float] = {
+        k: math.nan if metrics[k] is None else float(metrics[k]) for k in SUMMARY_KEYS if k in metrics
+    }
+    for key, _ in ERROR_BINS:
+        if key in metrics.get("error_bins", {}):
+            out[f"errors_{key}"] = float(metrics["error_bins"][key]["share"])
     for part in ("rare", "frequent"):
         if part in metrics:
             value = metrics[part]["recall_macro"]

@@ -173,6 +173,50 @@ def _img(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)} ({path.name})</figcaption></figure>'
 
 
+def _pct(value: Any) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _kinematic_section(metrics: Mapping[str, Any]) -> str:
+    """Ceiling, accuracy up to equivalence, error bins and confused pairs (HTML)."""
+    if "kinematic_ceiling" not in metrics:  # a metrics.json written before these metrics
+        return ""
+    source = metrics.get("kinematic_ceiling_counts", "training rows")
+    caveat = ("" if source == "training rows" else
+              " The model bundle holds no training label counts, so the best guesses come from the "
+              "evaluated rows' own counts: an upper bound of the ceiling under the training counts.")
+    parts = [
+        "<h2>What kinematic diffraction allows</h2>",
+        "<p>Two space groups with the same Laue class and the same systematic absences give identical "
+        "kinematic intensities (one kinematic-equivalence class; absences from spglib's symmetry "
+        "operations, |h|, |k|, |l| &le; 6). The kinematic ceiling is the share of evaluated rows whose "
+        "space group is the most frequent member of its class in the " + html.escape(str(source))
+        + " (ties and classes without rows: the smallest number)." + caveat + "</p>",
+        _table([
+            ("top-1 accuracy", _pct(metrics["top1_accuracy"])),
+            ("kinematic ceiling", _pct(metrics["kinematic_ceiling"])),
+            ("top-1 / ceiling", _pct(metrics["top1_over_ceiling"])),
+            ("accuracy up to equivalence", _pct(metrics["equivalence_accuracy"])),
+            ("crystal system accuracy", _pct(metrics["crystal_system_accuracy"])),
+            ("Laue class accuracy", _pct(metrics["laue_class_accuracy"])),
+            ("point group accuracy", _pct(metrics["point_group_accuracy"])),
+        ], ["metric", "value"]),
+        "<h3>Wrong top-1 predictions by error bin</h3><p>Each wrong prediction in the first bin that "
+        "fits; shares are of all evaluated rows, so the bins add up to 1 - top-1.</p>",
+        _table([(b["label"], b["n"], _pct(b["share"])) for b in metrics["error_bins"].values()],
+               ["error bin", "rows", "share of evaluated rows"]),
+    ]
+    pairs = metrics.get("confused_pairs") or []
+    if pairs:
+        parts.append("<h3>Most confused pairs</h3>")
+        parts.append(_table(
+            [(f"{p['true']} {p['true_symbol']}", f"{p['predicted']} {p['predicted_symbol']}", p["n"],
+              _pct(p["share"]), p["bin_label"]) for p in pairs],
+            ["true", "predicted", "rows", "share of evaluated rows", "error bin"],
+        ))
+    return "".join(parts)
+
+
 def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title: str,
                 model_info: Mapping[str, Any] | None = None) -> str:
     """The report page as one HTML string (plots embedded as base64 PNG)."""
@@ -213,6 +257,7 @@ def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title:
             "count as errors in every metric.</p>"
         )
     parts.append(f"<h2>Accuracy ceiling</h2><p>{_FRIEDEL_NOTE}</p><p>{_TRUST_NOTE}</p>")
+    parts.append(_kinematic_section(metrics))
     parts.append("<h2>Plots</h2>")
     for key, path in plots.items():
         parts.append(_img(path, key.replace("_", " ")))

@@ -58,6 +58,8 @@ def test_train_and_evaluate_commands(tmp_path, table_path):
     assert metrics["n_samples"] == len(test)
     assert metrics["top1_accuracy"] == pytest.approx(np.mean(pred == test["space_group"].to_numpy()))
     assert metrics["model"]["training data fingerprint"] == training["data_fingerprint"]
+    assert metrics["kinematic_ceiling_counts"] == "training rows"  # the bundle's class_counts
+    assert "kinematic ceiling" in result.output and "right Laue class, wrong absences" in result.output
     assert (tmp_path / "report" / "report.html").is_file()
     assert f"report: {tmp_path / 'report' / 'report.html'}" in result.output
 

@@ -183,6 +183,60 @@ def test_report_directory(tmp_path):
     assert len(lines) == 1 + len(m["per_class"])
 
 
+def _one_hot_case():
+    """The hand-computed rows of tests/test_physics_metrics.py as one-hot predictions."""
+    y = np.array([11, 4, 5, 8, 12, 9, 15, 14, 225, 216, 225, 200, 1, 2, 225])
+    pred = np.array([11, 11, 5, 12, 14, 15, 9, 2, 229, 216, 221, 225, 2, 194, 229])
+    classes = np.unique(pred)
+    counts = {n: {"samples": s, "materials": 1}
+              for n, s in {14: 5, 4: 2, 11: 7, 5: 3, 8: 3, 12: 1, 2: 4, 225: 10, 216: 10}.items()}
+    return y, np.eye(classes.size)[np.searchsorted(classes, pred)], classes, counts
+
+
+def test_kinematic_metrics_in_evaluate_predictions():
+    y, proba, classes, counts = _one_hot_case()
+    m = evaluate_predictions(y, proba, classes, train_counts=counts)
+    assert m["top1_accuracy"] == pytest.approx(3 / 15)
+    assert m["kinematic_ceiling"] == pytest.approx(6 / 15)
+    assert m["kinematic_ceiling_counts"] == "training rows"
+    assert m["top1_over_ceiling"] == pytest.approx(0.5)
+    assert m["equivalence_accuracy"] == pytest.approx(8 / 15)
+    assert m["laue_class_accuracy"] == pytest.approx(12 / 15)  # 14->2, 200->225, 2->194 wrong
+    assert m["crystal_system_accuracy"] == pytest.approx(13 / 15)  # 14->2, 2->194 wrong
+    assert {k: b["n"] for k, b in m["error_bins"].items()} == {
+        "wrong_crystal_system": 2, "wrong_laue_class": 1, "wrong_absences": 4, "indistinguishable": 5}
+    assert (m["confused_pairs"][0]["true"], m["confused_pairs"][0]["predicted"]) == (225, 229)
+    flat = summary_metrics(m)
+    assert flat["kinematic_ceiling"] == pytest.approx(6 / 15)
+    assert flat["errors_wrong_absences"] == pytest.approx(4 / 15)
+    assert flat["errors_indistinguishable"] == pytest.approx(5 / 15)
+    # Without training counts the ceiling falls back to the evaluated rows' own counts.
+    own = evaluate_predictions(y, proba, classes)
+    assert own["kinematic_ceiling_counts"] == "evaluated rows"
+    assert own["kinematic_ceiling"] == pytest.approx(9 / 15)
+
+
+def test_report_shows_the_ceiling_and_the_error_bins(tmp_path):
+    y, proba, classes, counts = _one_hot_case()
+    m = evaluate_predictions(y, proba, classes, train_counts=counts)
+    page = write_report(m, tmp_path / "report")
+    text = page.read_text()
+    assert "What kinematic diffraction allows" in text
+    assert "<td>kinematic ceiling</td><td>40.0 %</td>" in text
+    assert "<td>top-1 / ceiling</td><td>50.0 %</td>" in text
+    assert "<td>accuracy up to equivalence</td><td>53.3 %</td>" in text
+    for label, n, share in [("wrong crystal system", 2, "13.3"), ("right system, wrong Laue class", 1, "6.7"),
+                            ("right Laue class, wrong absences", 4, "26.7"),
+                            ("indistinguishable (same Laue class and absences)", 5, "33.3")]:
+        assert f"<td>{label}</td><td>{n}</td><td>{share} %</td>" in text
+    # The most confused pair, labelled with its bin.
+    assert ("<td>225 Fm-3m</td><td>229 Im-3m</td><td>2</td><td>13.3 %</td>"
+            "<td>right Laue class, wrong absences</td>") in text
+    saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert saved["error_bins"]["wrong_absences"]["n"] == 4
+    assert saved["confused_pairs"][0]["bin"] == "wrong_absences"
+
+
 def test_to_json_replaces_nan():
     assert json.loads(to_json({"a": float("nan"), "b": [np.float32(1.5)]})) == {"a": None, "b": [1.5]}
 
@@ -208,5 +262,13 @@ def test_evaluate_bundle_equals_sklearn_on_tiny_table():
     assert m["macro_f1"] == pytest.approx(
         f1_score(test["space_group"], pred, average="macro", labels=np.unique(test["space_group"])))
     assert "rare" in m
+    # The ceiling uses the bundle's training label counts.
+    from cbedfeat.physics_metrics import kinematic_ceiling
+
+    train_rows = dict(zip(*np.unique(train["space_group"], return_counts=True), strict=True))
+    assert m["kinematic_ceiling_counts"] == "training rows"
+    assert m["kinematic_ceiling"] == pytest.approx(kinematic_ceiling(test["space_group"], train_rows))
+    bare = ModelBundle(model=model, feature_names=names, training={})
+    assert evaluate_bundle(bare, table, split="test")["kinematic_ceiling_counts"] == "evaluated rows"
     with pytest.raises(ValueError, match="no rows of split 'nope'"):
         evaluate_bundle(bundle, table, split="nope")

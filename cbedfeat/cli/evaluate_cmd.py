@@ -29,6 +29,11 @@ def evaluate(model, features, out, split, top_k, rare_threshold):
                f"top-{top_k} {metrics[f'top{top_k}_accuracy']:.3f}  "
                f"balanced accuracy {metrics['balanced_accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  "
                f"crystal system {metrics['crystal_system_accuracy']:.3f}")
+    ceiling, ratio = metrics["kinematic_ceiling"], metrics["top1_over_ceiling"]
+    click.echo(f"kinematic ceiling {ceiling:.3f} (best guesses from the {metrics['kinematic_ceiling_counts']})  "
+               f"top-1 / ceiling {'n/a' if ratio is None else f'{ratio:.3f}'}  "
+               f"up to equivalence {metrics['equivalence_accuracy']:.3f}")
+    click.echo("wrong top-1: " + "  ".join(f"{b['label']} {b['share']:.3f}" for b in metrics["error_bins"].values()))
     if metrics["unseen"]["classes"]:
         click.echo(f"{metrics['unseen']['n_samples']} samples of space groups the model never saw "
                    f"(counted as errors): {metrics['unseen']['classes']}")
