@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 from ornl_samples import build_meta, build_stack
 
 from cbedfeat.data import (
+    METADATA_KINDS,
     BadAttributeError,
     BadStackError,
     CBEDDataError,
     FileOpenError,
+    MissingAttributeError,
     MissingDataError,
     ORNLWriter,
     Problem,
@@ -72,7 +74,7 @@ BAD_GROUPS = {
     "sample_2_0": (_set_attr("space_group", np.bytes_(b"0")), BadAttributeError, "space_group"),
     "sample_2_1": (_set_attr("space_group", np.bytes_(b"231")), BadAttributeError, "out of range"),
     "sample_2_2": (_set_attr("space_group", np.bytes_(b"abc")), BadAttributeError, "not an integer"),
-    "sample_2_3": (_del_attr("energy_keV"), MissingDataError, "'energy_keV' is missing"),
+    "sample_2_3": (_del_attr("energy_keV"), MissingAttributeError, "'energy_keV' is missing"),
     "sample_2_4": (_set_attr("abc_angstrom", np.array([5.0, 2.5e-314, 7.0])), BadAttributeError,
                    "garbage value 2.5e-314"),
     "sample_2_5": (_set_attr("d_hkls_angstrom", np.array([2.0, 2.5e-314, 1.0], dtype=np.longdouble)),
@@ -134,6 +136,16 @@ def corpus(tmp_path_factory):
     return root
 
 
+# Groups whose pattern is fine and only an attribute is bad, and the field left empty.
+METADATA_GROUPS = {g: v for g, v in BAD_GROUPS.items() if v[1].kind in METADATA_KINDS}
+EMPTY_FIELD = {
+    "sample_2_0": "space_group", "sample_2_1": "space_group", "sample_2_2": "space_group",
+    "sample_2_3": "energy_keV", "sample_2_4": "abc_angstrom", "sample_2_5": "d_hkls_angstrom",
+    "sample_2_6": "formula", "sample_2_7": "z_dirs", "sample_2_8": "z_dirs",
+    "sample_2_9": "abc_angstrom", "sample_3_0": "angles_degree", "sample_3_1": "semi_angles_rad",
+    "sample_3_2": "energy_keV", "sample_3_3": "material", "sample_3_4": "y_dirs",
+}
+
 FILE_PROBLEMS = {"batch_dev_1.h5": "cannot open as HDF5", "batch_dev_2.h5": "cannot open as HDF5",
                  "batch_dev_3.h5": "empty", "batch_dev_4.h5": "cannot stat"}
 
@@ -154,6 +166,45 @@ def test_non_strict_reads_every_good_sample_and_records_every_bad_one(corpus):
     for name, text in FILE_PROBLEMS.items():
         p = by_key[(name, None)]
         assert p.kind == "file_open" and text in p.reason, p
+
+
+def test_without_required_metadata_every_usable_pattern_is_read(corpus):
+    """Metadata problems empty one field each; pattern problems still skip the sample."""
+    problems: list[Problem] = []
+    samples = {(os.path.basename(m.file), m.group): (s, m)
+               for s, m in iter_samples(corpus, problems=problems, require_metadata=False)}
+    assert set(METADATA_GROUPS) == set(EMPTY_FIELD)
+    expected = {("batch_train_0.h5", g) for g in [*GOOD_GROUPS, *METADATA_GROUPS]} | {
+        ("batch_test_0.h5", "sample_7_0"), ("batch_test_0.h5", "sample_7_1"),
+        ("batch_train_1.h5", "sample_5_1")}
+    assert set(samples) == expected
+    for group, (_, error, text) in METADATA_GROUPS.items():
+        stack, meta = samples[("batch_train_0.h5", group)]
+        assert stack.shape == (3, 8, 8) and not meta.labelled
+        assert getattr(meta, EMPTY_FIELD[group]) is None, group
+        assert [p.kind for p in meta.problems] == [error.kind] and text in meta.problems[0].reason
+        assert meta.problems[0].about_metadata and meta.problems[0].group == group
+        assert meta.material is None or meta.material == "mp-1000"  # other fields are kept
+    good = samples[("batch_train_0.h5", "sample_0_0")][1]
+    assert good.labelled and good.problems == () and good.space_group == 14
+    # Pattern problems: skipped and recorded exactly as with required metadata.
+    assert not any(p.about_metadata for p in problems)
+    skipped = {(os.path.basename(p.file), p.group) for p in problems}
+    assert {g for f, g in skipped if f == "batch_train_0.h5"} == \
+        {*(set(BAD_GROUPS) - set(METADATA_GROUPS)), "sample_4_0"}
+    assert len(problems) == len(BAD_GROUPS) - len(METADATA_GROUPS) + 1 + len(FILE_PROBLEMS) + 1
+
+
+def test_a_bare_stack_has_one_metadata_problem(tmp_path):
+    path = tmp_path / "batch_test_0.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("sample_0_0/cbed_stack", data=build_stack(size=8))
+    stack, meta = read_sample(path, "sample_0_0", require_metadata=False)
+    assert stack.shape == (3, 8, 8) and meta.space_group is None and meta.formula is None
+    assert [(p.kind, p.reason) for p in meta.problems] == [
+        ("missing_attribute", "no metadata attributes (an unlabelled sample)")]
+    with pytest.raises(MissingAttributeError, match="'space_group' is missing"):
+        read_sample(path, "sample_0_0")
 
 
 @pytest.mark.parametrize("group", list(BAD_GROUPS))
