@@ -47,9 +47,9 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from cbedfeat.data.errors import (  # noqa: F401
+        METADATA_KINDS,
         BadAttributeError,
         BadStackError,
-        METADATA_KINDS,
         CBEDDataError,
         FileOpenError,
         MissingAttributeError,
