@@ -172,8 +172,8 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     result = _run(["predict", tmp_path / "model", inputs, "--out", out, "--top-k", "3"])
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["file", "group", "material", "pred_1", "pred_2", "pred_3",
-                                  "prob_1", "prob_2", "prob_3"]
+    assert list(pred.columns) == ["file", "group", "material", "true_space_group", "pred_1", "pred_2",
+                                  "pred_3", "prob_1", "prob_2", "prob_3"]
     assert len(pred) == small_ornl_expected["samples"]
     assert (pred["prob_1"] >= pred["prob_2"]).all() and (pred["prob_2"] >= pred["prob_3"]).all()
     skipped = pd.read_csv(tmp_path / "pred.skipped.csv")
@@ -182,9 +182,11 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     bundle = load_bundle(tmp_path / "model")
     table, _ = read_table(features)
     merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
-        table.assign(expected=bundle.predict(table))[["file", "group", "expected"]], on=["file", "group"])
+        table.assign(expected=bundle.predict(table))[["file", "group", "expected", "space_group"]],
+        on=["file", "group"])
     assert len(merged) == len(pred)
     assert (merged["pred_1"] == merged["expected"]).all()
+    assert (merged["true_space_group"] == merged["space_group"]).all()
 
 
 @pytest.mark.slow
