@@ -385,10 +385,13 @@ def evaluate_bundle(
     Returns
     -------
     dict
-        See :func:`evaluate_predictions`; ``split`` added, and ``regression`` (lattice
-        errors) for models that predict the lattice.
+        See :func:`evaluate_predictions`; ``split`` and ``n_unlabelled_left_out`` (rows
+        of the split without a valid label, material or lattice, which are not
+        evaluated) added, and ``regression`` (lattice errors) for models that predict
+        the lattice.
     """
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
+    from cbedfeat.table import labelled_rows
 
     if split is not None:
         rows = table[table["split"].astype(str) == split]
@@ -397,6 +400,9 @@ def evaluate_bundle(
                              f"(splits present: {sorted(table['split'].astype(str).unique())})")
     else:
         rows = table
+    rows, n_unlabelled = labelled_rows(rows, "evaluation")
+    if rows.empty:
+        raise ValueError(f"no labelled rows to evaluate ({n_unlabelled} unlabelled rows left out)")
     training = bundle.training or {}
     counts = training.get("class_counts")
     if rare_threshold is None:
@@ -412,5 +418,5 @@ def evaluate_bundle(
     if predicts_lattice(bundle.model) and set(LATTICE_COLUMNS) <= set(rows.columns):
         # Multi-task models: MAE per lattice target, overall and per true crystal system.
         metrics["regression"] = table_regression_errors(rows, bundle.predict_targets(rows))
-    return {"split": split, **metrics}
+    return {"split": split, "n_unlabelled_left_out": n_unlabelled, **metrics}
 

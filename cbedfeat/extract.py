@@ -1,10 +1,16 @@
-"""Many HDF5 files -> one feature table (Parquet), resumable, in parallel.
+"""Many HDF5 files (or arrays of stacks) -> one feature table (Parquet), resumable, in parallel.
 
 Layout of the output of ``extract(inputs, out)``::
 
     FEATURES.parquet           the combined table (unless parts_only)
     FEATURES.parquet.parts/    one part per input file, 00000-<file stem>.parquet ...
-    FEATURES.skipped.csv       skipped samples: file, group, kind, reason
+    FEATURES.skipped.csv       skipped samples (pattern problems): file, group, kind, reason
+    FEATURES.metadata.csv      missing or invalid attributes of rows written (same columns)
+
+Inputs are ORNL-layout files and directories and array sources (``.npy`` files and
+``FILE.h5:/dataset``, rows named ``row_<i>``; see :mod:`cbedfeat.data.sources`). Every
+sample with a usable pattern gets a row; an unlabelled one (no attributes, or invalid
+ones) has nulls in its bad fields and is listed in the metadata report.
 
 With ``parts_only=True`` the directory ``out`` itself holds the parts and no combined
 file is written; ``pandas.read_parquet(out)`` and ``pyarrow.dataset.dataset(out)``
@@ -96,6 +102,8 @@ class ExtractResult:
         Directory of the per-file parts.
     skipped_report : Path
         CSV of skipped samples (header only when none).
+    metadata_report : Path or None
+        CSV of the metadata problems of rows written (header only when none).
     files : list of FileResult
         One per input file, in input order (``resumed`` for parts kept from before).
     device, runner : str
@@ -107,6 +115,7 @@ class ExtractResult:
     table: Path | None
     parts_dir: Path
     skipped_report: Path
+    metadata_report: Path | None = None
     files: list[FileResult] = field(default_factory=list)
     device: str = "cpu"
     runner: str = "inline"
@@ -122,6 +131,15 @@ class ExtractResult:
         return [s for f in self.files for s in f.skipped]
 
     @property
+    def metadata_problems(self) -> list[dict]:
+        return [s for f in self.files for s in f.metadata_problems]
+
+    @property
+    def unlabelled(self) -> int:
+        """Rows written for samples with missing or invalid metadata."""
+        return len({(s["file"], s["group"]) for s in self.metadata_problems})
+
+    @property
     def resumed(self) -> int:
         return sum(f.resumed for f in self.files)
 
@@ -135,6 +153,8 @@ class ExtractResult:
             f"-> {target}; {computed} computed in {self.seconds:.1f} s ({rate:.1f} stacks/s, "
             f"{self.device}, {self.runner} x {self.workers}); {len(self.skipped)} skipped "
             f"(see {self.skipped_report})"
+            + (f"; {self.unlabelled} rows unlabelled, with null fields (see {self.metadata_report})"
+               if self.unlabelled else "")
         )
 
 
@@ -153,6 +173,11 @@ def output_paths(
     if parts_only:
         return None, out, skipped
     return out, out.with_name(out.name + ".parts"), skipped
+
+
+def metadata_report_path(skipped_report: Path) -> Path:
+    """``FEATURES.metadata.csv`` beside ``FEATURES.skipped.csv``."""
+    return skipped_report.with_name(skipped_report.name.removesuffix(".skipped.csv") + ".metadata.csv")
 
 
 def resolve_device(device: str) -> str:
@@ -201,7 +226,7 @@ def _clean_parts_dir(parts_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _plan(files: list[Path], parts_dir: Path, make_job, resume: bool):
+def _plan(files: list[str], parts_dir: Path, make_job, resume: bool):
     """Jobs to run and parts to keep, moving reusable parts to their new names.
 
     Returns ``(jobs, kept, stale)``: ``jobs`` to compute, ``kept`` maps input index to
@@ -332,7 +357,7 @@ def combine_parts(parts: Sequence[str | os.PathLike], out: Path, schema: pa.Sche
 
 
 def write_skipped_report(records: Sequence[dict], path: Path) -> None:
-    """CSV of skipped samples (file, group, kind, reason), written atomically."""
+    """CSV of problem records (file, group, kind, reason), written atomically."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SKIPPED_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -344,16 +369,10 @@ def write_skipped_report(records: Sequence[dict], path: Path) -> None:
 
 
 def _count_stacks(sources: Sequence[str]) -> int | None:
-    """Number of sample groups to do (for the progress bar); None if unknown."""
-    from cbedfeat.data import list_groups
+    """Number of samples to do (for the progress bar)."""
+    from cbedfeat.data.sources import count_samples
 
-    total = 0
-    for src in sources:
-        try:
-            total += len(list_groups(src))
-        except Exception:  # an unreadable file is reported by the workers
-            continue
-    return total
+    return sum(count_samples(src) for src in sources)
 
 
 def extract(
@@ -376,7 +395,8 @@ def extract(
     ----------
     inputs : path or sequence of paths
         HDF5 files and directories (``batch_*.h5`` inside), see
-        :func:`cbedfeat.data.find_h5_files`.
+        :func:`cbedfeat.data.find_h5_files`, and array sources (``.npy`` files,
+        ``FILE.h5:/dataset``), see :func:`cbedfeat.data.sources.resolve_inputs`.
     out : path
         The combined table (``FEATURES.parquet``), or with ``parts_only`` the
         directory of parts.
@@ -390,8 +410,9 @@ def extract(
     scheduler : str, optional
         ``'local'`` (a ``distributed.LocalCluster``) or a Dask scheduler address.
     strict : bool
-        Fail on the first bad sample (:class:`ExtractError` naming file and group)
-        instead of skipping it.
+        Fail on the first bad sample, of its pattern or of its attributes
+        (:class:`ExtractError` naming file and group), instead of skipping it (a
+        pattern problem) or writing it with null fields (a metadata problem).
     resume : bool
         Reuse parts whose fingerprint matches (default); False recomputes all.
     batch_size : int, optional
@@ -407,8 +428,10 @@ def extract(
     -------
     ExtractResult
     """
-    from cbedfeat.data import find_h5_files
+    from cbedfeat.data.arrays import parse_array_source
+    from cbedfeat.data.sources import resolve_inputs
     from cbedfeat.features import FEATURE_VERSION, feature_names
+    from cbedfeat.parts import part_stem
     from cbedfeat.runners import run_jobs
 
     t_start = time.perf_counter()
@@ -416,7 +439,10 @@ def extract(
         inputs = [inputs]
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
-    files = list(dict.fromkeys(Path(f).resolve() for f in find_h5_files(list(inputs))))
+    files = list(dict.fromkeys(
+        s if parse_array_source(s) is not None else str(Path(s).resolve())
+        for s in resolve_inputs(list(inputs))
+    ))
     if not files:
         raise ExtractError(f"no HDF5 files found in {', '.join(map(str, inputs))}")
     cfg = _load_config(config)
@@ -436,16 +462,16 @@ def extract(
     cfg_fp = cfg.fingerprint()
     str_meta = {k.decode(): v.decode() for k, v in metadata.items()}
 
-    def make_job(i: int, path: Path) -> FileJob:
-        part = parts_dir / f"{i:05d}-{path.stem}{PART_SUFFIX}"
-        fp = file_fingerprint(path, cfg_fp, FEATURE_VERSION)
-        return FileJob(str(path), str(part), fp, str_meta, strict, batch_size)
+    def make_job(i: int, source: str) -> FileJob:
+        part = parts_dir / f"{i:05d}-{part_stem(source)}{PART_SUFFIX}"
+        fp = file_fingerprint(source, cfg_fp, FEATURE_VERSION)
+        return FileJob(source, str(part), fp, str_meta, strict, batch_size)
 
     todo, kept, stale = _plan(files, parts_dir, make_job, resume)
     if strict:  # a part kept from a lenient run may hide a skipped sample
         for i in sorted(kept):
-            if kept[i].skipped:
-                s = kept[i].skipped[0]
+            if kept[i].skipped or kept[i].metadata_problems:
+                s = (kept[i].skipped or kept[i].metadata_problems)[0]
                 where = s["file"] + (f" [{s['group']}]" if s["group"] else "")
                 raise ExtractError(
                     f"{where}: {s['kind']}: {s['reason']} (skipped by an earlier run)"
@@ -498,8 +524,10 @@ def extract(
     ordered = [results[i] for i in range(len(files))]
     for p in stale:
         p.unlink(missing_ok=True)
-    result = ExtractResult(table_path, parts_dir, skipped_path, ordered, device, runner, n_workers)
+    result = ExtractResult(table_path, parts_dir, skipped_path, metadata_report_path(skipped_path),
+                           ordered, device, runner, n_workers)
     write_skipped_report(result.skipped, skipped_path)
+    write_skipped_report(result.metadata_problems, result.metadata_report)
     result.seconds = time.perf_counter() - t_start
     log.info("device used: %s (%s runner, %d workers)", device, runner, n_workers)
     return result

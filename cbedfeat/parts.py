@@ -1,4 +1,4 @@
-"""One HDF5 file -> one Parquet part of the feature table.
+"""One source (an ORNL HDF5 file or an array of stacks) -> one Parquet part of the feature table.
 
 :func:`extract_file` is the unit of work of :mod:`cbedfeat.extract`: a worker process,
 a Dask task or the in-process GPU pipeline receives a :class:`FileJob` (a file path,
@@ -11,6 +11,12 @@ versions; keys in :mod:`cbedfeat.table`) and a part record under :data:`PART_INF
 the resume fingerprint of its source file (resolved path, size, ``mtime_ns``, feature
 config fingerprint, feature version) and the samples it skipped. A resumed run trusts
 a part only when that fingerprint matches the file as it is now.
+
+Every sample with a usable pattern gets a row. A sample whose attributes are missing
+or invalid is unlabelled: its bad fields are null in the row (the columns are
+nullable; labelled rows are unchanged) and each reason is kept in the part record's
+``metadata`` list. Training and evaluation use only the labelled rows
+(:func:`cbedfeat.table.labelled_mask`).
 
 Rows follow the file's natural group order (the order of
 :func:`cbedfeat.data.iter_samples`); batches always start at the first sample of a
@@ -30,11 +36,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cbedfeat.data import CBEDDataError, iter_file
+from cbedfeat.data import CBEDDataError
+from cbedfeat.data.arrays import parse_array_source
 from cbedfeat.data.labels import crystal_system_of
+from cbedfeat.data.sources import iter_source, source_file
 from cbedfeat.table import ID_COLUMNS, META_FEATURE_NAMES, TARGET_COLUMNS
 
 PART_INFO_KEY = b"cbedfeat.part"
+# Version of what a part holds, in its fingerprint: 2 = a row for every usable pattern
+# (parts of version 1 skipped samples with bad attributes, so they are recomputed).
+ROWS_VERSION = 2
 PART_SUFFIX = ".parquet"
 _STRING_COLUMNS = ["file", "group", "material", "split", "crystal_system"]
 # Parquet writer options of parts and of the combined table. Dictionary encoding and
@@ -102,7 +113,8 @@ class FileJob:
 class FileResult:
     """What one file gave: rows written, samples skipped, where the time went.
 
-    ``skipped`` holds dicts with keys ``file``, ``group``, ``kind``, ``reason``.
+    ``skipped`` holds dicts with keys ``file``, ``group``, ``kind``, ``reason``;
+    ``metadata_problems`` the same for the missing or invalid attributes of rows written.
     ``peak_rss`` is the peak resident memory (bytes) of the process that did the work.
     """
 
@@ -110,6 +122,7 @@ class FileResult:
     part: str
     rows: int
     skipped: list[dict] = field(default_factory=list)
+    metadata_problems: list[dict] = field(default_factory=list)
     read_s: float = 0.0
     compute_s: float = 0.0
     write_s: float = 0.0
@@ -123,8 +136,8 @@ def file_fingerprint(path: str | os.PathLike, config_fingerprint: str, feature_v
 
     Parameters
     ----------
-    path : path-like
-        The HDF5 file.
+    path : path-like or str
+        The HDF5 file, or an array source (``stacks.npy``, ``FILE.h5:/dataset``).
     config_fingerprint : str
         ``FeatureConfig.fingerprint()`` of the run.
     feature_version : str or int
@@ -133,17 +146,41 @@ def file_fingerprint(path: str | os.PathLike, config_fingerprint: str, feature_v
     Returns
     -------
     dict
-        ``source`` (resolved path), ``size``, ``mtime_ns``, ``config``,
-        ``feature_version``: any change means the part must be recomputed.
+        ``source`` (resolved path, plus ``:/dataset`` for a dataset), ``size``,
+        ``mtime_ns`` (of the file), ``config``, ``feature_version``, ``rows``
+        (:data:`ROWS_VERSION`): any change means the part must be recomputed.
     """
-    st = os.stat(path)
+    path = os.fspath(path)
+    src = parse_array_source(path)
+    file = source_file(path)
+    st = os.stat(file)
+    resolved = str(Path(file).resolve())
+    if src is not None and src.dataset is not None:
+        resolved += ":" + src.dataset
     return {
-        "source": str(Path(path).resolve()),
+        "source": resolved,
         "size": int(st.st_size),
         "mtime_ns": int(st.st_mtime_ns),
         "config": str(config_fingerprint),
         "feature_version": str(feature_version),
+        "rows": ROWS_VERSION,
     }
+
+
+def source_id(source: str) -> str:
+    """The ``file`` column of a source's rows: the file name (``name.h5:/dataset`` for a dataset)."""
+    src = parse_array_source(source)
+    if src is not None and src.dataset is not None:
+        return f"{src.path.name}:{src.dataset}"
+    return Path(source).name
+
+
+def part_stem(source: str) -> str:
+    """A file-name-safe stem of a source for its part (``name`` or ``name-dataset-path``)."""
+    src = parse_array_source(source)
+    if src is None or src.dataset is None:
+        return Path(source).stem
+    return f"{src.path.stem}-{src.dataset.strip('/').replace('/', '-')}"
 
 
 def table_schema(feature_names, metadata: dict | None = None) -> pa.Schema:
@@ -204,11 +241,13 @@ def read_batches(
     Parameters
     ----------
     source : str
-        The HDF5 file.
+        The HDF5 file or array source (see :mod:`cbedfeat.data.sources`).
     batch_size : int
         Largest number of stacks per batch.
     strict : bool
-        Raise on the first bad sample (``CBEDDataError``) instead of recording it.
+        Raise on the first bad sample (``CBEDDataError``), of its pattern or of its
+        attributes, instead of recording it. Non-strict, a sample with a usable pattern
+        is always read; its bad attributes are None and listed in ``meta.problems``.
     problems : list
         Receives a ``cbedfeat.data.Problem`` per skipped sample or file.
     reuse : bool
@@ -248,7 +287,8 @@ def read_batches(
             return [buf[k] if v is None else v for k, v in enumerate(views)]
         return buf[:n]
 
-    samples = iter_file(source, strict=strict, problems=problems, into=slot, mapped=mapped)
+    samples = iter_source(source, strict=strict, problems=problems, into=slot, mapped=mapped,
+                          require_metadata=strict)
     metas, read_s = [], 0.0
     while True:
         t0 = time.perf_counter()
@@ -304,6 +344,7 @@ class PartBuilder:
         self.features: list[np.ndarray] = []
         self.metas: list = []
         self.skipped: list[dict] = []
+        self.metadata_problems: list[dict] = []
         self.read_s = 0.0
         self.compute_s = 0.0
 
@@ -342,6 +383,9 @@ class PartBuilder:
         self.compute_s += time.perf_counter() - t0
         self.features.append(feats)
         self.metas.extend(kept)
+        for meta in kept:
+            for p in meta.problems:  # the rows of unlabelled samples: say why
+                self.metadata_problems.append(_skip_record(p.file, p.group, p.kind, p.reason))
         return len(kept)
 
     def add_problems(self, problems: list) -> None:
@@ -350,29 +394,38 @@ class PartBuilder:
             self.skipped.append(_skip_record(p.file, p.group, p.kind, p.reason))
 
     def to_table(self) -> pa.Table:
-        """The rows of this file as a table with the part's schema metadata."""
+        """The rows of this file as a table with the part's schema metadata.
+
+        A field that is None (missing or invalid in the input) is a null.
+        """
         metas = self.metas
-        file_id = Path(self.job.source).name
+        file_id = source_id(self.job.source)
         columns = {
             "file": [file_id] * len(metas),
             "group": [m.group for m in metas],
             "material": [m.material for m in metas],
             "split": [m.split for m in metas],
-            "energy_keV": [int(m.energy_keV) for m in metas],
-            "space_group": [int(m.space_group) for m in metas],
-            "crystal_system": [crystal_system_of(int(m.space_group)) for m in metas],
+            "energy_keV": [m.energy_keV for m in metas],
+            "space_group": [m.space_group for m in metas],
+            "crystal_system": [
+                None if m.space_group is None else crystal_system_of(m.space_group) for m in metas
+            ],
         }
         for i, name in enumerate(("a", "b", "c")):
-            columns[name] = [float(m.abc_angstrom[i]) for m in metas]
+            columns[name] = [None if m.abc_angstrom is None else float(m.abc_angstrom[i]) for m in metas]
         for i, name in enumerate(("alpha", "beta", "gamma")):
-            columns[name] = [float(m.angles_degree[i]) for m in metas]
+            columns[name] = [
+                None if m.angles_degree is None else float(m.angles_degree[i]) for m in metas
+            ]
+
         feats = (
             np.concatenate(self.features)
             if self.features
             else np.empty((0, self.n_features), np.float32)
         )
         meta = {k.encode() if isinstance(k, str) else k: v for k, v in self.job.metadata.items()}
-        info = {"fingerprint": self.job.fingerprint, "rows": len(metas), "skipped": self.skipped}
+        info = {"fingerprint": self.job.fingerprint, "rows": len(metas), "skipped": self.skipped,
+                "metadata": self.metadata_problems}
         meta[PART_INFO_KEY] = json.dumps(info, sort_keys=True).encode()
         feature_names = json.loads(meta[META_FEATURE_NAMES])
         schema = table_schema(feature_names, meta)
@@ -390,6 +443,7 @@ class PartBuilder:
             part=self.job.part,
             rows=len(self.metas),
             skipped=list(self.skipped),
+            metadata_problems=list(self.metadata_problems),
             read_s=self.read_s,
             compute_s=self.compute_s,
             write_s=time.perf_counter() - t0,
@@ -401,7 +455,7 @@ class PartBuilder:
 def extract_file(
     job: FileJob, extractor, n_features: int, on_progress: Callable[[int], None] | None = None
 ) -> FileResult:
-    """Turn one HDF5 file into one Parquet part.
+    """Turn one source (an HDF5 file or an array of stacks) into one Parquet part.
 
     Parameters
     ----------
@@ -451,6 +505,7 @@ def result_from_part(path: str | os.PathLike, info: dict) -> FileResult:
         part=str(path),
         rows=int(info["rows"]),
         skipped=list(info["skipped"]),
+        metadata_problems=list(info.get("metadata", [])),
         resumed=True,
     )
 

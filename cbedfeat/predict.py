@@ -1,10 +1,20 @@
-"""Predict space groups of HDF5 samples with a model bundle.
+"""Predict space groups of CBED stacks with a model bundle.
+
+Inputs are ORNL-layout HDF5 files (directories searched for ``batch_*.h5``) and array
+sources (a ``.npy`` file or ``FILE.h5:/dataset`` of ``(3, H, W)`` or ``(N, 3, H, W)``
+stacks, rows named ``row_<i>``; see :mod:`cbedfeat.data.arrays`). Only the pattern is
+needed: a sample without attributes, or with invalid ones, is predicted like any
+other; its metadata problems are reported apart and its true label is left empty.
+A pattern problem (stack missing, of the wrong shape or dtype, non-finite, unreadable;
+a file that does not open) skips the sample, which is reported, and every other
+sample is predicted.
 
 Features are computed from the patterns with the bundle's own feature config
 (:class:`cbedfeat.features.FeatureExtractor`), so a model always sees the features it
 was trained on; a model that reads the stacks itself (the CNN baseline) gets the
-samples' (file, group) references instead. Samples are read non-strictly (:func:`cbedfeat.data.iter_samples`):
-a bad sample or file is skipped and reported, and every other sample is predicted.
+stacks. No feature uses the beam energy or any other attribute (they all come from
+the pixels, in the ORNL geometry of 0.01 1/A per pixel with the pattern centred), so
+prediction assumes no metadata value and takes none.
 """
 
 from __future__ import annotations
@@ -34,21 +44,33 @@ class Predictions:
     Attributes
     ----------
     rows : list of dict
-        One per predicted sample: ``file, group, material, pred_1..k, prob_1..k``.
+        One per predicted sample: ``file, group, material, true_space_group, pred_1..k,
+        prob_1..k``; ``material`` and ``true_space_group`` are None where the input
+        stores no valid value (empty in the CSV).
     problems : list of dict
-        One per skipped sample or file: ``file, group, kind, reason``.
+        One per skipped sample or file (a pattern problem): ``file, group, kind, reason``.
+    metadata_problems : list of dict
+        One per missing or invalid attribute of a predicted sample: ``file, group,
+        kind, reason``.
     top_k : int
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    metadata_problems: list[dict[str, Any]] = field(default_factory=list)
     top_k: int = 5
 
     @property
     def columns(self) -> list[str]:
         """CSV header."""
         k = range(1, self.top_k + 1)
-        return ["file", "group", "material", *[f"pred_{i}" for i in k], *[f"prob_{i}" for i in k]]
+        return ["file", "group", "material", "true_space_group",
+                *[f"pred_{i}" for i in k], *[f"prob_{i}" for i in k]]
+
+    @property
+    def n_unlabelled(self) -> int:
+        """Predicted samples whose true space group is not known."""
+        return sum(r["true_space_group"] is None for r in self.rows)
 
 
 def _extractor(bundle: ModelBundle, device: str, batch_size: int) -> Any:
@@ -103,10 +125,14 @@ def _feature_scorer(bundle: ModelBundle, device: str, batch_size: int, failures:
 
 def _stack_scorer(bundle: ModelBundle):
     """``batch -> (samples, probabilities)`` for a model that reads the stacks itself (the CNN)."""
+    if not hasattr(bundle.model, "predict_proba_stacks"):
+        raise IncompatibleBundleError(
+            f"{bundle.path}: the model reads stacks but cannot score stacks in memory "
+            "(no predict_proba_stacks)"
+        )
 
     def score(batch: list[Any]) -> tuple[list[Any], np.ndarray]:
-        refs = [(s.meta.file, s.meta.group) for s in batch]
-        return batch, np.asarray(bundle.model.predict_proba(refs))
+        return batch, np.asarray(bundle.model.predict_proba_stacks([s.stack for s in batch]))
 
     return score
 
@@ -135,8 +161,9 @@ def predict_files(
     Parameters
     ----------
     bundle : ModelBundle
-    inputs : sequence of path
-        HDF5 files and directories (``batch_*.h5`` inside).
+    inputs : sequence of path or str
+        ORNL-layout HDF5 files and directories (``batch_*.h5`` inside), ``.npy`` files
+        and ``FILE.h5:/dataset`` array sources (:func:`cbedfeat.data.sources.resolve_inputs`).
     top_k : int
         Predictions per sample (capped at the model's number of classes).
     device : {"auto", "cpu", "cuda"}
@@ -147,29 +174,44 @@ def predict_files(
     Returns
     -------
     Predictions
+
+    Raises
+    ------
+    FileNotFoundError
+        For an input that does not exist.
     """
-    from cbedfeat.data import iter_samples
+    from cbedfeat.data.sources import iter_inputs
 
     k = min(int(top_k), bundle.classes.size)
     out = Predictions(top_k=k)
     problems: list[Any] = []
     score = _stack_scorer(bundle) if getattr(bundle.model, "reads_stacks", False) else \
         _feature_scorer(bundle, device, batch_size, out.problems)
-    for batch in _batches(iter_samples(list(inputs), strict=False, problems=problems), batch_size):
+    samples = iter_inputs(list(inputs), strict=False, problems=problems, require_metadata=False)
+    for batch in _batches(samples, batch_size):
         kept, proba = score(batch)
         if not kept:
             continue
         labels, probs = top_k_predictions(proba, bundle.classes, k)
         for sample, lab, pro in zip(kept, labels, probs, strict=True):
-            row = {"file": sample.meta.file, "group": sample.meta.group, "material": sample.meta.material}
+            meta = sample.meta
+            out.metadata_problems.extend(_problem_record(p) for p in meta.problems)
+            row = {"file": meta.file, "group": meta.group, "material": meta.material,
+                   "true_space_group": meta.space_group}
             row.update({f"pred_{i + 1}": int(v) for i, v in enumerate(lab)})
             row.update({f"prob_{i + 1}": float(v) for i, v in enumerate(pro)})
             out.rows.append(row)
-    for p in problems:
-        out.problems.append({"file": p.file, "group": p.group or "", "kind": p.kind, "reason": p.reason})
+    out.problems.extend(_problem_record(p) for p in problems)
     for p in out.problems:
         logger.warning("skipped %s [%s]: %s", p["file"], p["group"], p["reason"])
+    if out.metadata_problems:
+        logger.info("%d samples predicted without (valid) metadata; see the metadata report",
+                    out.n_unlabelled)
     return out
+
+
+def _problem_record(p: Any) -> dict[str, Any]:
+    return {"file": p.file, "group": p.group or "", "kind": p.kind, "reason": p.reason}
 
 
 def _write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
@@ -186,22 +228,43 @@ def _write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> Non
         raise
 
 
-def write_predictions(predictions: Predictions, path: str | os.PathLike[str]) -> tuple[Path, Path | None]:
-    """Write the predictions CSV (atomically) and, when samples were skipped, ``<stem>.skipped.csv``.
+PROBLEM_FIELDS = ["file", "group", "kind", "reason"]
+
+
+def report_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(<stem>.skipped.csv, <stem>.metadata.csv)`` beside a predictions CSV."""
+    out = Path(path)
+    return out.with_name(f"{out.stem}.skipped.csv"), out.with_name(f"{out.stem}.metadata.csv")
+
+
+def _write_report(path: Path, records: list[dict[str, Any]]) -> Path | None:
+    if records:
+        _write_csv(path, PROBLEM_FIELDS, records)
+        return path
+    path.unlink(missing_ok=True)
+    return None
+
+
+def write_predictions(
+    predictions: Predictions, path: str | os.PathLike[str]
+) -> tuple[Path, Path | None, Path | None]:
+    """Write the predictions CSV (atomically) and its problem reports.
+
+    ``<stem>.skipped.csv`` lists the skipped samples and files (pattern problems),
+    ``<stem>.metadata.csv`` the metadata problems of predicted samples; each is
+    written only when it has rows (a stale one is removed).
 
     Returns
     -------
     predictions_csv : Path
     skipped_csv : Path or None
+    metadata_csv : Path or None
     """
     out = Path(path)
     _write_csv(out, predictions.columns, predictions.rows)
-    skipped = out.with_name(f"{out.stem}.skipped.csv")
-    if predictions.problems:
-        _write_csv(skipped, ["file", "group", "kind", "reason"], predictions.problems)
-        return out, skipped
-    skipped.unlink(missing_ok=True)
-    return out, None
+    skipped, metadata = report_paths(out)
+    return out, _write_report(skipped, predictions.problems), \
+        _write_report(metadata, predictions.metadata_problems)
 
 
-__all__ = ["Predictions", "predict_files", "write_predictions"]
+__all__ = ["Predictions", "predict_files", "report_paths", "write_predictions"]

@@ -12,10 +12,15 @@ columns, always in this order:
 
 Models must select inputs with :func:`feature_columns`, which refuses any column that
 is not a pattern feature, so a label can never leak into the inputs by accident.
+
+A row of an unlabelled sample (no attributes, invalid ones, a row of a ``.npy`` array)
+has nulls in the identity and target columns it lacks. Training and evaluation use the
+labelled rows only (:func:`labelled_rows`) and say how many they left out.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 ID_COLUMNS: tuple[str, ...] = ("file", "group", "material", "split", "energy_keV")
@@ -44,6 +49,10 @@ LEAKY_NAMES: frozenset[str] = frozenset(
         "space_group",
     }
 )
+# Columns a row needs to be trained or evaluated on: label, grouping key, targets, energy.
+LABEL_COLUMNS: tuple[str, ...] = ("material", "energy_keV", *TARGET_COLUMNS)
+# Integer columns (nullable in Parquet; pandas reads them as float when a null is present).
+INTEGER_COLUMNS: tuple[str, ...] = ("energy_keV", "space_group")
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(ID_COLUMNS) | frozenset(TARGET_COLUMNS) | LEAKY_NAMES
 
 # Parquet schema-metadata keys written by extraction (values are JSON strings).
@@ -74,6 +83,52 @@ def check_no_leak(names: Sequence[str]) -> None:
     bad = sorted(set(names) & NON_FEATURE_COLUMNS)
     if bad:
         raise ValueError(f"label or target columns may not be used as features: {bad}")
+
+
+logger = logging.getLogger(__name__)
+
+
+def labelled_mask(table):
+    """Which rows are labelled: every :data:`LABEL_COLUMNS` column the table has holds a value.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table.
+
+    Returns
+    -------
+    (n_rows,) bool ndarray
+    """
+    columns = [c for c in LABEL_COLUMNS if c in table.columns]
+    return table.loc[:, columns].notna().all(axis=1).to_numpy()
+
+
+def labelled_rows(table, purpose: str = "training"):
+    """The labelled rows of a table and how many were left out (logged when any).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    purpose : str
+        What the rows are for, in the log message.
+
+    Returns
+    -------
+    rows : pandas.DataFrame
+        ``table`` itself when every row is labelled. Integer columns that pandas read
+        as floats because of their nulls are integers again.
+    n_left_out : int
+    """
+    mask = labelled_mask(table)
+    n_left_out = int(mask.size - mask.sum())
+    if not n_left_out:
+        return table, 0
+    logger.warning("%s: left out %d of %d rows without a valid label, material or lattice "
+                   "(unlabelled samples)", purpose, n_left_out, mask.size)
+    rows = table[mask]
+    ints = {c: "int64" for c in INTEGER_COLUMNS if c in rows.columns and rows[c].dtype.kind == "f"}
+    return (rows.astype(ints) if ints else rows), n_left_out
 
 
 _META_FIELDS = {

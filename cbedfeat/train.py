@@ -1,6 +1,8 @@
 """Training orchestration: feature table in, validated model bundle out.
 
-:func:`train_model` reads a feature table, keeps the rows of split ``train``, fits the
+:func:`train_model` reads a feature table, keeps the labelled rows of split ``train``
+(rows of unlabelled samples are left out and counted, see
+:func:`cbedfeat.table.labelled_rows`), fits the
 chosen estimator on the pattern features (never on a label or target column, see
 :func:`cbedfeat.table.check_no_leak`), measures it on the ``dev`` rows (or, when the
 table has none, on a material-grouped hold-out of the training rows), and saves a
@@ -206,6 +208,9 @@ def fit_and_validate(
 ) -> tuple[Any, dict[str, Any], float]:
     """Fit on the ``train_split`` rows and validate on ``dev`` or a grouped hold-out.
 
+    Only labelled rows are used; ``training["n_unlabelled_left_out"]`` says how many
+    rows of the table were left out.
+
     Returns
     -------
     estimator : fitted estimator
@@ -222,9 +227,10 @@ def fit_and_validate(
         summary_metrics,
     )
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
-    from cbedfeat.table import check_no_leak
+    from cbedfeat.table import check_no_leak, labelled_rows
 
     check_no_leak(feature_names)
+    table, n_unlabelled = labelled_rows(table, "training")
     rare_threshold = DEFAULT_RARE_THRESHOLD if rare_threshold is None else rare_threshold
     split = table["split"].astype(str)
     train = table[split == train_split]
@@ -272,6 +278,7 @@ def fit_and_validate(
         "split": train_split,
         "data_fingerprint": data_fingerprint(train),
         "n_train_samples": len(fit_rows),
+        "n_unlabelled_left_out": n_unlabelled,
         "n_train_materials": int(np.unique(groups).size),
         "class_counts": {str(k): v for k, v in counts.items()},
         "rare_threshold_materials": rare_threshold,

@@ -49,14 +49,19 @@ def test_cli_extract_writes_table_parts_and_report(small_ornl_dir, tmp_path):
 def test_cli_skip_report_and_strict(data_copy, tmp_path):
     with h5py.File(data_copy / "batch_dev_0.h5", "r+") as f:
         del f["sample_4_1"].attrs["material"]
+        f["sample_4_0"]["cbed_stack"][0, 0, 0] = np.nan
     out = tmp_path / "FEATURES.parquet"
     r = cli(data_copy, "--out", out, "--workers", 1, "--device", "cpu", "--no-progress")
     assert r.exit_code == 0, r.output
-    assert "11 stacks" in r.output and "1 skipped" in r.output
+    assert "11 stacks" in r.output and "1 skipped" in r.output and "1 rows unlabelled" in r.output
     report = (tmp_path / "FEATURES.skipped.csv").read_text().splitlines()
-    assert len(report) == 2 and "batch_dev_0.h5,sample_4_1,missing," in report[1]
-    df = pd.read_parquet(out)
-    assert ("batch_dev_0.h5", "sample_4_1") not in set(zip(df["file"], df["group"], strict=True))
+    assert len(report) == 2 and "batch_dev_0.h5,sample_4_0,bad_stack," in report[1]
+    report = (tmp_path / "FEATURES.metadata.csv").read_text().splitlines()
+    assert len(report) == 2 and "batch_dev_0.h5,sample_4_1,missing_attribute," in report[1]
+    df = pd.read_parquet(out).set_index(["file", "group"])
+    assert ("batch_dev_0.h5", "sample_4_0") not in df.index
+    row = df.loc[("batch_dev_0.h5", "sample_4_1")]
+    assert pd.isna(row["material"]) and row["space_group"] == 194  # only the bad field is null
 
     r = CliRunner().invoke(
         main,
@@ -74,7 +79,7 @@ def test_cli_skip_report_and_strict(data_copy, tmp_path):
         ],
     )
     assert r.exit_code != 0
-    assert "batch_dev_0.h5" in r.output and "sample_4_1" in r.output
+    assert "batch_dev_0.h5" in r.output and "sample_4_0" in r.output
     assert not (tmp_path / "s.parquet").exists()
 
 

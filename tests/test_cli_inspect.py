@@ -99,3 +99,45 @@ def test_compare_with_the_real_data_set(small_ornl_dir):
     assert any(line.split() == ["train", "2", "8", "4", "148006"] for line in result.output.splitlines())
     data = json.loads(_run(small_ornl_dir, "--json", "--compare-ornl").output)
     assert data["expected_samples_per_split"] == {"train": 148006, "dev": 20400, "test": 18749}
+
+
+def _with_bad_metadata(small_ornl_dir, tmp_path):
+    """batch_dev_0.h5 with a garbage label on sample_4_0 and no attributes on sample_4_1."""
+    import h5py
+
+    path = tmp_path / "batch_dev_0.h5"
+    shutil.copy(small_ornl_dir / "batch_dev_0.h5", path)
+    with h5py.File(path, "a") as f:
+        f["sample_4_0"].attrs["space_group"] = b"abc"
+        for name in list(f["sample_4_1"].attrs):
+            del f["sample_4_1"].attrs[name]
+    return path
+
+
+def test_metadata_problems_are_counted_apart_and_exit_3(small_ornl_dir, tmp_path):
+    _with_bad_metadata(small_ornl_dir, tmp_path)
+    result = _run(tmp_path, "--json")
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.output)
+    assert data["n_samples"] == 0 and data["n_unlabelled"] == 2
+    assert data["unlabelled_per_split"] == {"dev": 2}
+    assert data["n_pattern_problems"] == 0 and data["problems"] == []
+    assert data["n_metadata_problems"] == 2
+    assert {(p["group"], p["kind"]) for p in data["metadata_problems"]} == {
+        ("sample_4_0", "bad_attribute"), ("sample_4_1", "missing_attribute")}
+    assert data["stack_shapes"] == {"3x64x64": 2}  # the patterns were checked and counted
+    assert data["files"][0]["unlabelled"] == 2 and data["files"][0]["metadata_problems"] == 2
+    text = _run(tmp_path)
+    assert text.exit_code == 3 and "metadata problems (2): 2 samples usable for prediction only" \
+        in text.output and "pattern problems" not in text.output
+    assert _run(tmp_path, "--strict").exit_code == 3  # the first problem is a metadata one
+
+
+def test_both_kinds_exit_4(small_ornl_dir, tmp_path):
+    _with_bad_metadata(small_ornl_dir, tmp_path)
+    (tmp_path / "batch_test_0.h5").write_bytes(b"not hdf5")
+    result = _run(tmp_path, "--json")
+    assert result.exit_code == 4
+    data = json.loads(result.output)
+    assert (data["n_pattern_problems"], data["n_metadata_problems"], data["n_problems"]) == (1, 2, 3)
+    assert "Exit status" in _run("--help").output and "4  both kinds" in _run("--help").output

@@ -174,8 +174,8 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     result = _run(["predict", tmp_path / "model", inputs, "--out", out, "--top-k", "3"])
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["file", "group", "material", "pred_1", "pred_2", "pred_3",
-                                  "prob_1", "prob_2", "prob_3"]
+    assert list(pred.columns) == ["file", "group", "material", "true_space_group", "pred_1", "pred_2",
+                                  "pred_3", "prob_1", "prob_2", "prob_3"]
     assert len(pred) == small_ornl_expected["samples"]
     assert (pred["prob_1"] >= pred["prob_2"]).all() and (pred["prob_2"] >= pred["prob_3"]).all()
     skipped = pd.read_csv(tmp_path / "pred.skipped.csv")
@@ -184,9 +184,11 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     bundle = load_bundle(tmp_path / "model")
     table, _ = read_table(features)
     merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
-        table.assign(expected=bundle.predict(table))[["file", "group", "expected"]], on=["file", "group"])
+        table.assign(expected=bundle.predict(table))[["file", "group", "expected", "space_group"]],
+        on=["file", "group"])
     assert len(merged) == len(pred)
     assert (merged["pred_1"] == merged["expected"]).all()
+    assert (merged["true_space_group"] == merged["space_group"]).all()
 
 
 @pytest.mark.slow
@@ -232,3 +234,38 @@ def test_predict_with_a_model_that_reads_stacks(tmp_path, small_ornl_dir):
     proba = bundle.model.predict_proba(list(zip(pred["file"], pred["group"], strict=True)))
     assert np.allclose(pred["prob_1"], proba.max(axis=1))
     assert (pred["pred_1"] == bundle.classes[proba.argmax(axis=1)]).all()
+
+
+def _with_unlabelled_rows(table):
+    """The table plus copies of its train and test rows that lack a label, material or lattice."""
+    train = table[table["split"] == "train"].head(9).copy()
+    train["space_group"] = np.nan
+    train["crystal_system"] = None
+    lost_material = table[table["split"] == "train"].tail(3).assign(material=None)
+    lost_lattice = table[table["split"] == "train"].iloc[10:13].assign(a=np.nan)
+    test = table[table["split"] == "test"].head(4).assign(space_group=np.nan, crystal_system=None)
+    return pd.concat([table, train, lost_material, lost_lattice, test], ignore_index=True), 9 + 3 + 3, 4
+
+
+def test_unlabelled_rows_are_left_out_of_training_and_evaluation(tmp_path, table_path):
+    table, _ = read_table(table_path)
+    mixed, n_train_bad, n_test_bad = _with_unlabelled_rows(table)
+    mixed_path = write_feature_table(mixed, tmp_path / "mixed.parquet")
+    args = ["--seed", "3", *FAST, "--device", "cpu"]
+    result = _run(["train", mixed_path, "--out", tmp_path / "mixed_model", *args])
+    assert result.exit_code == 0, result.output
+    assert f"left out {n_train_bad + n_test_bad} unlabelled rows" in result.output
+    assert _run(["train", table_path, "--out", tmp_path / "clean_model", *args]).exit_code == 0
+    mixed_bundle, clean = load_bundle(tmp_path / "mixed_model"), load_bundle(tmp_path / "clean_model")
+    # Trained on exactly the labelled rows: the same data, the same model.
+    assert mixed_bundle.training["n_unlabelled_left_out"] == n_train_bad + n_test_bad
+    assert mixed_bundle.training["data_fingerprint"] == clean.training["data_fingerprint"]
+    assert mixed_bundle.training["n_train_samples"] == clean.training["n_train_samples"]
+    np.testing.assert_array_equal(mixed_bundle.predict_proba(table), clean.predict_proba(table))
+
+    result = _run(["evaluate", tmp_path / "mixed_model", mixed_path, "--out", tmp_path / "report"])
+    assert result.exit_code == 0, result.output
+    assert f"left out {n_test_bad} unlabelled rows" in result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["n_samples"] == int((table["split"] == "test").sum())
+    assert metrics["n_unlabelled_left_out"] == n_test_bad

@@ -123,7 +123,7 @@ def test_report_has_every_figure_and_valid_json(small_ornl_dir, tmp_path):
     html = (tmp_path / "rep" / "report.html").read_text()
     for name in PROMISED_FIGURES:
         assert f'src="{name}"' in html
-    assert summary["problems"] == []
+    assert summary["problems"] == [] and summary["n_unlabelled"] == 0
 
 
 def test_bad_samples_are_listed_and_the_rest_reported(small_ornl_dir, tmp_path):
@@ -141,8 +141,10 @@ def test_bad_samples_are_listed_and_the_rest_reported(small_ornl_dir, tmp_path):
     assert ("batch_train_9.h5", None) in listed
     assert summary["imbalance"]["n_samples"] == 11
     assert summary["patterns"]["n_read"] == 10
+    assert summary["n_unlabelled"] == 1  # sample_3_1; the NaN stack and the bad file are no label problem
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "sample_3_1" in html and "batch_train_9.h5" in html
+    assert "1 unlabelled samples" in html
 
 
 def _feature_table(small_ornl_dir) -> pd.DataFrame:

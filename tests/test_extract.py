@@ -453,3 +453,62 @@ def test_batch_size_changes_features_only_by_rounding(small_ornl_dir, tmp_path, 
         df = pd.read_parquet(out)
         pd.testing.assert_frame_equal(df.drop(columns=cols), ref.drop(columns=cols))
         np.testing.assert_allclose(df[cols].to_numpy(), ref[cols].to_numpy(), rtol=2e-6, atol=1e-6)
+
+
+def test_unlabelled_samples_get_rows_with_null_labels(data_copy, tmp_path, reference):
+    """Bare stacks, garbage labels and .npy rows: a row each, nulls where the metadata is bad."""
+    ref = reference[2].set_index(["file", "group"])
+    with h5py.File(data_copy / "batch_train_0.h5", "r+") as f:
+        f["sample_0_0"].attrs["space_group"] = np.bytes_(b"231")
+        f["sample_0_1"].attrs["abc_angstrom"] = np.array([5.0, 2.5e-314, 7.0])
+        for name in list(f["sample_1_0"].attrs):
+            del f["sample_1_0"].attrs[name]
+    stacks = np.stack([read_sample(data_copy / "batch_dev_0.h5", g).stack
+                       for g in ("sample_4_0", "sample_4_1")])
+    np.save(tmp_path / "stacks.npy", stacks)
+    out = tmp_path / "FEATURES.parquet"
+    res = run([data_copy, tmp_path / "stacks.npy"], out)
+    table = pq.read_table(out)
+    assert table.schema.remove_metadata() == pq.read_schema(
+        reference[0].table).remove_metadata()  # same columns and types: nullable
+    df = table.to_pandas()
+    assert list(zip(df["file"], df["group"], strict=True)) == [
+        *EXPECTED_ORDER, ("stacks.npy", "row_0"), ("stacks.npy", "row_1")]
+    rows = df.set_index(["file", "group"])
+    bad_label = rows.loc[("batch_train_0.h5", "sample_0_0")]
+    assert pd.isna(bad_label["space_group"]) and pd.isna(bad_label["crystal_system"])
+    assert bad_label["material"] == "mp-1000" and bad_label["a"] == 5.1  # the rest is kept
+    bad_abc = rows.loc[("batch_train_0.h5", "sample_0_1")]
+    assert bad_abc["space_group"] == 14 and pd.isna(bad_abc["a"]) and bad_abc["alpha"] == 90.0
+    bare = rows.loc[("batch_train_0.h5", "sample_1_0")]
+    assert bare[list(ID_COLUMNS[2:] + TARGET_COLUMNS)].drop("split").isna().all()
+    for k, group in enumerate(("sample_4_0", "sample_4_1")):
+        npy = rows.loc[("stacks.npy", f"row_{k}")]
+        assert npy["split"] == "unknown" and pd.isna(npy["space_group"]) and pd.isna(npy["material"])
+        feats = feature_columns(df.columns)
+        np.testing.assert_allclose(npy[feats].to_numpy(float),
+                                   ref.loc[("batch_dev_0.h5", group), feats].to_numpy(float),
+                                   rtol=1e-5, atol=1e-6)
+    # Labelled rows are untouched.
+    same = [k for k in EXPECTED_ORDER if k[0] != "batch_train_0.h5" or k[1] == "sample_1_1"]
+    pd.testing.assert_frame_equal(rows.loc[same], ref.loc[same], check_dtype=False)  # nulls: int -> float
+    with open(res.metadata_report, newline="") as fh:
+        meta = list(csv.DictReader(fh))
+    assert [(r["group"], r["kind"]) for r in meta] == [
+        ("sample_0_0", "bad_attribute"), ("sample_0_1", "bad_attribute"),
+        ("sample_1_0", "missing_attribute")]
+    assert res.skipped == [] and res.unlabelled == 3 and "3 rows unlabelled" in res.summary()
+    assert run([data_copy, tmp_path / "stacks.npy"], out).resumed == 5  # arrays resume too
+
+
+def test_hdf5_dataset_source_is_one_part(small_ornl_dir, tmp_path, reference):
+    stack = read_sample(small_ornl_dir / "batch_test_0.h5", "sample_5_1").stack
+    with h5py.File(tmp_path / "mine.h5", "w") as f:
+        f.create_dataset("a/b", data=stack)
+    res = run([f"{tmp_path / 'mine.h5'}:/a/b"], tmp_path / "F.parquet")
+    df = pd.read_parquet(tmp_path / "F.parquet")
+    assert list(zip(df["file"], df["group"], strict=True)) == [("mine.h5:/a/b", "row_0")]
+    assert Path(res.files[0].part).name == "00000-mine-a-b.parquet"
+    feats = feature_columns(df.columns)
+    ref = reference[2].set_index(["file", "group"]).loc[("batch_test_0.h5", "sample_5_1"), feats]
+    np.testing.assert_allclose(df[feats].to_numpy(float)[0], ref.to_numpy(float), rtol=1e-5, atol=1e-6)

@@ -20,9 +20,9 @@ def test_root_file_is_the_packaged_manifest():
 
 
 def test_schema_names_every_sample_meta_attribute():
-    location = {"file", "group", "split"}
+    record = {"file", "group", "split", "problems"}  # where it came from, what was wrong with it
     fields = [f.name for f in dataclasses.fields(SampleMeta)]
-    assert set(manifest.attribute_schema()) == set(fields) - location
+    assert set(manifest.attribute_schema()) == set(fields) - record
 
 
 def test_schema_types_as_in_the_layout_table():

@@ -8,15 +8,22 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from malformed_corpus import (
+    BAD_GROUPS,
+    EMPTY_FIELD,
+    FILE_PROBLEMS,
+    GOOD_GROUPS,
+    METADATA_GROUPS,
+    write_corpus,
+    write_groups,
+)
 from ornl_samples import build_meta, build_stack
 
 from cbedfeat.data import (
     BadAttributeError,
-    BadStackError,
     CBEDDataError,
     FileOpenError,
-    MissingDataError,
-    ORNLWriter,
+    MissingAttributeError,
     Problem,
     ReadError,
     iter_samples,
@@ -29,113 +36,10 @@ from cbedfeat.manifest import attribute_schema
 SCHEMA = attribute_schema()
 
 
-def _set_attr(name, value):
-    def mutate(g):
-        g.attrs[name] = value
-    return mutate
-
-
-def _del_attr(name):
-    def mutate(g):
-        del g.attrs[name]
-    return mutate
-
-
-def _replace_stack(data):
-    def mutate(g):
-        del g["cbed_stack"]
-        g.create_dataset("cbed_stack", data=data)
-    return mutate
-
-
-def _nan_stack():
-    s = build_stack(size=8)
-    s[1, 3, 4] = np.nan
-    return s
-
-
-def _inf_stack():
-    s = build_stack(size=8)
-    s[2, 0, 0] = np.inf
-    return s
-
-
-# group -> (mutation of a good group, expected error, text the reason must contain)
-BAD_GROUPS = {
-    "sample_1_0": (_replace_stack(np.zeros((4, 8, 8), np.float32)), BadStackError, "orientations"),
-    "sample_1_1": (_replace_stack(np.zeros((8, 8), np.float32)), BadStackError, "2-D"),
-    "sample_1_2": (_replace_stack(np.zeros((3, 8, 8, 1), np.float32)), BadStackError, "4-D"),
-    "sample_1_3": (_replace_stack(_nan_stack()), BadStackError, "1 NaN"),
-    "sample_1_4": (_replace_stack(_inf_stack()), BadStackError, "1 Inf"),
-    "sample_1_5": (_replace_stack(np.ones((3, 8, 8), np.int32)), BadStackError, "dtype int32"),
-    "sample_1_6": (lambda g: g.__delitem__("cbed_stack"), MissingDataError, "'cbed_stack' is missing"),
-    "sample_2_0": (_set_attr("space_group", np.bytes_(b"0")), BadAttributeError, "space_group"),
-    "sample_2_1": (_set_attr("space_group", np.bytes_(b"231")), BadAttributeError, "out of range"),
-    "sample_2_2": (_set_attr("space_group", np.bytes_(b"abc")), BadAttributeError, "not an integer"),
-    "sample_2_3": (_del_attr("energy_keV"), MissingDataError, "'energy_keV' is missing"),
-    "sample_2_4": (_set_attr("abc_angstrom", np.array([5.0, 2.5e-314, 7.0])), BadAttributeError,
-                   "garbage value 2.5e-314"),
-    "sample_2_5": (_set_attr("d_hkls_angstrom", np.array([2.0, 2.5e-314, 1.0], dtype=np.longdouble)),
-                   BadAttributeError, "garbage"),
-    "sample_2_6": (_set_attr("formula", np.bytes_(b"Fe\xff\xfe O3")), BadAttributeError, "UTF-8"),
-    "sample_2_7": (_set_attr("z_dirs", np.ones((3, 3), np.int64)), BadAttributeError, "shape (3, 3)"),
-    "sample_2_8": (_set_attr("z_dirs", np.full((1, 3, 3), 0.5)), BadAttributeError, "not integer"),
-    "sample_2_9": (_set_attr("abc_angstrom", np.array([5.0, 150.0, 7.0])), BadAttributeError,
-                   "out of range"),
-    "sample_3_0": (_set_attr("angles_degree", np.array([90.0, 180.0, 90.0])), BadAttributeError,
-                   "out of range"),
-    "sample_3_1": (_set_attr("semi_angles_rad", np.array([np.nan, 0.01, 0.01])), BadAttributeError,
-                   "non-finite"),
-    "sample_3_2": (_set_attr("energy_keV", np.int64(5)), BadAttributeError, "energy_keV"),
-    "sample_3_3": (_set_attr("material", np.bytes_(b"")), BadAttributeError, "empty"),
-    "sample_3_4": (_set_attr("y_dirs", np.ones((1, 3, 2))), BadAttributeError, "y_dirs"),
-}
-GOOD_GROUPS = ("sample_0_0", "sample_0_1", "sample_9_0")
-
-
-def _write(path, groups):
-    with ORNLWriter(path) as w:
-        for k, group in enumerate(groups):
-            w.write(build_stack(seed=k, size=8), build_meta(group=group))
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A batch directory mixing good samples, bad samples and files that do not open."""
-    root = tmp_path_factory.mktemp("corpus")
-    mixed = root / "batch_train_0.h5"
-    _write(mixed, [*GOOD_GROUPS[:2], *BAD_GROUPS, GOOD_GROUPS[2]])
-    with h5py.File(mixed, "a") as f:
-        for group, (mutate, _, _) in BAD_GROUPS.items():
-            mutate(f[group])
-        f.create_dataset("sample_4_0", data=np.zeros(3))  # a member that is no group
-    _write(root / "batch_test_0.h5", ["sample_7_0", "sample_7_1"])
-
-    _write(root / "batch_dev_0.h5", ["sample_8_0"])
-    data = (root / "batch_dev_0.h5").read_bytes()
-    (root / "batch_dev_1.h5").write_bytes(data[: len(data) // 2])      # truncated
-    (root / "batch_dev_0.h5").unlink()
-    (root / "batch_dev_2.h5").write_bytes(b"space_group,train\n14,9\n")  # not HDF5
-    (root / "batch_dev_3.h5").write_bytes(b"")                         # empty
-    os.symlink(root / "gone.h5", root / "batch_dev_4.h5")             # unreadable: dangling link
-
-    # A damaged chunk: the group opens and its attributes read, the stack does not.
-    damaged = root / "batch_train_1.h5"
-    with ORNLWriter(damaged, compression="gzip") as w:
-        for k, group in enumerate(["sample_5_0", "sample_5_1"]):
-            w.write(build_stack(seed=k, size=32), build_meta(group=group))
-    with h5py.File(damaged, "r") as f:
-        ds = f["sample_5_0/cbed_stack"]
-        info = ds.id.get_chunk_info(0)
-        offset, size = info.byte_offset, info.size
-    with open(damaged, "r+b") as fh:
-        fh.seek(offset)
-        fh.write(b"\x00garbage" * (size // 8))
-    return root
-
-
-FILE_PROBLEMS = {"batch_dev_1.h5": "cannot open as HDF5", "batch_dev_2.h5": "cannot open as HDF5",
-                 "batch_dev_3.h5": "empty", "batch_dev_4.h5": "cannot stat"}
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def test_non_strict_reads_every_good_sample_and_records_every_bad_one(corpus):
@@ -154,6 +58,45 @@ def test_non_strict_reads_every_good_sample_and_records_every_bad_one(corpus):
     for name, text in FILE_PROBLEMS.items():
         p = by_key[(name, None)]
         assert p.kind == "file_open" and text in p.reason, p
+
+
+def test_without_required_metadata_every_usable_pattern_is_read(corpus):
+    """Metadata problems empty one field each; pattern problems still skip the sample."""
+    problems: list[Problem] = []
+    samples = {(os.path.basename(m.file), m.group): (s, m)
+               for s, m in iter_samples(corpus, problems=problems, require_metadata=False)}
+    assert set(METADATA_GROUPS) == set(EMPTY_FIELD)
+    expected = {("batch_train_0.h5", g) for g in [*GOOD_GROUPS, *METADATA_GROUPS]} | {
+        ("batch_test_0.h5", "sample_7_0"), ("batch_test_0.h5", "sample_7_1"),
+        ("batch_train_1.h5", "sample_5_1")}
+    assert set(samples) == expected
+    for group, (_, error, text) in METADATA_GROUPS.items():
+        stack, meta = samples[("batch_train_0.h5", group)]
+        assert stack.shape == (3, 8, 8) and not meta.labelled
+        assert getattr(meta, EMPTY_FIELD[group]) is None, group
+        assert [p.kind for p in meta.problems] == [error.kind] and text in meta.problems[0].reason
+        assert meta.problems[0].about_metadata and meta.problems[0].group == group
+        assert meta.material is None or meta.material == "mp-1000"  # other fields are kept
+    good = samples[("batch_train_0.h5", "sample_0_0")][1]
+    assert good.labelled and good.problems == () and good.space_group == 14
+    # Pattern problems: skipped and recorded exactly as with required metadata.
+    assert not any(p.about_metadata for p in problems)
+    skipped = {(os.path.basename(p.file), p.group) for p in problems}
+    assert {g for f, g in skipped if f == "batch_train_0.h5"} == \
+        {*(set(BAD_GROUPS) - set(METADATA_GROUPS)), "sample_4_0"}
+    assert len(problems) == len(BAD_GROUPS) - len(METADATA_GROUPS) + 1 + len(FILE_PROBLEMS) + 1
+
+
+def test_a_bare_stack_has_one_metadata_problem(tmp_path):
+    path = tmp_path / "batch_test_0.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("sample_0_0/cbed_stack", data=build_stack(size=8))
+    stack, meta = read_sample(path, "sample_0_0", require_metadata=False)
+    assert stack.shape == (3, 8, 8) and meta.space_group is None and meta.formula is None
+    assert [(p.kind, p.reason) for p in meta.problems] == [
+        ("missing_attribute", "no metadata attributes (an unlabelled sample)")]
+    with pytest.raises(MissingAttributeError, match="'space_group' is missing"):
+        read_sample(path, "sample_0_0")
 
 
 @pytest.mark.parametrize("group", list(BAD_GROUPS))
@@ -200,7 +143,7 @@ def test_metadata_only_still_checks_stack_layout(corpus):
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without permission bits")
 def test_permission_denied_is_a_file_problem(tmp_path):
     path = tmp_path / "batch_train_0.h5"
-    _write(path, ["sample_0_0"])
+    write_groups(path, ["sample_0_0"])
     path.chmod(0)
     problems: list[Problem] = []
     assert list(iter_samples(path, problems=problems)) == []
@@ -209,8 +152,8 @@ def test_permission_denied_is_a_file_problem(tmp_path):
 
 def test_permission_denied_as_root_too(tmp_path, monkeypatch):
     """Root ignores permission bits, so make the open fail the way HDF5 reports EACCES."""
-    _write(tmp_path / "batch_train_0.h5", ["sample_0_0"])
-    _write(tmp_path / "batch_train_1.h5", ["sample_1_0"])
+    write_groups(tmp_path / "batch_train_0.h5", ["sample_0_0"])
+    write_groups(tmp_path / "batch_train_1.h5", ["sample_1_0"])
     real_file = h5py.File
 
     def file(path, *args, **kwargs):

@@ -25,6 +25,9 @@ def evaluate(model, features, out, split, top_k, rare_threshold):
                                        rare_threshold=rare_threshold, top_k=top_k)
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if metrics.get("n_unlabelled_left_out"):
+        click.echo(f"left out {metrics['n_unlabelled_left_out']} unlabelled rows "
+                   "(no valid label, material or lattice)")
     click.echo(f"{metrics['n_samples']} samples of split {split}: top-1 {metrics['top1_accuracy']:.3f}  "
                f"top-{top_k} {metrics[f'top{top_k}_accuracy']:.3f}  "
                f"balanced accuracy {metrics['balanced_accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  "

@@ -6,7 +6,7 @@ import click
 
 
 @click.command("extract")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--out",
     "-o",
@@ -73,10 +73,17 @@ def extract(
     parts_only,
     progress,
 ):
-    """Featurise every sample of INPUT files and directories (batch_*.h5) into OUT.
+    """Featurise every sample of INPUTS into OUT.
 
-    Rows keep file order, then sample order. Bad samples are skipped and listed in
-    OUT's stem + '.skipped.csv' (or, with --strict, stop the run). An interrupted run
+    INPUTS are ORNL-layout HDF5 files and directories (batch_*.h5), .npy files and
+    HDF5 datasets named FILE.h5:/path/to/dataset holding one stack (3, H, W) or many
+    (N, 3, H, W) in the ORNL geometry (rows named row_<i>).
+
+    Rows keep file order, then sample order. Samples whose pattern is unusable are
+    skipped and listed in OUT's stem + '.skipped.csv'. Samples with a usable pattern
+    but missing or invalid attributes get a row with those fields null (unlabelled:
+    train and evaluate leave them out), listed in OUT's stem + '.metadata.csv'.
+    --strict stops the run at the first problem of either kind. An interrupted run
     started again reuses the parts already written (--resume).
     """
     from cbedfeat.extract import ExtractError
@@ -96,6 +103,8 @@ def extract(
             parts_only=parts_only,
             progress=progress,
         )
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="INPUTS") from None
     except ExtractError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(result.summary())

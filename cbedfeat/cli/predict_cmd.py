@@ -1,4 +1,4 @@
-"""``cbedfeat predict``: model bundle + HDF5 files -> predictions CSV."""
+"""``cbedfeat predict``: model bundle + HDF5 files or arrays of stacks -> predictions CSV."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 
 @click.command("predict")
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Predictions CSV to write.")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="Space groups (with probabilities) per sample.")
@@ -16,11 +16,20 @@ import click
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Stacks per feature batch.")
 def predict(model, inputs, out, top_k, device, batch_size):
-    """Predict the space group of every sample in INPUT files and directories (batch_*.h5).
+    """Predict the space group of every stack in INPUTS.
 
-    Features are computed with the model's own feature config. One CSV row per sample:
-    file, group, material, pred_1..k, prob_1..k. Unreadable samples are skipped and
-    listed in OUT's stem + '.skipped.csv'.
+    INPUTS are ORNL-layout HDF5 files and directories (batch_*.h5), .npy files and
+    HDF5 datasets named FILE.h5:/path/to/dataset, each holding one stack (3, H, W) or
+    many (N, 3, H, W) in the ORNL geometry (0.01 1/A per pixel, pattern centred);
+    row i of an array is named row_<i>.
+
+    Only cbed_stack is needed. Features are computed with the model's own feature
+    config, from the pixels alone: no attribute (the beam energy included) is used or
+    assumed. One CSV row per sample: file, group, material, true_space_group (the
+    stored label where it is valid, else empty), pred_1..k, prob_1..k. Samples whose
+    pattern is unusable are skipped and listed in OUT's stem + '.skipped.csv';
+    missing or invalid attributes of predicted samples are listed in
+    OUT's stem + '.metadata.csv'.
     """
     from cbedfeat.models.bundle import BundleError, load_bundle
     from cbedfeat.predict import predict_files, write_predictions
@@ -28,9 +37,14 @@ def predict(model, inputs, out, top_k, device, batch_size):
     try:
         bundle = load_bundle(model)
         result = predict_files(bundle, inputs, top_k=top_k, device=device, batch_size=batch_size)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="INPUTS") from None
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
-    path, skipped = write_predictions(result, out)
-    click.echo(f"{len(result.rows)} samples predicted: {path}")
+    path, skipped, metadata = write_predictions(result, out)
+    click.echo(f"{len(result.rows)} samples predicted ({result.n_unlabelled} without a valid "
+               f"stored label): {path}")
+    if metadata is not None:
+        click.echo(f"{len(result.metadata_problems)} metadata problems of predicted samples: {metadata}")
     if skipped is not None:
         click.echo(f"{len(result.problems)} samples or files skipped: {skipped}")

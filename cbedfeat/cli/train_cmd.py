@@ -67,6 +67,9 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     val = result.validation
+    if result.training.get("n_unlabelled_left_out"):
+        click.echo(f"left out {result.training['n_unlabelled_left_out']} unlabelled rows "
+                   "(no valid label, material or lattice)")
     click.echo(f"trained {model} ({weighting} weighting) on {result.training['n_train_samples']} samples "
                f"in {result.fit_seconds:.1f} s, device {result.training.get('device_used') or 'cpu'}")
     if "top1_accuracy" in val:

@@ -33,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "FileOpenError": "cbedfeat.data.errors",
     "ReadError": "cbedfeat.data.errors",
     "MissingDataError": "cbedfeat.data.errors",
+    "MissingAttributeError": "cbedfeat.data.errors",
+    "METADATA_KINDS": "cbedfeat.data.errors",
     "BadStackError": "cbedfeat.data.errors",
     "BadAttributeError": "cbedfeat.data.errors",
     # summaries and reference tables
@@ -45,10 +47,12 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from cbedfeat.data.errors import (  # noqa: F401
+        METADATA_KINDS,
         BadAttributeError,
         BadStackError,
         CBEDDataError,
         FileOpenError,
+        MissingAttributeError,
         MissingDataError,
         Problem,
         ReadError,

@@ -9,10 +9,17 @@ Hierarchy::
     CBEDDataError
      +-- FileOpenError      the file does not open (not HDF5, truncated, empty, no access)
      +-- ReadError          an HDF5 read inside an open file failed (damaged chunk)
-     +-- MissingDataError   cbed_stack or an attribute is missing, or a member is no group
+     +-- MissingDataError   cbed_stack is missing, or a member is no group
+     |    +-- MissingAttributeError  a metadata attribute is missing
      +-- BadStackError      cbed_stack has the wrong rank, shape or dtype, or NaN/Inf
      +-- BadAttributeError  an attribute fails to decode, has the wrong shape, is out of
                             its plausible range, non-finite or a garbage (denormal) float
+
+Two kinds of problem are kept apart. A *pattern* problem (every kind but the two
+below) makes a sample unusable everywhere. A *metadata* problem
+(:data:`METADATA_KINDS`: ``'missing_attribute'``, ``'bad_attribute'``) makes it
+unusable for training and evaluation only: prediction and extraction still use the
+pattern and leave the bad fields empty.
 """
 
 from __future__ import annotations
@@ -68,6 +75,12 @@ class MissingDataError(CBEDDataError):
     kind = "missing"
 
 
+class MissingAttributeError(MissingDataError):
+    """A metadata attribute of the documented layout is missing (the pattern may be fine)."""
+
+    kind = "missing_attribute"
+
+
 class BadStackError(CBEDDataError):
     """``cbed_stack`` has the wrong rank, shape or dtype, or non-finite values."""
 
@@ -82,8 +95,11 @@ class BadAttributeError(CBEDDataError):
 
 ERROR_KINDS: dict[str, type[CBEDDataError]] = {
     cls.kind: cls
-    for cls in (FileOpenError, ReadError, MissingDataError, BadStackError, BadAttributeError)
+    for cls in (FileOpenError, ReadError, MissingDataError, MissingAttributeError, BadStackError,
+                BadAttributeError)
 }
+# Kinds of problem that concern the metadata only: the pattern is still usable.
+METADATA_KINDS: frozenset[str] = frozenset({MissingAttributeError.kind, BadAttributeError.kind})
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,8 @@ class Problem:
         What is wrong.
     kind : str
         ``CBEDDataError.kind`` of the error: ``'file_open'``, ``'read'``,
-        ``'missing'``, ``'bad_stack'`` or ``'bad_attribute'``.
+        ``'missing'``, ``'bad_stack'`` (pattern problems), ``'missing_attribute'`` or
+        ``'bad_attribute'`` (metadata problems, :data:`METADATA_KINDS`).
     """
 
     file: str
@@ -111,6 +128,11 @@ class Problem:
     def __str__(self) -> str:
         where = self.file if self.group is None else f"{self.file} [{self.group}]"
         return f"{where}: {self.kind}: {self.reason}"
+
+    @property
+    def about_metadata(self) -> bool:
+        """True for a metadata problem (the pattern is usable), False for a pattern problem."""
+        return self.kind in METADATA_KINDS
 
     def to_dict(self) -> dict[str, str | None]:
         """JSON-ready dict."""

@@ -31,6 +31,7 @@ from cbedfeat.data.errors import (
     BadStackError,
     CBEDDataError,
     FileOpenError,
+    MissingAttributeError,
     MissingDataError,
     Problem,
     ReadError,
@@ -149,6 +150,7 @@ def read_group(
     into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
     attributes: AttributeReader | None = None,
     mapper: StackMapper | None = None,
+    require_metadata: bool = True,
 ) -> Sample:
     """Read and validate one sample group of an open file.
 
@@ -171,6 +173,11 @@ def read_group(
     mapper : StackMapper, optional
         Where the stack is one raw float32 extent, ``Sample.stack`` is a read-only
         view of the page cache instead of a copy (``into`` is then not used).
+    require_metadata : bool
+        True (training, evaluation): a missing or invalid attribute raises. False
+        (prediction, extraction): only the pattern must be usable; a missing or
+        invalid attribute leaves its field None and is recorded in
+        ``SampleMeta.problems``.
 
     Returns
     -------
@@ -178,7 +185,10 @@ def read_group(
 
     Raises
     ------
-    MissingDataError, BadStackError, BadAttributeError, ReadError
+    MissingDataError, BadStackError, ReadError
+        The pattern is unusable (whatever ``require_metadata``).
+    MissingAttributeError, BadAttributeError
+        An attribute is missing or invalid, with ``require_metadata``.
     """
     try:
         g = f.get(group)
@@ -199,20 +209,9 @@ def read_group(
     except ValueError as exc:
         raise BadStackError(file, group, f"{stack_spec.name} {exc}") from None
 
-    values = {}
     reader = attributes if attributes is not None else AttributeReader()
-    for name, spec in manifest.attribute_schema().items():
-        try:
-            raw = reader.read(g, name)
-        except KeyError:
-            raise MissingDataError(file, group, f"attribute {name!r} is missing") from None
-        except Exception as exc:  # noqa: BLE001 - undecodable strings, odd HDF5 types
-            raise BadAttributeError(file, group, f"attribute {name!r} cannot be read: {exc}") from None
-        try:
-            values[name] = decode_attribute(raw, spec)
-        except ValueError as exc:
-            raise BadAttributeError(file, group, f"attribute {name!r} {exc}") from None
-    meta = SampleMeta(file=str(file), group=group, split=split_of(file), **values)
+    values, problems = _read_attributes(g, file, group, reader, require_metadata)
+    meta = SampleMeta(file=str(file), group=group, split=split_of(file), problems=problems, **values)
 
     stack = None
     if load_stack:
@@ -227,6 +226,41 @@ def read_group(
         except ValueError as exc:
             raise BadStackError(file, group, f"{stack_spec.name} {exc}") from None
     return Sample(stack, meta)
+
+
+def _read_attributes(
+    g: h5py.Group, file: str, group: str, reader: AttributeReader, require_metadata: bool
+) -> tuple[dict[str, object], tuple[Problem, ...]]:
+    """Decoded attributes of a group and the metadata problems (see :func:`read_group`).
+
+    Every attribute is decoded on its own, so one bad value empties one field only.
+    A group with no attribute at all (a bare stack) gives one problem, not one per
+    attribute.
+    """
+    values: dict[str, object] = {}
+    problems: list[Problem] = []
+    schema = manifest.attribute_schema()
+    for name, spec in schema.items():
+        try:
+            raw = reader.read(g, name)
+        except KeyError:
+            err: CBEDDataError = MissingAttributeError(file, group, f"attribute {name!r} is missing")
+        except Exception as exc:  # noqa: BLE001 - undecodable strings, odd HDF5 types
+            err = BadAttributeError(file, group, f"attribute {name!r} cannot be read: {exc}")
+        else:
+            try:
+                values[name] = decode_attribute(raw, spec)
+                continue
+            except ValueError as exc:
+                err = BadAttributeError(file, group, f"attribute {name!r} {exc}")
+        if require_metadata:
+            raise err from None
+        problems.append(err.to_problem())
+    if not values and len(problems) == len(schema) and \
+            all(p.kind == MissingAttributeError.kind for p in problems):
+        problems = [MissingAttributeError(
+            file, group, "no metadata attributes (an unlabelled sample)").to_problem()]
+    return values, tuple(problems)
 
 
 def _read_stack(ds: h5py.Dataset, out: np.ndarray | None = None) -> np.ndarray:
@@ -252,8 +286,10 @@ def _read_stack(ds: h5py.Dataset, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def read_sample(path: str | os.PathLike, group: str, *, load_stack: bool = True) -> Sample:
-    """Random access: read and validate one sample by (file, group).
+def read_sample(
+    path: str | os.PathLike, group: str, *, load_stack: bool = True, require_metadata: bool = True
+) -> Sample:
+    """Random access: read and validate one sample by (file, group) (see :func:`read_group`).
 
     Raises
     ------
@@ -261,7 +297,8 @@ def read_sample(path: str | os.PathLike, group: str, *, load_stack: bool = True)
         A subclass naming file, group and what is wrong.
     """
     with open_h5(path) as f:
-        return read_group(f, str(path), group, load_stack=load_stack)
+        return read_group(f, str(path), group, load_stack=load_stack,
+                          require_metadata=require_metadata)
 
 
 class ORNLFile:
@@ -279,10 +316,11 @@ class ORNLFile:
         self._attributes = AttributeReader()
         self.groups: list[str] = list_groups(self._f)
 
-    def read(self, group: str, *, load_stack: bool = True) -> Sample:
+    def read(self, group: str, *, load_stack: bool = True, require_metadata: bool = True) -> Sample:
         """Read and validate one sample (see :func:`read_group`)."""
         return read_group(
-            self._f, self.path, group, load_stack=load_stack, attributes=self._attributes
+            self._f, self.path, group, load_stack=load_stack, attributes=self._attributes,
+            require_metadata=require_metadata,
         )
 
     def close(self) -> None:
@@ -313,6 +351,7 @@ def iter_file(
     load_stack: bool = True,
     into: Callable[[tuple[int, ...]], np.ndarray | None] | None = None,
     mapped: bool = False,
+    require_metadata: bool = True,
 ) -> Iterator[Sample]:
     """Validated samples of one file, in natural group order (see :func:`iter_samples`).
 
@@ -344,6 +383,7 @@ def iter_file(
                     into=into,
                     attributes=attributes,
                     mapper=mapper,
+                    require_metadata=require_metadata,
                 )
             except CBEDDataError as err:
                 _record(err, strict, problems)
@@ -357,6 +397,7 @@ def iter_samples(
     strict: bool = False,
     problems: list[Problem] | None = None,
     load_stack: bool = True,
+    require_metadata: bool = True,
 ) -> Iterator[Sample]:
     """Iterate validated samples of files and directories lazily, in a stable order.
 
@@ -373,6 +414,10 @@ def iter_samples(
     load_stack : bool
         Read the stacks (True) or metadata only (False: ``stack`` is None, the stack's
         shape and dtype are still checked, its values are not).
+    require_metadata : bool
+        True: a sample with a missing or invalid attribute is skipped (or raises,
+        with ``strict``), as training needs. False: every sample with a usable pattern
+        is yielded; bad attributes are None and listed in ``meta.problems``.
 
     Yields
     ------
@@ -380,4 +425,5 @@ def iter_samples(
         ``stack`` : (3, H, W) float32 ndarray (or None), ``meta`` : SampleMeta.
     """
     for path in find_h5_files(paths):
-        yield from iter_file(path, strict=strict, problems=problems, load_stack=load_stack)
+        yield from iter_file(path, strict=strict, problems=problems, load_stack=load_stack,
+                             require_metadata=require_metadata)

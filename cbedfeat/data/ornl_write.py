@@ -135,6 +135,9 @@ class ORNLWriter:
             raise BadStackError(file, group, f"{stack_spec.name} {exc}") from None
         attrs = {}
         for name, spec in manifest.attribute_schema().items():
+            if getattr(meta, name) is None:
+                raise BadAttributeError(file, group, f"attribute {name!r} is None: the writer "
+                                                     "writes complete records only")
             try:
                 encoded = encode_attribute(getattr(meta, name), spec)
                 decode_attribute(encoded, spec)

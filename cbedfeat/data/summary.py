@@ -1,7 +1,10 @@
 """Summarise a set of ORNL-layout files: counts, label balance, attribute ranges, problems.
 
 This is the library side of ``cbedfeat inspect``: one streaming pass over the samples
-(nothing is kept but counters and ranges), every problem recorded.
+(nothing is kept but counters and ranges), every problem recorded. Pattern problems
+(the sample or file is unusable everywhere) and metadata problems (the pattern is
+usable, the sample is unlabelled: predicted and featurised, never trained or evaluated
+on) are kept apart; see :data:`cbedfeat.data.errors.METADATA_KINDS`.
 """
 
 from __future__ import annotations
@@ -42,9 +45,12 @@ class DataSummary:
     Attributes
     ----------
     files : list of dict
-        Per file: ``file``, ``split``, ``samples`` (valid), ``problems``, ``opened``.
+        Per file: ``file``, ``split``, ``samples`` (valid), ``unlabelled``,
+        ``problems`` (pattern problems), ``metadata_problems``, ``opened``.
     samples_per_split : dict
         Valid samples per split ('train', 'dev', 'test', 'unknown').
+    unlabelled_per_split : dict
+        Samples with a usable pattern but missing or invalid metadata, per split.
     materials_per_split : dict
         Distinct materials per split.
     space_groups : dict
@@ -57,7 +63,9 @@ class DataSummary:
     stack_shapes : dict
         ``'3x512x512'``-style shape text -> number of samples.
     problems : list of Problem
-        Every skipped file or sample.
+        Pattern problems: every file or sample unusable everywhere (skipped).
+    metadata_problems : list of Problem
+        Metadata problems of the unlabelled samples (one per bad attribute).
     stacks_checked : bool
         Whether intensities were read and checked (False: metadata only).
     n_materials : int
@@ -66,12 +74,14 @@ class DataSummary:
 
     files: list[dict[str, Any]] = field(default_factory=list)
     samples_per_split: dict[str, int] = field(default_factory=dict)
+    unlabelled_per_split: dict[str, int] = field(default_factory=dict)
     materials_per_split: dict[str, int] = field(default_factory=dict)
     space_groups: dict[int, dict[str, int]] = field(default_factory=dict)
     crystal_systems: dict[str, dict[str, int]] = field(default_factory=dict)
     ranges: dict[str, list[float]] = field(default_factory=dict)
     stack_shapes: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    metadata_problems: list[Problem] = field(default_factory=list)
     stacks_checked: bool = True
     n_materials: int = 0
 
@@ -80,11 +90,22 @@ class DataSummary:
         """Valid samples in all files."""
         return sum(self.samples_per_split.values())
 
+    @property
+    def n_unlabelled(self) -> int:
+        """Samples with a usable pattern but missing or invalid metadata."""
+        return sum(self.unlabelled_per_split.values())
 
     @property
     def ok(self) -> bool:
-        """True when no problem was found."""
-        return not self.problems
+        """True when no problem of either kind was found."""
+        return not self.problems and not self.metadata_problems
+
+    @property
+    def found(self) -> str:
+        """Which kinds of problem were found: 'none', 'pattern', 'metadata' or 'both'."""
+        kinds = (bool(self.problems), bool(self.metadata_problems))
+        return {(False, False): "none", (True, False): "pattern", (False, True): "metadata",
+                (True, True): "both"}[kinds]
 
     def to_dict(self, expected: dict[str, int] | None = None) -> dict[str, Any]:
         """JSON-ready dict (space-group keys become strings, as JSON requires).
@@ -95,17 +116,22 @@ class DataSummary:
         out = {
             "n_files": len(self.files),
             "n_samples": self.n_samples,
+            "n_unlabelled": self.n_unlabelled,
             "n_materials": self.n_materials,
-            "n_problems": len(self.problems),
+            "n_problems": len(self.problems) + len(self.metadata_problems),
+            "n_pattern_problems": len(self.problems),
+            "n_metadata_problems": len(self.metadata_problems),
             "stacks_checked": self.stacks_checked,
             "files": self.files,
             "samples_per_split": self.samples_per_split,
+            "unlabelled_per_split": self.unlabelled_per_split,
             "materials_per_split": self.materials_per_split,
             "space_groups": {str(k): v for k, v in self.space_groups.items()},
             "crystal_systems": self.crystal_systems,
             "ranges": self.ranges,
             "stack_shapes": self.stack_shapes,
             "problems": [p.to_dict() for p in self.problems],
+            "metadata_problems": [p.to_dict() for p in self.metadata_problems],
         }
         if expected is not None:
             out["expected_samples_per_split"] = dict(expected)
@@ -122,9 +148,12 @@ class DataSummary:
         lines = []
         n_unopened = sum(not f["opened"] for f in self.files)
         lines.append(f"files: {len(self.files)} ({n_unopened} could not be opened)")
+        n_problems = len(self.problems) + len(self.metadata_problems)
         lines.append(f"samples: {self.n_samples} valid, {self.n_materials} materials, "
-                     f"{len(self.problems)} problems"
+                     f"{n_problems} problems"
                      + ("" if self.stacks_checked else " (metadata only: intensities not read)"))
+        lines.append(f"unlabelled: {self.n_unlabelled} samples with a usable pattern but missing or "
+                     "invalid metadata (predict and extract use them, train and evaluate do not)")
         lines.append("")
         lines.append(f"{'split':<8}{'files':>7}{'samples':>10}{'materials':>11}"
                      + (f"{'expected':>10}" if expected else ""))
@@ -156,9 +185,13 @@ class DataSummary:
         lines.append(f"  {'stack shapes':<18}{shapes or '-'}")
         lines.append("")
         if self.problems:
-            lines.append(f"problems ({len(self.problems)}):")
+            lines.append(f"pattern problems ({len(self.problems)}): samples or files unusable everywhere")
             lines.extend(f"  {p}" for p in self.problems)
-        else:
+        if self.metadata_problems:
+            lines.append(f"metadata problems ({len(self.metadata_problems)}): "
+                         f"{self.n_unlabelled} samples usable for prediction only")
+            lines.extend(f"  {p}" for p in self.metadata_problems)
+        if self.ok:
             lines.append("problems: none")
         return "\n".join(lines)
 
@@ -177,7 +210,8 @@ def summarize(
     paths : path or iterable of paths
         Files and directories (see :func:`cbedfeat.data.find_h5_files`).
     strict : bool
-        Raise the first :class:`~cbedfeat.data.CBEDDataError` instead of recording it.
+        Raise the first :class:`~cbedfeat.data.CBEDDataError`, of a pattern or of an
+        attribute, instead of recording it.
     load_stack : bool
         Read every stack to check its intensities (True) or check metadata and stack
         shape/dtype only (False, much faster on the real 512 x 512 data).
@@ -194,6 +228,7 @@ def summarize(
     files = find_h5_files(paths)
     summary = DataSummary(stacks_checked=load_stack)
     split_counts: Counter[str] = Counter()
+    unlabelled: Counter[str] = Counter()
     split_materials: dict[str, set[str]] = defaultdict(set)
     sg_counts: Counter[int] = Counter()
     sg_materials: dict[int, set[str]] = defaultdict(set)
@@ -203,10 +238,18 @@ def summarize(
     bar = tqdm(files, unit="file", disable=(not progress) if progress is not None else None,
                leave=False, desc="inspect")
     for path in bar:
-        n_before = len(summary.problems)
-        n_valid = 0
+        n_before, n_meta_before = len(summary.problems), len(summary.metadata_problems)
+        n_valid = n_unlabelled = 0
         for stack, meta in iter_file(path, strict=strict, problems=summary.problems,
-                                     load_stack=load_stack):
+                                     load_stack=load_stack, require_metadata=strict):
+            if stack is not None:
+                ranges.setdefault("intensity", _Range()).add([stack.min(), stack.max()])
+                shapes["x".join(map(str, stack.shape))] += 1
+            if meta.problems:
+                n_unlabelled += 1
+                unlabelled[meta.split] += 1
+                summary.metadata_problems.extend(meta.problems)
+                continue
             n_valid += 1
             split_counts[meta.split] += 1
             split_materials[meta.split].add(meta.material)
@@ -214,22 +257,22 @@ def summarize(
             sg_materials[meta.space_group].add(meta.material)
             for name in _RANGE_ATTRS:
                 ranges.setdefault(name, _Range()).add(getattr(meta, name))
-            if stack is not None:
-                ranges.setdefault("intensity", _Range()).add([stack.min(), stack.max()])
-                shapes["x".join(map(str, stack.shape))] += 1
         new = summary.problems[n_before:]
         summary.files.append({
             "file": str(path),
             "split": split_of(path),
             "samples": n_valid,
+            "unlabelled": n_unlabelled,
             "problems": len(new),
+            "metadata_problems": len(summary.metadata_problems) - n_meta_before,
             "opened": not any(p.group is None and p.kind == "file_open" for p in new),
         })
         bar.set_postfix(samples=sum(split_counts.values()), problems=len(summary.problems))
 
-    splits = [*SPLITS, *(s for s in sorted(split_counts) if s not in SPLITS)]
+    splits = [*SPLITS, *(s for s in sorted(set(split_counts) | set(unlabelled)) if s not in SPLITS)]
     present = {f["split"] for f in summary.files} | set(split_counts)
     summary.samples_per_split = {s: split_counts[s] for s in splits if s in present}
+    summary.unlabelled_per_split = {s: unlabelled[s] for s in splits if unlabelled[s]}
     summary.materials_per_split = {s: len(split_materials[s]) for s in summary.samples_per_split}
     summary.n_materials = len(set().union(*split_materials.values()))
     summary.space_groups = {

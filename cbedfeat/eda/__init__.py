@@ -135,6 +135,9 @@ def run_eda(
         }
 
     summary["problems"] = [p.to_dict() for p in problems]
+    # Samples whose stack layout passed but whose attributes did not: unlabelled, so
+    # they are in no count or figure above (predict and extract still use them).
+    summary["n_unlabelled"] = len({(p.file, p.group) for p in problems if p.about_metadata})
     summary["figures"] = [name for names in figs.values() for name in names]
     report.write_html(out / "report.html", summary, tables, figs, fstats)
     tmp = out / "summary.json.tmp"

@@ -41,7 +41,9 @@ def write_html(path: Path, summary: dict, tables: dict[str, pd.DataFrame], figs:
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Exploratory analysis of a CBED data set</h1>",
         f"<p>{summary['n_files']} files, {imb['n_samples']} valid samples of {imb['n_materials']} materials, "
-        f"{imb['n_classes']} space groups, beam energies {summary['energies_keV']} keV. "
+        f"{imb['n_classes']} space groups, beam energies {summary['energies_keV']} keV; "
+        f"{summary.get('n_unlabelled', 0)} unlabelled samples (missing or invalid metadata: left "
+        "out of this report and of training, still predicted). "
         f"{'Simulated by cbedfeat.' if summary['simulated'] else ''}</p>",
         "<h2>Targets</h2>",
         "<h3>Imbalance</h3><table>",

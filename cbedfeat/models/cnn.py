@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cbedfeat.models.cnn_data import StackDataset, refs_from_table, seed_worker
+from cbedfeat.models.cnn_data import StackDataset, preprocess_stack, refs_from_table, seed_worker
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +320,31 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """(n, K) class probabilities, columns in the order of ``classes_``."""
         return self._outputs(X)[0]
+
+    @torch.no_grad()
+    def predict_proba_stacks(self, stacks) -> np.ndarray:
+        """Class probabilities of stacks already in memory (a row of a ``.npy`` file, ...).
+
+        Each stack is preprocessed as the stacks read from files are
+        (:func:`~cbedfeat.models.cnn_data.preprocess_stack`).
+
+        Parameters
+        ----------
+        stacks : sequence of (3, H, W) float ndarray
+
+        Returns
+        -------
+        (n, K) float64 ndarray
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self, "model_")
+        if len(stacks) == 0:
+            return np.zeros((0, len(self.classes_)))
+        x = np.stack([preprocess_stack(np.asarray(s, dtype=np.float32), size=self.image_size,
+                                       floor=self.log_floor) for s in stacks])
+        self.model_.eval()
+        logits, _ = self.model_(torch.from_numpy(x).to(self.device_))
+        return torch.softmax(logits.double(), 1).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """(n,) most probable space-group numbers."""

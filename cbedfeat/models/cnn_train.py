@@ -122,9 +122,11 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
     from cbedfeat.models.bundle import save_bundle
     from cbedfeat.models.cnn import CNNSpaceGroupClassifier
     from cbedfeat.models.cnn_data import refs_from_table
+    from cbedfeat.table import labelled_rows
     from cbedfeat.train import data_fingerprint
 
     table, base = load_index(table_or_paths)
+    table, _ = labelled_rows(table, "CNN training")  # HDF5 inputs are indexed labelled already
     root = Path(data_root).resolve() if data_root is not None else base
     train, dev = train_dev_split(table, seed=seed)
     model = CNNSpaceGroupClassifier(epochs=epochs, batch_size=batch_size, weighting=weighting,
