@@ -212,7 +212,8 @@ def test_classes_missing_from_a_member():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     # Class 11 gets only the boosted member's half.
     boosted = est.estimator_.predict_proba(X.astype(np.float32))  # the blend's input dtype
-    np.testing.assert_allclose(proba[:, 0], 0.5 * boosted[:, 0])
+    # float32 members: the blend's sum and this product may round apart by an ulp.
+    np.testing.assert_allclose(proba[:, 0], 0.5 * boosted[:, 0], rtol=1e-6)
     auto = BlendedClassifier(_lr(), DropSmallestClass()).fit(X, y, groups=groups)
     assert np.isfinite(auto.tuning_["log_loss"]).all()
 

@@ -112,7 +112,9 @@ def test_compiled_peak_picking_equals_the_plain_python():
         out.append((vectors, summary))
     assert (out[0][1][:, 0] > 0).sum() >= 30  # most random fields give two peaks
     np.testing.assert_array_equal(out[0][0], out[1][0])
-    np.testing.assert_array_equal(out[0][1], out[1][1])
+    # The angle column goes through arccos, which the compiled code may round one unit
+    # in the last place differently (seen on some CPUs); the rest is exact.
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-13, atol=0)
 
 
 def test_local_maxima_equal_scipy_maximum_filter():
