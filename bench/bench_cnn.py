@@ -4,7 +4,7 @@ The CNN baseline (:class:`~cbedfeat.models.cnn.CNNSpaceGroupClassifier`: log-sca
 area-averaged 128 x 128 stacks, as the published ResNet baselines) and the feature
 model (:class:`~cbedfeat.models.SpaceGroupClassifier` on the feature table) train on the
 same ``train`` rows with the same class weighting and seed, select on ``dev``, and are
-scored on ``test`` with every metric of :mod:`cbedfeat.evaluate`. The CNN reads its
+scored on ``test`` with every metric of :mod:`cbedfeat.metrics.classification`. The CNN reads its
 stacks through the table's ``file`` / ``group`` columns, so both see the same samples.
 
 Measured per approach, each in its own process (so peak memory is its own):
@@ -70,7 +70,11 @@ def _read_stacks(refs):
 
 
 def _score(test, proba, classes, train):
-    from cbedfeat.evaluate import class_training_counts, evaluate_predictions, summary_metrics
+    from cbedfeat.metrics.classification import (
+        class_training_counts,
+        evaluate_predictions,
+        summary_metrics,
+    )
 
     counts = class_training_counts(train["space_group"].to_numpy(), train["material"].to_numpy())
     m = evaluate_predictions(test["space_group"].to_numpy(), proba, classes, train_counts=counts)
@@ -81,9 +85,10 @@ def child_features(args) -> dict:
     """Feature model: fit on the table, then time extraction + predict from the raw stacks."""
     import numpy as np
 
+    from cbedfeat.data.table import read_table
     from cbedfeat.features.pipeline import FeatureExtractor
     from cbedfeat.models.cnn_data import refs_from_table
-    from cbedfeat.train import fit_and_validate, read_table
+    from cbedfeat.workflows.train import fit_and_validate
 
     table, meta = read_table(args.features)
     names = list(meta["feature_names"])
@@ -118,9 +123,9 @@ def child_cnn(args) -> dict:
     """CNN: fit on the train stacks (model selection on dev), time inference on test stacks."""
     import torch
 
+    from cbedfeat.data.table import read_table
     from cbedfeat.models.cnn import CNNSpaceGroupClassifier
     from cbedfeat.models.cnn_data import refs_from_table
-    from cbedfeat.train import read_table
 
     table, _ = read_table(args.features)
     train, dev, test = _split(table)
@@ -226,8 +231,8 @@ def main(argv=None) -> int:
         print(f"{args.features} not found: run `cbedfeat simulate --preset bench --out bench/data/raw` and "
               "`cbedfeat extract bench/data/raw --out bench/data/features.parquet`", file=sys.stderr)
         return 2
-    from cbedfeat.report import to_json
-    from cbedfeat.train import read_table
+    from cbedfeat._util import to_json
+    from cbedfeat.data.table import read_table
 
     table, _ = read_table(args.features)
     train, dev, test = _split(table)

@@ -3,7 +3,7 @@
 Two feature tables of one simulation plan: the ``bench-dynamical`` preset rendered by
 multislice, and the same seed rendered kinematically (same crystals, zone axes and
 splits). The same model (by default the one ``cbedfeat train`` defaults to, through
-:func:`cbedfeat.train.fit_and_validate`, as ``cbedfeat train`` fits it) is trained on
+:func:`cbedfeat.workflows.train.fit_and_validate`, as ``cbedfeat train`` fits it) is trained on
 
 (a) the kinematic train split (plus, with ``--extra-kinematic``, the train rows of
     another kinematic table),
@@ -13,7 +13,7 @@ splits). The same model (by default the one ``cbedfeat train`` defaults to, thro
 and scored on the dynamical test split; (a) also on the paired kinematic test split.
 Each ``--drop-family`` / ``--drop-prefix`` adds an ablation row: (b) with those
 feature columns left out. Every row gets every metric of ``cbedfeat evaluate``
-(:func:`cbedfeat.evaluate.evaluate_predictions`, the kinematic ceiling and the four
+(:func:`cbedfeat.metrics.classification.evaluate_predictions`, the kinematic ceiling and the four
 error bins included), 95 % bootstrap intervals over test materials (materials are
 resampled, not rows) and its fit seconds; the majority-class baselines (always the
 most common space group, crystal system, Laue class and point group of the training
@@ -115,7 +115,7 @@ def row_values(y, y_pred, top5, train_counts) -> dict:
     import numpy as np
 
     from cbedfeat.data.equivalence import equivalence_index_table
-    from cbedfeat.physics_metrics import ERROR_BINS, best_guess_table, error_bin_codes
+    from cbedfeat.metrics.physics import ERROR_BINS, best_guess_table, error_bin_codes
 
     true_lv, pred_lv = _levels(y), _levels(y_pred)
     eq = equivalence_index_table()
@@ -163,7 +163,7 @@ def score(proba, classes, rows, training_rows, *, n_resamples: int, seed: int,
     """Every metric of one model's predictions on ``rows``, with intervals over materials."""
     import numpy as np
 
-    from cbedfeat.evaluate import (
+    from cbedfeat.metrics.classification import (
         class_training_counts,
         evaluate_predictions,
         summary_metrics,
@@ -221,7 +221,7 @@ def _synthetic_tables(directory: Path, seed: int) -> tuple[Path, Path]:
     """A random kinematic table and its 'dynamical' twin: same rows, weaker features."""
     import numpy as np
 
-    from cbedfeat.table import feature_columns
+    from cbedfeat.data.table import feature_columns
     from cbedfeat.testing import make_feature_table, write_feature_table
 
     kin = make_feature_table(n_classes=12, n_features=10, max_materials=20, samples_per_material=2,
@@ -239,7 +239,7 @@ def ensure_table(table: Path, data_dir: Path | None, *, workers: int | None, dev
     if table.exists():
         return table
     if data_dir is not None and data_dir.is_dir() and any(data_dir.glob("*.h5")):
-        from cbedfeat.extract import extract
+        from cbedfeat.extraction.extract import extract
 
         logger.info("extracting %s -> %s", data_dir, table)
         extract(data_dir, table, workers=workers, device=device)
@@ -294,8 +294,9 @@ def run(dynamical: Path, kinematic: Path, *, extra: Path | None = None, model: s
     """Fit every training set, score every row; return the results document."""
     import pandas as pd
 
-    from cbedfeat.evaluate import DEFAULT_RARE_THRESHOLD
-    from cbedfeat.train import data_fingerprint, fit_and_validate, read_table
+    from cbedfeat.data.table import data_fingerprint, read_table
+    from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD
+    from cbedfeat.workflows.train import fit_and_validate
 
     dyn, dyn_meta = read_table(dynamical)
     kin, kin_meta = read_table(kinematic)
@@ -455,7 +456,7 @@ def markdown(doc: dict) -> str:
         + (f"{rounds} boosting rounds" if rounds else "the estimator's own rounds")
         + (f", parameters {json.dumps(doc['params'])}" if doc["params"] else "")
         + (" (--quick)" if doc["quick"] else "")
-        + ", fitted through `cbedfeat.train.fit_and_validate` (the path of `cbedfeat train`) on "
+        + ", fitted through `cbedfeat.workflows.train.fit_and_validate` (the path of `cbedfeat train`) on "
         "the train rows of each training set (kinematic, dynamical, or both, one row per material and "
         "physics) and validated on its dev rows; each fit is scored once on the test rows and "
         "nothing is tuned on them. 'fit s' is the seconds of that fit on this machine." + ablated,
@@ -522,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from _bootstrap import N_RESAMPLES
 
-    from cbedfeat.report import to_json
+    from cbedfeat._util import to_json
 
     params = _parse_params(args.param)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)

@@ -3,7 +3,7 @@
 Measured in one run, on the same stacks (``cbedfeat simulate --preset bench`` files, or
 ``--data DIR``):
 
-- cbedfeat's default feature set end to end (``cbedfeat.extract.extract``: read, featurise,
+- cbedfeat's default feature set end to end (``cbedfeat.extraction.extract.extract``: read, featurise,
   write parts and the table) with 1 and 2 worker processes: stacks/s and the scaling
   ratio (targets: >= 120 stacks/s per worker at 512 x 512, >= 1.8x for 2 workers);
   each run is a fresh subprocess, so its peak memory per worker is its own; 1- and
@@ -97,7 +97,7 @@ def ensure_data(args) -> Path:
 
 def e2e_child(spec: str) -> None:
     """Child process: one end-to-end extraction, its numbers printed as JSON."""
-    from cbedfeat.extract import extract
+    from cbedfeat.extraction.extract import extract
 
     s = json.loads(spec)
     res = extract(

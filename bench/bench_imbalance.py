@@ -4,7 +4,7 @@ One row per strategy: unweighted XGBoost (the baseline), XGBoost with each class
 weighting, each imbalanced-learn ensemble and the hierarchical classifier. Every
 strategy trains on the ``train`` rows of the same feature table with the same seed,
 validates on ``dev`` (or a material-grouped hold-out), and is scored on ``test`` with
-every metric of :mod:`cbedfeat.evaluate`, plus its fit time and the ratio to the baseline's fit time
+every metric of :mod:`cbedfeat.metrics.classification`, plus its fit time and the ratio to the baseline's fit time
 measured in the same run.
 
 Writes ``bench/results/imbalance.json``, ``imbalance.md`` and
@@ -127,8 +127,9 @@ def _params(strategy: Strategy, quick: bool, rounds: int | None) -> dict:
 def run(features: Path, *, quick: bool, seed: int, device: str, rounds: int | None = None,
         only: tuple[str, ...] = (), n_jobs: int | None = 1) -> dict:
     """Fit and score every strategy; return the results document."""
-    from cbedfeat.evaluate import evaluate_predictions, summary_metrics
-    from cbedfeat.train import data_fingerprint, fit_and_validate, read_table
+    from cbedfeat.data.table import data_fingerprint, read_table
+    from cbedfeat.metrics.classification import evaluate_predictions, summary_metrics
+    from cbedfeat.workflows.train import fit_and_validate
 
     table, meta = read_table(features)
     names = list(meta["feature_names"])
@@ -228,14 +229,15 @@ def cross_validate(features: Path, keys: tuple[str, ...], *, folds: int, quick: 
     """Material-grouped K-fold cross-validation of some strategies on the train rows.
 
     Each fold's held-out materials play the part of the dev split of
-    :func:`cbedfeat.train.fit_and_validate` (fit on the other folds, score on these);
+    :func:`cbedfeat.workflows.train.fit_and_validate` (fit on the other folds, score on these);
     every strategy sees the same folds, and its differences to the baseline are paired
     per fold. Dev and test rows are not used.
     """
     import numpy as np
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from cbedfeat.train import fit_and_validate, read_table
+    from cbedfeat.data.table import read_table
+    from cbedfeat.workflows.train import fit_and_validate
 
     table, meta = read_table(features)
     train = table[table["split"].astype(str) == "train"].reset_index(drop=True)
@@ -419,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    from cbedfeat.report import plot_recall_vs_frequency, to_json
+    from cbedfeat._util import to_json
+    from cbedfeat.reports.evaluation import plot_recall_vs_frequency
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:

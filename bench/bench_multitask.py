@@ -5,9 +5,9 @@ Multi-task: :class:`~cbedfeat.models.multitask.MultiTaskCBEDModel`, whose stage-
 classifier (the same ``SpaceGroupClassifier`` settings) also sees out-of-fold
 predictions of the lattice (log a, b, c, cosines of the angles, log volume) and of the
 crystal system. Both train on the ``train`` rows of the same feature table with the
-same seed and class weighting (through :func:`cbedfeat.train.fit_and_validate`, as
+same seed and class weighting (through :func:`cbedfeat.workflows.train.fit_and_validate`, as
 ``cbedfeat train`` does) and are scored on ``test`` with every metric of
-:mod:`cbedfeat.evaluate`; the multi-task model's lattice predictions get their MAE per
+:mod:`cbedfeat.metrics.classification`; the multi-task model's lattice predictions get their MAE per
 target and per crystal system, beside a predictor of the training median as the floor.
 
 Writes ``bench/results/multitask.json`` and ``multitask.md``.
@@ -60,14 +60,15 @@ def run(features: Path, *, quick: bool, seed: int, device: str, weighting: str) 
     """Fit and score both models; return the results document."""
     import numpy as np
 
-    from cbedfeat.evaluate import evaluate_predictions, summary_metrics
+    from cbedfeat.data.table import data_fingerprint, read_table
+    from cbedfeat.metrics.classification import evaluate_predictions, summary_metrics
     from cbedfeat.models.targets import (
         LATTICE_COLUMNS,
         from_targets,
         table_regression_errors,
         to_targets,
     )
-    from cbedfeat.train import data_fingerprint, fit_and_validate, read_table
+    from cbedfeat.workflows.train import fit_and_validate
 
     table, meta = read_table(features)
     names = list(meta["feature_names"])
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
                         "multitask_synthetic with --synthetic].")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    from cbedfeat.report import to_json
+    from cbedfeat._util import to_json
 
     with tempfile.TemporaryDirectory() as tmp:
         features = _synthetic_table(Path(tmp), args.seed) if args.synthetic else args.features

@@ -1,6 +1,6 @@
 """Synthetic feature tables for tests and for developing benchmarks without real data.
 
-:func:`make_feature_table` draws a table with the layout of :mod:`cbedfeat.table`
+:func:`make_feature_table` draws a table with the layout of :mod:`cbedfeat.data.table`
 (identity columns, targets, then feature columns) whose features carry the label in a
 controlled way: a crystal-system centroid plus a space-group centroid plus a
 per-material offset plus per-sample noise, and a few pure-noise columns. Class sizes
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_of
-from cbedfeat.table import (
+from cbedfeat.data.table import (
     ID_COLUMNS,
     META_CBEDFEAT_VERSION,
     META_FEATURE_CONFIG,
@@ -71,7 +71,7 @@ def make_feature_table(
     Returns
     -------
     DataFrame
-        Columns: :data:`~cbedfeat.table.ID_COLUMNS`, :data:`~cbedfeat.table.TARGET_COLUMNS`,
+        Columns: :data:`~cbedfeat.data.table.ID_COLUMNS`, :data:`~cbedfeat.data.table.TARGET_COLUMNS`,
         then the feature columns.
     """
     rng = np.random.default_rng(seed)
@@ -124,7 +124,7 @@ def write_feature_table(
     feature_config: dict[str, Any] | None = None,
     feature_version: str = SYNTHETIC_FEATURE_VERSION,
 ) -> Path:
-    """Write ``table`` as Parquet with the schema metadata of :mod:`cbedfeat.table`.
+    """Write ``table`` as Parquet with the schema metadata of :mod:`cbedfeat.data.table`.
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ def write_feature_table(
     import pyarrow.parquet as pq
 
     from cbedfeat._version import __version__
-    from cbedfeat.table import feature_columns
+    from cbedfeat.data.table import feature_columns
 
     names = feature_names if feature_names is not None else feature_columns(list(table.columns))
     arrow = pa.Table.from_pandas(table, preserve_index=False)

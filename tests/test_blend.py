@@ -20,7 +20,7 @@ from cbedfeat.models import (
 from cbedfeat.models.blend import aligned_proba, blend_proba, holdout_log_loss, select_weight
 from cbedfeat.models.bundle import load_bundle, save_bundle
 from cbedfeat.models.weights import compute_sample_weights
-from cbedfeat.train import TRAINERS
+from cbedfeat.workflows.train import TRAINERS
 
 # monoclinic: 11, 14; orthorhombic: 62; cubic: 221, 225
 SGS = np.array([11, 14, 62, 221, 225])

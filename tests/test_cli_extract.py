@@ -18,7 +18,7 @@ from ornl_samples import build_meta, build_stack
 
 from cbedfeat.cli import main
 from cbedfeat.data import ORNLWriter
-from cbedfeat.table import ID_COLUMNS, TARGET_COLUMNS, feature_columns
+from cbedfeat.data.table import ID_COLUMNS, TARGET_COLUMNS, feature_columns
 
 
 def cli(*args):
@@ -166,9 +166,9 @@ def test_cli_config_file_and_device_errors(small_ornl_dir, tmp_path):
 
     import pyarrow.parquet as pq
 
+    from cbedfeat.data.table import META_FEATURE_CONFIG
     from cbedfeat.features import FeatureConfig
     from cbedfeat.features.backend import gpu_available
-    from cbedfeat.table import META_FEATURE_CONFIG
 
     cfg = tmp_path / "features.yaml"
     cfg.write_text("zernike_degree: 4\nfamilies: [radial, zernike]\n")

@@ -1,4 +1,4 @@
-"""Tests of cbedfeat.train and the train / evaluate / predict commands."""
+"""Tests of cbedfeat.workflows.train and the train / evaluate / predict commands."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
 from cbedfeat.cli import main
+from cbedfeat.data.splits import holdout_split
+from cbedfeat.data.table import data_fingerprint, read_table
 from cbedfeat.models.bundle import load_bundle
 from cbedfeat.testing import make_feature_table, write_feature_table
-from cbedfeat.train import (
-    TRAINERS,
-    data_fingerprint,
-    holdout_split,
-    read_table,
-    register_trainer,
-    train_model,
-)
+from cbedfeat.workflows.train import TRAINERS, register_trainer, train_model
 
 FAST = ["--n-estimators", "5", "--param", "n_jobs=1"]
 

@@ -1,4 +1,4 @@
-"""Tests of cbedfeat.evaluate (metrics) and cbedfeat.report (report directory)."""
+"""Tests of cbedfeat.metrics.classification (metrics) and cbedfeat.reports.evaluation (report directory)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,17 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from cbedfeat._util import to_json
 from cbedfeat.data.labels import space_group_info
-from cbedfeat.evaluate import (
+from cbedfeat.metrics.classification import (
     class_training_counts,
-    evaluate_bundle,
     evaluate_predictions,
     summary_metrics,
     top_k_accuracy,
     top_k_predictions,
 )
-from cbedfeat.report import PLOT_FILES, to_json, write_report
+from cbedfeat.reports.evaluation import PLOT_FILES, write_report
+from cbedfeat.workflows.evaluate import evaluate_bundle
 
 # Space groups of several crystal systems: 2 triclinic, 14 monoclinic, 62 orthorhombic,
 # 139 tetragonal, 166 trigonal, 194 hexagonal, 225 cubic.
@@ -263,7 +264,7 @@ def test_evaluate_bundle_equals_sklearn_on_tiny_table():
         f1_score(test["space_group"], pred, average="macro", labels=np.unique(test["space_group"])))
     assert "rare" in m
     # The ceiling uses the bundle's training label counts.
-    from cbedfeat.physics_metrics import kinematic_ceiling
+    from cbedfeat.metrics.physics import kinematic_ceiling
 
     train_rows = dict(zip(*np.unique(train["space_group"], return_counts=True), strict=True))
     assert m["kinematic_ceiling_counts"] == "training rows"

@@ -1,4 +1,4 @@
-"""cbedfeat.extract: files -> parts -> one Parquet table, resumable and deterministic."""
+"""cbedfeat.extraction.extract: files -> parts -> one Parquet table, resumable and deterministic."""
 
 from __future__ import annotations
 
@@ -15,13 +15,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from cbedfeat import parts as parts_mod
 from cbedfeat.data import read_sample
 from cbedfeat.data.labels import crystal_system_of
-from cbedfeat.extract import ExtractError, combine_parts, extract, output_paths
-from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
-from cbedfeat.parts import FileJob, PartBuilder, read_part_info
-from cbedfeat.table import (
+from cbedfeat.data.table import (
     ID_COLUMNS,
     META_CBEDFEAT_VERSION,
     META_FEATURE_CONFIG,
@@ -32,6 +28,10 @@ from cbedfeat.table import (
     feature_columns,
     read_feature_table,
 )
+from cbedfeat.extraction import parts as parts_mod
+from cbedfeat.extraction.extract import ExtractError, combine_parts, extract, output_paths
+from cbedfeat.extraction.parts import FileJob, PartBuilder, read_part_info
+from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
 
 # Natural order of the fixture's files (dev < test < train_0 < train_1), then groups.
 EXPECTED_ORDER = [
@@ -336,7 +336,7 @@ def test_part_builder_loses_only_the_sample_that_fails(tmp_path, make_meta):
 
 
 def test_combine_streams_row_groups(reference, tmp_path, monkeypatch):
-    import cbedfeat.extract as ex
+    import cbedfeat.extraction.extract as ex
 
     res, ref_bytes, df = reference
     # Small row groups: the table is the same, only the row-group split differs.
@@ -353,8 +353,8 @@ def test_combine_streams_row_groups(reference, tmp_path, monkeypatch):
 @pytest.fixture
 def cuda_path_on_cpu(monkeypatch):
     """Route extraction through the GPU runner (reader thread + queue), computing on CPU."""
-    import cbedfeat.extract as ex
-    from cbedfeat import runners
+    import cbedfeat.extraction.extract as ex
+    from cbedfeat.extraction import runners
 
     real = runners.get_extractor
     monkeypatch.setattr(ex, "resolve_device", lambda device: "cuda")
@@ -412,7 +412,7 @@ def test_read_batches_hold_the_stacks_of_the_file(small_ornl_dir, reuse):
 
 
 def test_combiner_takes_parts_in_any_order(reference, tmp_path):
-    from cbedfeat.extract import PartCombiner
+    from cbedfeat.extraction.extract import PartCombiner
 
     res, ref_bytes, _ = reference
     parts = [f.part for f in res.files]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cbedfeat import manifest
 from cbedfeat.data import SampleMeta
+from cbedfeat.data import schema as manifest
 from cbedfeat.data.reference import load_ornl_counts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ import pytest
 
 from cbedfeat.data import ORNLWriter, iter_file
 from cbedfeat.data.mapped import StackMapper
+from cbedfeat.extraction.parts import read_batches
 from cbedfeat.features import StackFeaturizer
 from cbedfeat.features.config import FeatureConfig
-from cbedfeat.parts import read_batches
 
 
 def _dataset_file(path, data, **kw):

@@ -23,7 +23,7 @@ from cbedfeat.data import (
     split_of,
 )
 from cbedfeat.data.ornl import open_h5
-from cbedfeat.manifest import attribute_schema, stack_schema
+from cbedfeat.data.schema import attribute_schema, stack_schema
 
 
 def _sha(path):
@@ -314,7 +314,7 @@ def test_reads_a_file_another_process_is_writing_in_swmr_mode(tmp_path):
         import h5py
         from ornl_samples import build_meta, build_stack
         from cbedfeat.data.ornl_write import encode_attribute
-        from cbedfeat.manifest import attribute_schema
+        from cbedfeat.data.schema import attribute_schema
         meta = build_meta()
         f = h5py.File({str(path)!r}, "w", libver="latest")
         g = f.create_group(meta.group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbedfeat.physics_metrics import (
+from cbedfeat.metrics.physics import (
     DEFAULT_TOP_PAIRS,
     ERROR_BINS,
     best_guess_table,

@@ -14,10 +14,10 @@ from malformed_corpus import BAD_GROUPS, FILE_PROBLEMS, GOOD_GROUPS, METADATA_GR
 
 from cbedfeat.cli import main
 from cbedfeat.data import iter_samples
-from cbedfeat.extract import extract
+from cbedfeat.extraction.extract import extract
 from cbedfeat.models.bundle import load_bundle
-from cbedfeat.predict import predict_files
-from cbedfeat.train import train_model
+from cbedfeat.workflows.predict import predict_files
+from cbedfeat.workflows.train import train_model
 
 pytest.importorskip("cbedfeat.features.pipeline")
 

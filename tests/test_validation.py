@@ -30,8 +30,8 @@ from cbedfeat.data import (
     read_sample,
 )
 from cbedfeat.data.ornl_write import encode_attribute
+from cbedfeat.data.schema import attribute_schema
 from cbedfeat.data.validate import GARBAGE_ABS, decode_attribute
-from cbedfeat.manifest import attribute_schema
 
 SCHEMA = attribute_schema()
 

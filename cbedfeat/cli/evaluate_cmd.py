@@ -18,7 +18,7 @@ import click
 def evaluate(model, features, out, split, top_k, rare_threshold):
     """Evaluate the model bundle MODEL on FEATURES; write metrics.json, plots and report.html to OUT."""
     from cbedfeat.models.bundle import BundleError
-    from cbedfeat.report import run_evaluation
+    from cbedfeat.reports.evaluation import run_evaluation
 
     try:
         page, metrics = run_evaluation(model, features, out, split=None if split == "all" else split,

@@ -86,8 +86,8 @@ def extract(
     --strict stops the run at the first problem of either kind. An interrupted run
     started again reuses the parts already written (--resume).
     """
-    from cbedfeat.extract import ExtractError
-    from cbedfeat.extract import extract as run_extract
+    from cbedfeat.extraction.extract import ExtractError
+    from cbedfeat.extraction.extract import extract as run_extract
 
     try:
         result = run_extract(

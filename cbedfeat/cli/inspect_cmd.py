@@ -66,7 +66,7 @@ def inspect(paths: tuple[str, ...], as_json: bool, strict: bool, metadata_only: 
         sys.exit(EXIT_CODES["metadata" if err.to_problem().about_metadata else "pattern"])
     expected = None
     if compare_ornl:
-        from cbedfeat.manifest import expected_split_counts
+        from cbedfeat.data.schema import expected_split_counts
 
         expected = expected_split_counts()
     click.echo(summary.to_json(expected=expected) if as_json

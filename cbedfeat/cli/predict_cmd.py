@@ -32,7 +32,7 @@ def predict(model, inputs, out, top_k, device, batch_size):
     OUT's stem + '.metadata.csv'.
     """
     from cbedfeat.models.bundle import BundleError, load_bundle
-    from cbedfeat.predict import predict_files, write_predictions
+    from cbedfeat.workflows.predict import predict_files, write_predictions
 
     try:
         bundle = load_bundle(model)

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from cbedfeat.train import DEFAULT_HOLDOUT_FRACTION, TRAINERS
+from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION
+from cbedfeat.workflows.train import TRAINERS
 
 
 def _parse_params(values: tuple[str, ...]) -> dict:
@@ -53,7 +54,7 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
     cnn bundles hold no pickle).
     """
     from cbedfeat.models.bundle import BundleError
-    from cbedfeat.train import train_model
+    from cbedfeat.workflows.train import train_model
 
     extra = _parse_params(params)
     if n_estimators is not None:

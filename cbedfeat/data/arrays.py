@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cbedfeat import manifest
+from cbedfeat.data import schema as manifest
 from cbedfeat.data.errors import (
     BadStackError,
     CBEDDataError,

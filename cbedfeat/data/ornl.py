@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cbedfeat import manifest
+from cbedfeat.data import schema as manifest
 from cbedfeat.data.attrs import AttributeReader
 from cbedfeat.data.errors import (
     BadAttributeError,

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cbedfeat import manifest
+from cbedfeat.data import schema as manifest
 from cbedfeat.data.errors import BadAttributeError, BadStackError
 from cbedfeat.data.ornl import SampleMeta
 from cbedfeat.data.validate import check_stack_layout, check_stack_values, decode_attribute

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cbedfeat import manifest
+from cbedfeat.data import schema as manifest
 from cbedfeat.data.errors import Problem
 
 _ARRAY_FIELDS = {

@@ -1,7 +1,7 @@
 """Decoding and plausibility checks of ORNL sample attributes and stacks.
 
 Nothing in an input file is trusted. Every check takes its types, shapes and bounds
-from the data manifest (:func:`cbedfeat.manifest.attribute_schema`), so the document
+from the data manifest (:func:`cbedfeat.data.schema.attribute_schema`), so the document
 and the behaviour cannot drift apart. The functions here raise plain ``ValueError``
 with the reason in words; the reader wraps it into a :class:`~cbedfeat.data.errors.CBEDDataError`
 that also names the file and the group.
@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from cbedfeat.manifest import AttributeSpec, StackSpec
+from cbedfeat.data.schema import AttributeSpec, StackSpec
 
 # The real files hold float values like 2.5e-314: denormal doubles that are no
 # physical quantity. Any non-zero magnitude below this is taken as garbage.

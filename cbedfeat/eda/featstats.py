@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cbedfeat.table import feature_columns
+from cbedfeat.data.table import feature_columns
 
 
 @dataclass

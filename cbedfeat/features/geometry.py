@@ -19,6 +19,8 @@ import numpy as np
 from cbedfeat.features.backend import get_array_module, ndimage_module, sparse_module
 
 __all__ = [
+    "apply_operator",
+    "apply_operator_pixel_major",
     "image_center",
     "center_of_mass",
     "fit_bright_disk",
@@ -284,3 +286,51 @@ def on_backend(op, xp: ModuleType):
         hit = (op, sparse_module(xp).csr_matrix(op))
         _DEVICE_CACHE[key] = hit
     return hit[1]
+
+
+def apply_operator_pixel_major(op, pixels):
+    """Sparse operator applied to pixel-major data.
+
+    Parameters
+    ----------
+    op : sparse (K, P) matrix (SciPy or CuPy)
+    pixels : (P, B) C-contiguous ndarray
+        Pixel-major batch (one column per image).
+
+    Returns
+    -------
+    (K, B) ndarray
+    """
+    xp = get_array_module(pixels)
+    return on_backend(op, xp) @ pixels
+
+
+def apply_operator(op, images):
+    """``op`` applied to each image of a batch.
+
+    On the CPU each image is one product with the column-major (CSC) copy of ``op``:
+    it streams the image's pixels in memory order and scatters into the small output,
+    which stays in cache, and needs no transposed copy of the batch (a pixel-major
+    copy cost as much as the products themselves). On the GPU the batch is one
+    sparse-dense product.
+
+    Parameters
+    ----------
+    op : scipy.sparse matrix, (K, H * W)
+    images : (B, H, W) or (B, H * W) ndarray (NumPy or CuPy)
+
+    Returns
+    -------
+    (B, K) ndarray (float32 for float32 images)
+    """
+    xp = get_array_module(images)
+    b = images.shape[0]
+    flat = images.reshape(b, -1)
+    if xp is not np:
+        pix = xp.ascontiguousarray(flat.T, dtype=xp.float32)
+        return xp.ascontiguousarray(apply_operator_pixel_major(op, pix).T)
+    csc = column_major(op)
+    out = np.empty((b, op.shape[0]), dtype=np.result_type(op.dtype, flat.dtype))
+    for i in range(b):
+        out[i] = csc @ flat[i]
+    return out

@@ -14,7 +14,7 @@ quarter of the scattered additions, the kernel's slowest step. Ring sums and sum
 squares accumulate in float64, so the ring spread needs no second pass and does not
 cancel.
 Without Numba, and on the GPU, the same maps are sparse matrix products
-(:func:`radial.apply_operator`) and the spread takes a second pass over the residuals.
+(:func:`geometry.apply_operator`) and the spread takes a second pass over the residuals.
 Both paths are tested against each other.
 """
 
@@ -345,7 +345,7 @@ def _project_kernel(
 
 
 def _project_sparse(images, shape, center, r_max, polar_shape, factor, spread) -> Projections:
-    from cbedfeat.features import autocorr, radial
+    from cbedfeat.features import autocorr
 
     xp = get_array_module(images)
     b = images.shape[0]
@@ -355,11 +355,11 @@ def _project_sparse(images, shape, center, r_max, polar_shape, factor, spread) -
     if polar_shape:
         # Rings and polar map stacked: one pass over the pixels serves both.
         combined = _combined_operator(shape, center, r_max, *polar_shape)
-        projected = radial.apply_operator(combined, images)
+        projected = geometry.apply_operator(combined, images)
         out.ring_mean = xp.ascontiguousarray(projected[:, :n_rings])
         out.polar = xp.ascontiguousarray(projected[:, n_rings:]).reshape((b,) + tuple(polar_shape))
     else:
-        out.ring_mean = radial.apply_operator(ring_op, images)
+        out.ring_mean = geometry.apply_operator(ring_op, images)
     if spread:
         # Variance from residuals: E[x^2] - E[x]^2 cancels in float32 where a ring's
         # spread is small against its mean.
@@ -367,7 +367,7 @@ def _project_sparse(images, shape, center, r_max, polar_shape, factor, spread) -
         ring_of[ring_of < 0] = n_rings  # outside: an appended zero ring
         padded = xp.concatenate([out.ring_mean, xp.zeros((b, 1), dtype=out.ring_mean.dtype)], 1)
         resid = images.reshape(b, -1) - padded[:, xp.asarray(ring_of)]
-        var = radial.apply_operator(ring_op, resid * resid)
+        var = geometry.apply_operator(ring_op, resid * resid)
         out.ring_std = xp.sqrt(var)
     if factor:
         out.binned = autocorr.bin_images(images, factor) * xp.float32(1.0 / (factor * factor))

@@ -12,8 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from cbedfeat.features.backend import fft_module, get_array_module
-from cbedfeat.features.geometry import image_center, inscribed_radius, polar_operator
-from cbedfeat.features.radial import apply_operator
+from cbedfeat.features.geometry import (
+    apply_operator,
+    image_center,
+    inscribed_radius,
+    polar_operator,
+)
 
 __all__ = [
     "polar_transform",

@@ -10,65 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from cbedfeat.features.backend import get_array_module
-from cbedfeat.features.geometry import column_major, image_center, inscribed_radius, on_backend
+from cbedfeat.features.geometry import image_center, inscribed_radius
 
 __all__ = [
-    "apply_operator",
-    "apply_operator_pixel_major",
     "radial_profile",
     "coarse_bin_matrix",
     "coarse_bins",
     "disk_radius",
     "polar_spread",
 ]
-
-
-def apply_operator_pixel_major(op, pixels):
-    """Sparse operator applied to pixel-major data.
-
-    Parameters
-    ----------
-    op : sparse (K, P) matrix (SciPy or CuPy)
-    pixels : (P, B) C-contiguous ndarray
-        Pixel-major batch (one column per image).
-
-    Returns
-    -------
-    (K, B) ndarray
-    """
-    xp = get_array_module(pixels)
-    return on_backend(op, xp) @ pixels
-
-
-def apply_operator(op, images):
-    """``op`` applied to each image of a batch.
-
-    On the CPU each image is one product with the column-major (CSC) copy of ``op``:
-    it streams the image's pixels in memory order and scatters into the small output,
-    which stays in cache, and needs no transposed copy of the batch (a pixel-major
-    copy cost as much as the products themselves). On the GPU the batch is one
-    sparse-dense product.
-
-    Parameters
-    ----------
-    op : scipy.sparse matrix, (K, H * W)
-    images : (B, H, W) or (B, H * W) ndarray (NumPy or CuPy)
-
-    Returns
-    -------
-    (B, K) ndarray (float32 for float32 images)
-    """
-    xp = get_array_module(images)
-    b = images.shape[0]
-    flat = images.reshape(b, -1)
-    if xp is not np:
-        pix = xp.ascontiguousarray(flat.T, dtype=xp.float32)
-        return xp.ascontiguousarray(apply_operator_pixel_major(op, pix).T)
-    csc = column_major(op)
-    out = np.empty((b, op.shape[0]), dtype=np.result_type(op.dtype, flat.dtype))
-    for i in range(b):
-        out[i] = csc @ flat[i]
-    return out
 
 
 def radial_profile(images, center=None, *, r_max: float | None = None, spread: bool = False):

@@ -191,11 +191,11 @@ def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, xp):
     op, ring, inside, prof_op = _acf_geometry(shape, center, r_max, f, max_lag, c.autocorr_n_bins)
     binned = binned.reshape(b, h * w)
     # Remove the azimuthal mean: what is left is the disk lattice and its contrast.
-    means = radial.apply_operator(op, binned.reshape(b, h, w))
+    means = geometry.apply_operator(op, binned.reshape(b, h, w))
     means = xp.concatenate([means, xp.zeros((b, 1), dtype=means.dtype)], axis=1)
     resid = (binned - means[:, xp.asarray(ring)]) * xp.asarray(inside)
     acf = autocorr.autocorrelation(resid.reshape(b, h, w), max_lag)
-    profile = radial.apply_operator(prof_op, acf)
+    profile = geometry.apply_operator(prof_op, acf)
     _, summary = autocorr.lattice_vectors(acf)
     summary[:, :2] *= f  # lengths in original pixels
     return xp.concatenate([profile, xp.asarray(summary, dtype=xp.float32)], axis=1)
@@ -236,7 +236,7 @@ class StackFeaturizer:
         if int(batch_size) < 1:
             raise ValueError("batch_size must be >= 1")
         names = feature_names(config)
-        from cbedfeat.table import check_no_leak
+        from cbedfeat.data.table import check_no_leak
 
         check_no_leak(names)
         self.config = config

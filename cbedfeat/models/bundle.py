@@ -248,7 +248,7 @@ def save_bundle(
     -------
     Path
     """
-    from cbedfeat.report import to_json
+    from cbedfeat._util import to_json
 
     target = Path(directory)
     if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):

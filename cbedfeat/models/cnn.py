@@ -422,7 +422,7 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _write_json(path: Path, obj) -> None:
-    from cbedfeat.report import to_json  # handles NumPy scalars and arrays
+    from cbedfeat._util import to_json  # handles NumPy scalars and arrays
 
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(to_json(obj))

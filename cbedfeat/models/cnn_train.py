@@ -113,7 +113,8 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
     CNNSpaceGroupClassifier
         Fitted; ``training_info_`` holds the dev metrics and timings.
     """
-    from cbedfeat.evaluate import (
+    from cbedfeat.data.table import data_fingerprint, labelled_rows
+    from cbedfeat.metrics.classification import (
         DEFAULT_RARE_THRESHOLD,
         class_training_counts,
         evaluate_predictions,
@@ -122,8 +123,6 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
     from cbedfeat.models.bundle import save_bundle
     from cbedfeat.models.cnn import CNNSpaceGroupClassifier
     from cbedfeat.models.cnn_data import refs_from_table
-    from cbedfeat.table import labelled_rows
-    from cbedfeat.train import data_fingerprint
 
     table, base = load_index(table_or_paths)
     table, _ = labelled_rows(table, "CNN training")  # HDF5 inputs are indexed labelled already

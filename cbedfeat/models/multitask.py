@@ -233,7 +233,7 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
 
     def fit_table(self, table: pd.DataFrame, feature_names=None):
         """Fit on a feature table: features, ``space_group``, the lattice, ``material`` groups."""
-        from cbedfeat.table import check_no_leak, feature_columns
+        from cbedfeat.data.table import check_no_leak, feature_columns
 
         names = list(feature_names) if feature_names is not None else feature_columns(table.columns)
         check_no_leak(names)

@@ -122,7 +122,7 @@ class SimulationConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides) -> SimulationConfig:
         """Config of a manifest preset (``presets.<name>``), with some fields replaced."""
-        from cbedfeat.manifest import preset
+        from cbedfeat.data.schema import preset
 
         params = {k: v for k, v in preset(name).items() if k != "description"}
         known = {f.name for f in fields(cls)}

@@ -8,6 +8,7 @@ from _synth import disk_lattice, nfold_image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from cbedfeat.data.table import NON_FEATURE_COLUMNS
 from cbedfeat.features import (
     FAMILIES,
     FeatureConfig,
@@ -20,7 +21,6 @@ from cbedfeat.features import (
 from cbedfeat.features.backend import gpu_available
 from cbedfeat.features.names import family_names, feature_names
 from cbedfeat.features.preprocess import reference_intensity, scale_intensity
-from cbedfeat.table import NON_FEATURE_COLUMNS
 
 HEX = dict(v1=(0.0, 20.0), v2=(17.320508, 10.0), radius=4)
 RECT = dict(v1=(0.0, 18.0), v2=(24.0, 0.0), radius=4)
@@ -252,7 +252,7 @@ def test_extract_workers_import_no_scikit_learn():
 
     code = (
         "import sys, numpy as np\n"
-        "from cbedfeat.runners import get_extractor\n"
+        "from cbedfeat.extraction.runners import get_extractor\n"
         "from cbedfeat.features import FeatureConfig\n"
         "fx, n = get_extractor(FeatureConfig(zernike_degree=4).to_dict(), 'cpu', 2)\n"
         "x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)\n"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cbedfeat.features import radial
+from cbedfeat.features import geometry, radial
 from cbedfeat.features.backend import to_numpy
 
 
@@ -59,7 +59,7 @@ def test_apply_operator_matches_dense_product():
     op = scipy.sparse.random(5, 36, density=0.3, random_state=1, dtype=np.float32, format="csr")
     imgs = rng.random((3, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(
-        radial.apply_operator(op, imgs), imgs.reshape(3, -1) @ op.toarray().T, rtol=1e-5
+        geometry.apply_operator(op, imgs), imgs.reshape(3, -1) @ op.toarray().T, rtol=1e-5
     )
 
 

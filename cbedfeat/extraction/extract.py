@@ -18,8 +18,8 @@ read it as one table in the same row order (part names sort in input order; hidd
 temporary files start with a dot, which dataset readers ignore).
 
 Rows come in input-file order (:func:`cbedfeat.data.find_h5_files`), then natural
-group order inside a file. Columns: :data:`cbedfeat.table.ID_COLUMNS`,
-:data:`cbedfeat.table.TARGET_COLUMNS`, then the float32 features. The same inputs and
+group order inside a file. Columns: :data:`cbedfeat.data.table.ID_COLUMNS`,
+:data:`cbedfeat.data.table.TARGET_COLUMNS`, then the float32 features. The same inputs and
 config (and batch size) give the same bytes whatever the runner (processes, Dask) or
 the number of workers, and a killed run resumed gives the same table as an uninterrupted one: parts
 are written atomically and a part is reused only when its stored fingerprint (resolved
@@ -34,7 +34,7 @@ the next batches ready while the GPU works; on the CPU, one worker runs in this
 process and several run as spawned processes, each limited to one BLAS thread; a Dask
 ``scheduler`` (``'local'`` or an address) sends one task per file, and workers open the
 files themselves (so the files and the parts directory must be on a shared file
-system). The runners live in :mod:`cbedfeat.runners`.
+system). The runners live in :mod:`cbedfeat.extraction.runners`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cbedfeat._version import __version__
-from cbedfeat.parts import (
+from cbedfeat.data.table import (
+    ID_COLUMNS,
+    META_CBEDFEAT_VERSION,
+    META_FEATURE_CONFIG,
+    META_FEATURE_NAMES,
+    META_FEATURE_VERSION,
+    TARGET_COLUMNS,
+    check_no_leak,
+)
+from cbedfeat.extraction.parts import (
     PARQUET_OPTIONS,
     PART_SUFFIX,
     ExtractError,
@@ -63,15 +72,6 @@ from cbedfeat.parts import (
     read_part_info,
     result_from_part,
     table_schema,
-)
-from cbedfeat.table import (
-    ID_COLUMNS,
-    META_CBEDFEAT_VERSION,
-    META_FEATURE_CONFIG,
-    META_FEATURE_NAMES,
-    META_FEATURE_VERSION,
-    TARGET_COLUMNS,
-    check_no_leak,
 )
 
 __all__ = ["ExtractError", "ExtractResult", "extract", "output_paths", "resolve_device"]
@@ -211,7 +211,7 @@ def _load_config(config):
 
 
 def table_metadata(feature_names: Sequence[str], config, feature_version) -> dict[bytes, bytes]:
-    """Schema metadata of a feature table (JSON values; keys from cbedfeat.table)."""
+    """Schema metadata of a feature table (JSON values; keys from cbedfeat.data.table)."""
     return {
         META_FEATURE_NAMES: json.dumps(list(feature_names)).encode(),
         META_FEATURE_CONFIG: json.dumps(config.to_dict(), sort_keys=True).encode(),
@@ -430,9 +430,9 @@ def extract(
     """
     from cbedfeat.data.arrays import parse_array_source
     from cbedfeat.data.sources import resolve_inputs
+    from cbedfeat.extraction.parts import part_stem
+    from cbedfeat.extraction.runners import run_jobs
     from cbedfeat.features import FEATURE_VERSION, feature_names
-    from cbedfeat.parts import part_stem
-    from cbedfeat.runners import run_jobs
 
     t_start = time.perf_counter()
     if isinstance(inputs, str | os.PathLike):

@@ -1,6 +1,6 @@
 """The feature table: column roles shared by extraction, models, evaluation and EDA.
 
-A feature table (Parquet, written by :mod:`cbedfeat.extract`) has three kinds of
+A feature table (Parquet, written by :mod:`cbedfeat.extraction.extract`) has three kinds of
 columns, always in this order:
 
 1. identity columns (:data:`ID_COLUMNS`) that say where a row came from and how rows
@@ -20,8 +20,12 @@ labelled rows only (:func:`labelled_rows`) and say how many they left out.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path, PurePath
+from typing import Any
 
 ID_COLUMNS: tuple[str, ...] = ("file", "group", "material", "split", "energy_keV")
 TARGET_COLUMNS: tuple[str, ...] = (
@@ -166,3 +170,56 @@ def read_feature_table(path, columns: Sequence[str] | None = None):
     raw = table.schema.metadata or {}
     metadata = {name: json.loads(raw[key]) for name, key in _META_FIELDS.items() if key in raw}
     return table.to_pandas(), metadata
+
+
+FINGERPRINT_COLUMNS = ("file", "group", "material", "space_group")
+
+
+def read_table(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """A feature table and its metadata, checked for training and evaluation.
+
+    :func:`cbedfeat.data.table.read_feature_table` plus the checks the models need: the
+    identity and label columns are present and no feature is a label or target.
+
+    Parameters
+    ----------
+    path : path
+        Parquet file (or directory of Parquet parts) written by :mod:`cbedfeat.extraction.extract`.
+
+    Returns
+    -------
+    table : DataFrame
+    metadata : dict
+        ``feature_names`` (list; from the schema metadata, else every feature column),
+        ``feature_config`` (dict or None), ``feature_version``, ``cbedfeat_version``
+        (None when the file does not carry them).
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such feature table")
+    table, raw = read_feature_table(path)
+    meta = {key: raw.get(key) for key in ("feature_names", "feature_config", "feature_version",
+                                          "cbedfeat_version")}
+    if not meta["feature_names"]:
+        meta["feature_names"] = feature_columns(list(table.columns))
+    check_no_leak(meta["feature_names"])
+    missing = [c for c in ("material", "split", "space_group") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not a feature table, columns {missing} missing")
+    return table, meta
+
+
+def data_fingerprint(table: Any) -> str:
+    """sha256 of the rows' file names, groups, materials and labels, order-independent.
+
+    File names enter without their directory, so the same data moved elsewhere keeps
+    its fingerprint.
+    """
+    cols = [c for c in FINGERPRINT_COLUMNS if c in table.columns]
+    frame = table.loc[:, cols].astype(str)
+    if "file" in frame:
+        frame["file"] = [PurePath(f).name for f in frame["file"]]
+    lines = sorted("\t".join(row) for row in frame.itertuples(index=False, name=None))
+    digest = hashlib.sha256("\t".join(cols).encode())
+    for line in lines:
+        digest.update(b"\n" + line.encode())
+    return digest.hexdigest()

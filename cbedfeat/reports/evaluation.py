@@ -1,6 +1,6 @@
 """Evaluation report: ``metrics.json``, PNG plots and one self-contained ``report.html``.
 
-The report is built from the metrics ``dict`` of :func:`cbedfeat.evaluate.evaluate_predictions`
+The report is built from the metrics ``dict`` of :func:`cbedfeat.metrics.classification.evaluate_predictions`
 alone, so a report can be re-rendered from a saved ``metrics.json``. Plots use
 Matplotlib's non-interactive Agg backend (no display needed); the HTML page embeds the
 same PNGs as base64, so the single file can be mailed or opened anywhere.
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cbedfeat._util import to_json, write_atomic
 
 PLOT_FILES = {
     "recall_vs_frequency": "recall_vs_frequency.png",
@@ -49,35 +51,6 @@ def _pyplot():
     return plt
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory."""
-    # A plain open (not mkstemp) so the file gets the user's umask permissions.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def to_json(obj: Any) -> str:
-    """Strict JSON (NaN and infinities become ``null``), indented, keys in insertion order."""
-
-    def clean(o: Any) -> Any:
-        if isinstance(o, Mapping):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, list | tuple):
-            return [clean(v) for v in o]
-        if isinstance(o, np.generic):
-            o = o.item()
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        return o
-
-    return json.dumps(clean(obj), indent=2, allow_nan=False)
-
-
 def plot_recall_vs_frequency(
     series: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, *, title: str | None = None
 ) -> Path:
@@ -86,7 +59,7 @@ def plot_recall_vs_frequency(
     Parameters
     ----------
     series : mapping of str to list of dict
-        Label -> ``per_class`` list of :func:`cbedfeat.evaluate.evaluate_predictions`;
+        Label -> ``per_class`` list of :func:`cbedfeat.metrics.classification.evaluate_predictions`;
         several series (e.g. two strategies) share the axes.
     path : Path
         PNG to write.
@@ -220,7 +193,7 @@ def _kinematic_section(metrics: Mapping[str, Any]) -> str:
 def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title: str,
                 model_info: Mapping[str, Any] | None = None) -> str:
     """The report page as one HTML string (plots embedded as base64 PNG)."""
-    from cbedfeat.evaluate import summary_metrics
+    from cbedfeat.metrics.classification import summary_metrics
 
     summary = summary_metrics(metrics)
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -288,7 +261,7 @@ def write_report(
     Parameters
     ----------
     metrics : mapping
-        Output of :func:`cbedfeat.evaluate.evaluate_predictions`.
+        Output of :func:`cbedfeat.metrics.classification.evaluate_predictions`.
     out_dir : path
         Report directory; created when missing, files in it replaced.
     title : str
@@ -305,7 +278,7 @@ def write_report(
     payload = dict(metrics)
     if model_info:
         payload = {"model": dict(model_info), **payload}
-    _write_atomic(out / "metrics.json", to_json(payload).encode())
+    write_atomic(out / "metrics.json", to_json(payload).encode())
     plots = {
         "recall_vs_frequency": plot_recall_vs_frequency(
             {"model": metrics["per_class"]}, out / PLOT_FILES["recall_vs_frequency"]
@@ -320,9 +293,9 @@ def write_report(
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(metrics["per_class"])
-    _write_atomic(out / "per_class.csv", buffer.getvalue().encode())
+    write_atomic(out / "per_class.csv", buffer.getvalue().encode())
     page = out / "report.html"
-    _write_atomic(page, render_html(metrics, plots, title=title, model_info=model_info).encode())
+    write_atomic(page, render_html(metrics, plots, title=title, model_info=model_info).encode())
     return page
 
 
@@ -353,9 +326,9 @@ def run_evaluation(
         ``report.html`` in ``out_dir``.
     metrics : dict
     """
-    from cbedfeat.evaluate import evaluate_bundle
+    from cbedfeat.data.table import read_table
     from cbedfeat.models.bundle import load_bundle
-    from cbedfeat.train import read_table
+    from cbedfeat.workflows.evaluate import evaluate_bundle
 
     bundle = load_bundle(model_dir)
     table, meta = read_table(features)

@@ -2,9 +2,9 @@
 
 :func:`train_model` reads a feature table, keeps the labelled rows of split ``train``
 (rows of unlabelled samples are left out and counted, see
-:func:`cbedfeat.table.labelled_rows`), fits the
+:func:`cbedfeat.data.table.labelled_rows`), fits the
 chosen estimator on the pattern features (never on a label or target column, see
-:func:`cbedfeat.table.check_no_leak`), measures it on the ``dev`` rows (or, when the
+:func:`cbedfeat.data.table.check_no_leak`), measures it on the ``dev`` rows (or, when the
 table has none, on a material-grouped hold-out of the training rows), and saves a
 :mod:`bundle <cbedfeat.models.bundle>` with the training metadata.
 
@@ -16,21 +16,20 @@ the standard library at the top, so the command line can list the names cheaply.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
+from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION, holdout_split
+from cbedfeat.data.table import data_fingerprint, read_table
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOLDOUT_FRACTION = 0.2
 # Identity and label columns whose values define the training data's fingerprint.
-FINGERPRINT_COLUMNS = ("file", "group", "material", "space_group")
 
 
 def _make_model_factory(name: str) -> Callable[..., Any]:
@@ -78,99 +77,6 @@ def build_model(
     return TRAINERS[name](weighting=weighting, device=device, random_state=seed, **dict(params or {}))
 
 
-def read_table(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """A feature table and its metadata, checked for training and evaluation.
-
-    :func:`cbedfeat.table.read_feature_table` plus the checks the models need: the
-    identity and label columns are present and no feature is a label or target.
-
-    Parameters
-    ----------
-    path : path
-        Parquet file (or directory of Parquet parts) written by :mod:`cbedfeat.extract`.
-
-    Returns
-    -------
-    table : DataFrame
-    metadata : dict
-        ``feature_names`` (list; from the schema metadata, else every feature column),
-        ``feature_config`` (dict or None), ``feature_version``, ``cbedfeat_version``
-        (None when the file does not carry them).
-    """
-    from cbedfeat.table import check_no_leak, feature_columns, read_feature_table
-
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such feature table")
-    table, raw = read_feature_table(path)
-    meta = {key: raw.get(key) for key in ("feature_names", "feature_config", "feature_version",
-                                          "cbedfeat_version")}
-    if not meta["feature_names"]:
-        meta["feature_names"] = feature_columns(list(table.columns))
-    check_no_leak(meta["feature_names"])
-    missing = [c for c in ("material", "split", "space_group") if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: not a feature table, columns {missing} missing")
-    return table, meta
-
-
-def data_fingerprint(table: Any) -> str:
-    """sha256 of the rows' file names, groups, materials and labels, order-independent.
-
-    File names enter without their directory, so the same data moved elsewhere keeps
-    its fingerprint.
-    """
-    cols = [c for c in FINGERPRINT_COLUMNS if c in table.columns]
-    frame = table.loc[:, cols].astype(str)
-    if "file" in frame:
-        frame["file"] = [PurePath(f).name for f in frame["file"]]
-    lines = sorted("\t".join(row) for row in frame.itertuples(index=False, name=None))
-    digest = hashlib.sha256("\t".join(cols).encode())
-    for line in lines:
-        digest.update(b"\n" + line.encode())
-    return digest.hexdigest()
-
-
-def holdout_split(y: Any, groups: Any, *, fraction: float = DEFAULT_HOLDOUT_FRACTION,
-                  seed: int = 0) -> tuple[Any, Any]:
-    """Material-grouped, class-stratified hold-out of training rows.
-
-    Classes with a single material keep it in the fitting part (a hold-out would remove
-    the class from training). The hold-out is one fold of
-    :class:`sklearn.model_selection.StratifiedGroupKFold` with ``round(1 / fraction)`` folds.
-
-    Parameters
-    ----------
-    y : (n,) array of int
-    groups : (n,) array of str
-        Material of each row.
-    fraction : float
-    seed : int
-
-    Returns
-    -------
-    fit_mask, holdout_mask : (n,) bool ndarray
-    """
-    import numpy as np
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    y = np.asarray(y)
-    groups = np.asarray(groups)
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction}")
-    n_materials = {c: np.unique(groups[y == c]).size for c in np.unique(y)}
-    eligible = np.array([n_materials[c] > 1 for c in y])
-    holdout = np.zeros(y.size, dtype=bool)
-    n_splits = max(2, round(1.0 / fraction))
-    if np.unique(groups[eligible]).size >= n_splits:
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        with warnings.catch_warnings():
-            # Rare classes have fewer materials than folds; that is expected here.
-            warnings.simplefilter("ignore", UserWarning)
-            _, test_idx = next(cv.split(np.zeros(eligible.sum()), y[eligible], groups[eligible]))
-        holdout[np.flatnonzero(eligible)[test_idx]] = True
-    return ~holdout, holdout
-
-
 @dataclass
 class TrainResult:
     """What :func:`train_model` did.
@@ -180,7 +86,7 @@ class TrainResult:
     bundle_path : Path
     model : fitted estimator
     validation : dict
-        Summary metrics on the validation rows (see :func:`cbedfeat.evaluate.summary_metrics`).
+        Summary metrics on the validation rows (see :func:`cbedfeat.metrics.classification.summary_metrics`).
     training : dict
         The training metadata saved in the bundle.
     fit_seconds : float
@@ -220,14 +126,14 @@ def fit_and_validate(
     """
     import numpy as np
 
-    from cbedfeat.evaluate import (
+    from cbedfeat.data.table import check_no_leak, labelled_rows
+    from cbedfeat.metrics.classification import (
         DEFAULT_RARE_THRESHOLD,
         class_training_counts,
         evaluate_predictions,
         summary_metrics,
     )
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
-    from cbedfeat.table import check_no_leak, labelled_rows
 
     check_no_leak(feature_names)
     table, n_unlabelled = labelled_rows(table, "training")

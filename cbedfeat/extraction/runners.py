@@ -1,7 +1,7 @@
-"""Where the per-file jobs of :mod:`cbedfeat.extract` run.
+"""Where the per-file jobs of :mod:`cbedfeat.extraction.extract` run.
 
-Three runners, one result: each computes every :class:`cbedfeat.parts.FileJob` with
-:func:`cbedfeat.parts.extract_file` semantics (same batches, same part), so they
+Three runners, one result: each computes every :class:`cbedfeat.extraction.parts.FileJob` with
+:func:`cbedfeat.extraction.parts.extract_file` semantics (same batches, same part), so they
 give the same table.
 
 - ``inline``: this process, one file after the other. On the GPU a reader thread
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from cbedfeat.parts import (
+from cbedfeat.extraction.parts import (
     ExtractError,
     FileJob,
     FileResult,

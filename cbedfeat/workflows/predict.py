@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cbedfeat.evaluate import top_k_predictions
+from cbedfeat.metrics.classification import top_k_predictions
 from cbedfeat.models.bundle import IncompatibleBundleError, ModelBundle
 
 logger = logging.getLogger(__name__)

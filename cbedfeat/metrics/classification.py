@@ -16,7 +16,7 @@ which rows and labels each metric sees:
   answer more reliably;
 - recall on rare classes (fewer than ``rare_threshold`` training materials) against the
   frequent ones, the question class-imbalance handling is about;
-- what kinematic diffraction allows (:mod:`cbedfeat.physics_metrics`): accuracy up to
+- what kinematic diffraction allows (:mod:`cbedfeat.metrics.physics`): accuracy up to
   kinematic equivalence (same Laue class and systematic absences), the kinematic
   ceiling of the evaluated rows under the training rows' label counts, top-1 as a
   share of that ceiling, the four error bins of the wrong predictions and the most
@@ -32,7 +32,7 @@ back to the evaluated rows' own counts, which gives the best score any fixed gue
 class could reach on these rows (an upper bound of the training-count ceiling), and
 ``kinematic_ceiling_counts`` says which counts were used.
 
-The metrics are a plain JSON-ready ``dict``; :mod:`cbedfeat.report` turns it into plots
+The metrics are a plain JSON-ready ``dict``; :mod:`cbedfeat.reports.evaluation` turns it into plots
 and an HTML page.
 """
 
@@ -56,7 +56,7 @@ from sklearn.metrics import (
 )
 
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, space_group_info
-from cbedfeat.physics_metrics import (
+from cbedfeat.metrics.physics import (
     ERROR_BINS,
     confused_pairs,
     equivalence_accuracy,
@@ -73,7 +73,6 @@ MAX_CURVE_K = 20
 __all__ = [
     "DEFAULT_RARE_THRESHOLD",
     "class_training_counts",
-    "evaluate_bundle",
     "evaluate_predictions",
     "summary_metrics",
     "top_k_accuracy",
@@ -213,8 +212,8 @@ def evaluate_predictions(
         ``laue_class_accuracy``, ``point_group_accuracy``, ``equivalence_accuracy``,
         ``kinematic_ceiling``, ``top1_over_ceiling`` (None when the ceiling is 0)),
         ``kinematic_ceiling_counts`` (``'training rows'`` or ``'evaluated rows'``),
-        ``error_bins`` (see :func:`cbedfeat.physics_metrics.error_bins`),
-        ``confused_pairs`` (see :func:`cbedfeat.physics_metrics.confused_pairs`),
+        ``error_bins`` (see :func:`cbedfeat.metrics.physics.error_bins`),
+        ``confused_pairs`` (see :func:`cbedfeat.metrics.physics.confused_pairs`),
         ``rare`` / ``frequent`` recall summaries, ``unseen`` classes, ``top_k_curve``,
         ``crystal_system_confusion`` and a ``per_class`` list.
     """
@@ -337,7 +336,7 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The scalar metrics of :func:`evaluate_predictions`, error bins and rare/frequent recall, flat.
 
     The share of rows in each error bin appears as ``errors_<bin key>`` (keys of
-    :data:`cbedfeat.physics_metrics.ERROR_BINS`).
+    :data:`cbedfeat.metrics.physics.ERROR_BINS`).
 
     Parameters
     ----------
@@ -360,63 +359,4 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             out[f"{part}_recall_macro"] = math.nan if value is None else float(value)
     return out
 
-
-def evaluate_bundle(
-    bundle: Any,
-    table: Any,
-    *,
-    split: str | None = "test",
-    rare_threshold: int | None = None,
-    top_k: int = DEFAULT_TOP_K,
-) -> dict[str, Any]:
-    """Metrics of a :class:`~cbedfeat.models.bundle.ModelBundle` on a feature table's rows.
-
-    Parameters
-    ----------
-    bundle : ModelBundle
-    table : DataFrame
-        Feature table; must hold every feature of the bundle.
-    split : str or None
-        Evaluate the rows of this split; None evaluates every row.
-    rare_threshold : int, optional
-        Defaults to the threshold saved at training time.
-    top_k : int
-
-    Returns
-    -------
-    dict
-        See :func:`evaluate_predictions`; ``split`` and ``n_unlabelled_left_out`` (rows
-        of the split without a valid label, material or lattice, which are not
-        evaluated) added, and ``regression`` (lattice errors) for models that predict
-        the lattice.
-    """
-    from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
-    from cbedfeat.table import labelled_rows
-
-    if split is not None:
-        rows = table[table["split"].astype(str) == split]
-        if rows.empty:
-            raise ValueError(f"the table has no rows of split {split!r} "
-                             f"(splits present: {sorted(table['split'].astype(str).unique())})")
-    else:
-        rows = table
-    rows, n_unlabelled = labelled_rows(rows, "evaluation")
-    if rows.empty:
-        raise ValueError(f"no labelled rows to evaluate ({n_unlabelled} unlabelled rows left out)")
-    training = bundle.training or {}
-    counts = training.get("class_counts")
-    if rare_threshold is None:
-        rare_threshold = int(training.get("rare_threshold_materials", DEFAULT_RARE_THRESHOLD))
-    metrics = evaluate_predictions(
-        rows["space_group"].to_numpy(),
-        bundle.predict_proba(rows),
-        bundle.classes,
-        train_counts={int(k): v for k, v in counts.items()} if counts else None,
-        rare_threshold=rare_threshold,
-        top_k=top_k,
-    )
-    if predicts_lattice(bundle.model) and set(LATTICE_COLUMNS) <= set(rows.columns):
-        # Multi-task models: MAE per lattice target, overall and per true crystal system.
-        metrics["regression"] = table_regression_errors(rows, bundle.predict_targets(rows))
-    return {"split": split, "n_unlabelled_left_out": n_unlabelled, **metrics}
 

@@ -1,13 +1,13 @@
 """One source (an ORNL HDF5 file or an array of stacks) -> one Parquet part of the feature table.
 
-:func:`extract_file` is the unit of work of :mod:`cbedfeat.extract`: a worker process,
+:func:`extract_file` is the unit of work of :mod:`cbedfeat.extraction.extract`: a worker process,
 a Dask task or the in-process GPU pipeline receives a :class:`FileJob` (a file path,
 never arrays), opens the file itself, reads its samples in batches, featurises each
 batch and writes the rows of that file as one Parquet part, atomically (a hidden
 temporary file renamed into place), so a killed run never leaves a half-written part.
 
 Each part carries, in its schema metadata, the table metadata (feature names, config,
-versions; keys in :mod:`cbedfeat.table`) and a part record under :data:`PART_INFO_KEY`:
+versions; keys in :mod:`cbedfeat.data.table`) and a part record under :data:`PART_INFO_KEY`:
 the resume fingerprint of its source file (resolved path, size, ``mtime_ns``, feature
 config fingerprint, feature version) and the samples it skipped. A resumed run trusts
 a part only when that fingerprint matches the file as it is now.
@@ -16,7 +16,7 @@ Every sample with a usable pattern gets a row. A sample whose attributes are mis
 or invalid is unlabelled: its bad fields are null in the row (the columns are
 nullable; labelled rows are unchanged) and each reason is kept in the part record's
 ``metadata`` list. Training and evaluation use only the labelled rows
-(:func:`cbedfeat.table.labelled_mask`).
+(:func:`cbedfeat.data.table.labelled_mask`).
 
 Rows follow the file's natural group order (the order of
 :func:`cbedfeat.data.iter_samples`); batches always start at the first sample of a
@@ -40,7 +40,7 @@ from cbedfeat.data import CBEDDataError
 from cbedfeat.data.arrays import parse_array_source
 from cbedfeat.data.labels import crystal_system_of
 from cbedfeat.data.sources import iter_source, source_file
-from cbedfeat.table import ID_COLUMNS, META_FEATURE_NAMES, TARGET_COLUMNS
+from cbedfeat.data.table import ID_COLUMNS, META_FEATURE_NAMES, TARGET_COLUMNS
 
 PART_INFO_KEY = b"cbedfeat.part"
 # Version of what a part holds, in its fingerprint: 2 = a row for every usable pattern

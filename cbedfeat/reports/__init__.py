@@ -1,0 +1,1 @@
+"""Reports written for people: the evaluation report (HTML, figures, metrics.json)."""

@@ -1,0 +1,1 @@
+"""What the commands do: train a model, evaluate a bundle, predict new stacks."""
