@@ -17,7 +17,9 @@ from typing import Any
 # Bump whenever a change of the code changes feature names or values for a given config.
 FEATURE_VERSION = "1"
 
-FAMILIES: tuple[str, ...] = ("radial", "angular", "rotation", "mirror", "zernike", "autocorr")
+FAMILIES: tuple[str, ...] = (
+    "radial", "angular", "rotation", "mirror", "zernike", "autocorr", "net",
+)
 
 _TUPLE_FIELDS = ("bands", "rotation_orders", "families")
 

@@ -8,6 +8,7 @@ below (the pipeline flattens its arrays in the same order).
 from __future__ import annotations
 
 from cbedfeat.features.config import FeatureConfig
+from cbedfeat.features.net import net_feature_names
 from cbedfeat.features.zernike import zernike_indices
 
 __all__ = ["N_PATTERNS", "regions", "family_names", "feature_names"]
@@ -48,6 +49,8 @@ def family_names(family: str, config: FeatureConfig) -> list[str]:
             "acf_angle",
             "acf_peak1",
         ]
+    if family == "net":
+        return net_feature_names()
     raise ValueError(f"unknown feature family {family!r}")
 
 

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from cbedfeat.features import autocorr, geometry, linear, polar, radial, symmetry, zernike
+from cbedfeat.features import autocorr, geometry, linear, net, polar, radial, symmetry, zernike
 from cbedfeat.features.backend import (
     get_array_module,
     resolve_device,
@@ -104,7 +104,8 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
 
     zernike_binned = "zernike" in fams and c.zernike_source == "binned"
     polar_wanted = bool(_POLAR_FAMILIES & set(fams) - ({"zernike"} if zernike_binned else set()))
-    binned_wanted = "autocorr" in fams or zernike_binned
+    lattice_wanted = "autocorr" in fams or "net" in fams
+    binned_wanted = lattice_wanted or zernike_binned
     proj = linear.project(
         images,
         center,
@@ -120,12 +121,14 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
         ref = reference_intensity(
             blocks[0] if len(blocks) == 1 else xp.concatenate(blocks), c.normalize
         )
+    disk_r = None
+    if polar_wanted or "net" in fams:
+        # The disk edge from linear intensities (see radial.disk_radius).
+        disk_r = radial.disk_radius(proj.ring_mean, int(c.disk_max_radius * r_max))
     if polar_wanted:
         counts = proj.counts
         ring_mean = proj.ring_mean
         n_rings = ring_mean.shape[1]
-        # The disk edge from linear intensities (see radial.disk_radius).
-        disk_r = radial.disk_radius(ring_mean, int(c.disk_max_radius * r_max))
         pol = proj.polar
         pol = scale(pol)
         spec = polar.angular_spectrum(pol)
@@ -177,13 +180,28 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             out["zernike"] = zernike.zernike_moments(binned, r_max / f, c.zernike_degree, cb)[
                 :, 1:
             ]
-        if "autocorr" in fams:
-            out["autocorr"] = _autocorr_family(binned, c, center, r_max, xp)
+        if lattice_wanted:
+            profile, summary, acf, vectors = _autocorrelation_lattice(binned, c, center, r_max, xp)
+            if "autocorr" in fams:
+                out["autocorr"] = xp.concatenate([profile, xp.asarray(summary, dtype=xp.float32)],
+                                                 axis=1)
+            if "net" in fams:
+                out["net"] = xp.asarray(net.net_features(acf, vectors, disk_r, f))
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 
-def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, xp):
-    """Autocorrelation family from scaled block means ``binned`` (B, H // f, W // f)."""
+def _autocorrelation_lattice(binned, c: FeatureConfig, center, r_max: float, xp):
+    """Autocorrelation of scaled block means ``binned`` (B, H // f, W // f) and its net.
+
+    Returns
+    -------
+    profile : (B, autocorr_n_bins) ndarray
+    summary : (B, 4) ndarray
+        ``|v1|, |v2|`` (original pixels), angle, autocorrelation at v1.
+    acf : (B, 2 L + 1, 2 L + 1) ndarray
+    vectors : (B, 2, 2) ndarray
+        Reduced net vectors in binned pixels.
+    """
     f = int(c.autocorr_bin)
     b, h, w = binned.shape
     shape = (h * f, w * f)
@@ -196,9 +214,9 @@ def _autocorr_family(binned, c: FeatureConfig, center, r_max: float, xp):
     resid = (binned - means[:, xp.asarray(ring)]) * xp.asarray(inside)
     acf = autocorr.autocorrelation(resid.reshape(b, h, w), max_lag)
     profile = geometry.apply_operator(prof_op, acf)
-    _, summary = autocorr.lattice_vectors(acf)
+    vectors, summary = autocorr.lattice_vectors(acf)
     summary[:, :2] *= f  # lengths in original pixels
-    return xp.concatenate([profile, xp.asarray(summary, dtype=xp.float32)], axis=1)
+    return profile, summary, acf, vectors
 
 
 class StackFeaturizer:

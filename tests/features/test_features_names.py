@@ -23,6 +23,7 @@ def test_family_sizes_follow_the_config():
         "mirror": 4 * 2,
         "zernike": len(zernike_indices(8)) - 1,  # Z_00 = 1/pi always: left out
         "autocorr": 5 + 4,
+        "net": 3 + 13 + 3,
     }
     names = feature_names(cfg)
     assert len(names) == N_PATTERNS * sum(sizes.values()) == len(set(names))
