@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cbedfeat.features.config import FeatureConfig
 from cbedfeat.features.net import net_feature_names
+from cbedfeat.features.sites import site_feature_names
 from cbedfeat.features.zernike import zernike_indices
 
 __all__ = ["N_PATTERNS", "regions", "family_names", "feature_names"]
@@ -51,6 +52,8 @@ def family_names(family: str, config: FeatureConfig) -> list[str]:
         ]
     if family == "net":
         return net_feature_names()
+    if family == "sites":
+        return site_feature_names()
     raise ValueError(f"unknown feature family {family!r}")
 
 

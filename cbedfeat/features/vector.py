@@ -19,7 +19,17 @@ import functools
 
 import numpy as np
 
-from cbedfeat.features import autocorr, geometry, linear, net, polar, radial, symmetry, zernike
+from cbedfeat.features import (
+    autocorr,
+    geometry,
+    linear,
+    net,
+    polar,
+    radial,
+    sites,
+    symmetry,
+    zernike,
+)
 from cbedfeat.features.backend import (
     get_array_module,
     resolve_device,
@@ -104,7 +114,7 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
 
     zernike_binned = "zernike" in fams and c.zernike_source == "binned"
     polar_wanted = bool(_POLAR_FAMILIES & set(fams) - ({"zernike"} if zernike_binned else set()))
-    lattice_wanted = "autocorr" in fams or "net" in fams
+    lattice_wanted = bool({"autocorr", "net", "sites"} & set(fams))
     binned_wanted = lattice_wanted or zernike_binned
     proj = linear.project(
         images,
@@ -122,7 +132,7 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             blocks[0] if len(blocks) == 1 else xp.concatenate(blocks), c.normalize
         )
     disk_r = None
-    if polar_wanted or "net" in fams:
+    if polar_wanted or "net" in fams or "sites" in fams:
         # The disk edge from linear intensities (see radial.disk_radius).
         disk_r = radial.disk_radius(proj.ring_mean, int(c.disk_max_radius * r_max))
     if polar_wanted:
@@ -187,6 +197,10 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
                                                  axis=1)
             if "net" in fams:
                 out["net"] = xp.asarray(net.net_features(acf, vectors, disk_r, f))
+            if "sites" in fams:
+                patterns = [img for blk in blocks for img in to_numpy(blk)]
+                out["sites"] = xp.asarray(sites.site_features(
+                    patterns, center, vectors, f, to_numpy(disk_r), to_numpy(proj.ring_mean)))
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 

@@ -1,0 +1,243 @@
+"""The indexed ZOLZ net: disk intensities at every net site, and their parities.
+
+Systematic absences act on indexed reflections: a glide plane parallel to the beam or a
+2_1 screw axis normal to it empties every other site of particular ZOLZ rows (``0k0``,
+``k`` odd, say), and a centred net leaves the sites of one parity class. Dynamical
+scattering refills such sites by double diffraction, more weakly than allowed ones (and
+with Gjonnes-Moodie dark lines through them), so their intensity relative to their
+neighbours still tells (``reference/cbed_physics.md``, last section).
+
+For each pattern:
+
+1. the net vectors from the autocorrelation (:func:`cbedfeat.features.autocorr.lattice_vectors`,
+   binned pixels) are refined on the full-resolution pattern: the intensity centroid
+   around each predicted site near the centre, then a weighted least-squares fit of
+   ``i v1 + j v2`` to the centroids (empty sites carry no weight);
+2. every site inside the signal is sampled as the mean over a small disk around it;
+3. the log intensity of each site relative to the fitted radial trend of all sites
+   (``excess``) removes the falloff from the centre, the dominance of the bright-field
+   disk and any global scale, so the same numbers describe kinematic and dynamical
+   patterns;
+4. parities of the excess: odd against even sites along each net axis, on the row
+   through the centre and on the other rows; ``i + j`` odd against even; both odd
+   against the rest; sites far below their radial trend ("empty"); the Friedel
+   asymmetry ``|excess(g) - excess(-g)|`` (zero kinematically, non-zero dynamically
+   without an inversion centre).
+
+A pattern without a net gets zeros (``sites_found`` 0).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = ["SITE_FEATURES", "site_feature_names", "site_features"]
+
+SITE_FEATURES: tuple[str, ...] = (
+    "sites_found",          # 1 where a net was found and refined
+    "sites_count",          # log(1 + number of sites sampled)
+    "sites_fit_rms",        # rms centroid misfit of the refined net, in units of |v1|
+    "sites_ratio",          # |v2| / |v1| of the refined net
+    "sites_angle",          # angle between v1 and v2, degrees
+    "sites_empty",          # share of sites more than 10x below their radial trend
+    "sites_row1_odd",       # excess: odd - even i on the row j = 0
+    "sites_row2_odd",       # excess: odd - even j on the row i = 0
+    "sites_off1_odd",       # excess: odd - even i on the rows j != 0
+    "sites_off2_odd",       # excess: odd - even j on the rows i != 0
+    "sites_sum_odd",        # excess: i + j odd - even
+    "sites_both_odd",       # excess: i and j odd - the rest
+    "sites_friedel",        # mean |excess(g) - excess(-g)|
+    "sites_spread",         # standard deviation of the excess
+)
+
+
+def site_feature_names() -> list[str]:
+    """Names of the family for one pattern (without the ``p{i}_`` prefix)."""
+    return list(SITE_FEATURES)
+
+
+@functools.lru_cache(maxsize=32)
+def _disk_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    n = int(np.floor(radius))
+    ax = np.arange(-n, n + 1)
+    dr, dc = np.meshgrid(ax, ax, indexing="ij")
+    inside = dr**2 + dc**2 <= radius**2 + 1e-9
+    return dr[inside], dc[inside]
+
+
+@functools.lru_cache(maxsize=32)
+def _window(half: int) -> tuple[np.ndarray, np.ndarray]:
+    ax = np.arange(-half, half + 1)
+    dr, dc = np.meshgrid(ax, ax, indexing="ij")
+    return dr.ravel(), dc.ravel()
+
+
+def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image[rows, cols]`` with zeros outside the image."""
+    h, w = image.shape
+    ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    out = np.zeros(rows.shape, dtype=np.float64)
+    out[ok] = image[rows[ok], cols[ok]]
+    return out
+
+
+def _sites(v: np.ndarray, radius: float, exclude_origin: bool = True) -> np.ndarray:
+    """(K, 2) integer (i, j) with ``|i v1 + j v2| <= radius``."""
+    gram = v @ v.T
+    # |i v1 + j v2| <= R bounds |i| <= R |v2| / sqrt(det), likewise j.
+    det = max(float(np.linalg.det(gram)), 1e-12)
+    ni = int(np.ceil(radius * np.sqrt(gram[1, 1] / det))) + 1
+    nj = int(np.ceil(radius * np.sqrt(gram[0, 0] / det))) + 1
+    ii, jj = np.meshgrid(np.arange(-ni, ni + 1), np.arange(-nj, nj + 1), indexing="ij")
+    ij = np.stack([ii.ravel(), jj.ravel()], axis=1)
+    pos = ij @ v
+    keep = np.hypot(pos[:, 0], pos[:, 1]) <= radius
+    if exclude_origin:
+        keep &= np.any(ij != 0, axis=1)
+    return ij[keep]
+
+
+def _refine(image, center, v, radius) -> tuple[np.ndarray, float]:
+    """Net vectors fitted to intensity centroids around the sites within ``radius``."""
+    ij = _sites(v, radius)
+    if len(ij) < 3:
+        return v, np.inf
+    half = max(1, int(0.2 * min(np.hypot(*v[0]), np.hypot(*v[1]))))
+    dr, dc = _window(half)
+    pred = center + ij @ v
+    rows = np.rint(pred[:, 0]).astype(np.int64)[:, None] + dr[None, :]
+    cols = np.rint(pred[:, 1]).astype(np.int64)[:, None] + dc[None, :]
+    vals = _gather(image, rows, cols)
+    wgt = np.maximum(vals - vals.min(axis=1, keepdims=True), 0.0)
+    total = wgt.sum(axis=1)
+    ok = total > 0
+    if ok.sum() < 3:
+        return v, np.inf
+    cent = np.stack([(wgt * rows).sum(1), (wgt * cols).sum(1)], axis=1)[ok] / total[ok, None]
+    a = ij[ok].astype(np.float64)
+    s = np.sqrt(total[ok] / total[ok].max())[:, None]  # weight bright sites more
+    fitted, *_ = np.linalg.lstsq(a * s, (cent - center) * s, rcond=None)
+    if not np.all(np.isfinite(fitted)) or abs(np.linalg.det(fitted)) < 1e-6:
+        return v, np.inf
+    resid = cent - center - a @ fitted
+    rms = float(np.sqrt(np.average((resid**2).sum(1), weights=total[ok])))
+    return fitted, rms
+
+
+def _line(x: np.ndarray, y: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Least-squares straight line through ``(x[use], y[use])``, evaluated at every x."""
+    xm, ym = x[use].mean(), y[use].mean()
+    var = float(((x[use] - xm) ** 2).sum())
+    slope = float(((x[use] - xm) * (y[use] - ym)).sum()) / var if var > 0 else 0.0
+    return ym + slope * (x - xm)
+
+
+def _parity(excess: np.ndarray, select: np.ndarray, odd: np.ndarray) -> float:
+    """mean excess over ``select & odd`` minus over ``select & ~odd`` (0 if either is empty)."""
+    a, b = select & odd, select & ~odd
+    if not a.any() or not b.any():
+        return 0.0
+    return float(excess[a].mean() - excess[b].mean())
+
+
+def _one_pattern(image: np.ndarray, center, v_binned: np.ndarray, factor: int, disk_r: float,
+                 signal_r: float) -> np.ndarray:
+    out = np.zeros(len(SITE_FEATURES))
+    v = np.asarray(v_binned, dtype=np.float64) * factor
+    if not (np.hypot(*v[0]) > 0 and np.hypot(*v[1]) > 0):
+        return out
+    c = np.asarray(center, dtype=np.float64)
+    spacing = min(np.hypot(*v[0]), np.hypot(*v[1]))
+    # Near sites first (robust to a rough start), then out to 60 % of the signal, where
+    # an error of the first fit has grown to less than a disk radius.
+    v, rms = _refine(image, c, v, min(3.5 * spacing, 0.6 * signal_r))
+    v, rms = _refine(image, c, v, 0.6 * signal_r)
+    if not np.isfinite(rms):
+        return out
+    len1, len2 = np.hypot(*v[0]), np.hypot(*v[1])
+    rho = max(1.0, 0.5 * min(disk_r, 0.25 * min(len1, len2)))
+    ij = _sites(v, max(signal_r - rho, 0.0))
+    if len(ij) < 4:
+        return out
+    pos = c + ij @ v
+    dr, dc = _disk_offsets(rho)
+    rows = np.rint(pos[:, 0]).astype(np.int64)[:, None] + dr[None, :]
+    cols = np.rint(pos[:, 1]).astype(np.int64)[:, None] + dc[None, :]
+    inten = _gather(image, rows, cols).mean(axis=1)
+    floor = 1e-6 * max(float(inten.max()), 1e-30)
+    log_i = np.log(inten + floor)
+    g = np.hypot(*(ij @ v).T)
+    # The radial trend: a straight line of log intensity against |g|, robust to outliers
+    # by one re-fit without the sites more than 2 sigma below.
+    trend = _line(g, log_i, np.ones(len(g), dtype=bool))
+    keep = log_i - trend > -2 * max(np.std(log_i - trend), 1e-9)
+    if keep.sum() >= 3:
+        trend = _line(g, log_i, keep)
+    # Clipped: an empty site of a kinematic pattern is at the floor, 14 orders down.
+    excess = np.clip(log_i - trend, -7.0, 7.0)
+    i, j = ij[:, 0], ij[:, 1]
+    odd_i, odd_j = (i % 2) == 1, (j % 2) == 1
+    everywhere = np.ones(len(ij), dtype=bool)
+    # Friedel pairs: each site against the opposite one, where that was sampled too.
+    n = int(np.abs(ij).max())
+    lookup = np.full((2 * n + 1, 2 * n + 1), -1, dtype=np.int64)
+    lookup[i + n, j + n] = np.arange(len(ij))
+    opposite = lookup[n - i, n - j]
+    paired = opposite >= 0
+    friedel = float(np.abs(excess[paired] - excess[opposite[paired]]).mean()) if paired.any() else 0.0
+    cosang = np.clip(v[0] @ v[1] / (len1 * len2), -1.0, 1.0)
+    out[:] = (
+        1.0,
+        np.log1p(len(ij)),
+        rms / len1,
+        max(len1, len2) / min(len1, len2),
+        np.degrees(np.arccos(abs(cosang))),
+        float(np.mean(excess < -np.log(10.0))),
+        _parity(excess, j == 0, odd_i),
+        _parity(excess, i == 0, odd_j),
+        _parity(excess, j != 0, odd_i),
+        _parity(excess, i != 0, odd_j),
+        _parity(excess, everywhere, ((i + j) % 2) == 1),
+        _parity(excess, everywhere, odd_i & odd_j),
+        friedel,
+        float(np.std(excess)),
+    )
+    return out
+
+
+def site_features(images, center, vectors, factor: int, disk_radius_px, ring_mean) -> np.ndarray:
+    """The family's values for a batch of patterns (CPU).
+
+    Parameters
+    ----------
+    images : sequence of (H, W) ndarray
+        Raw intensities of the B patterns (NumPy; views are fine).
+    center : (float, float)
+        Pattern centre (row, col).
+    vectors : (B, 2, 2) ndarray
+        Net vectors ``(row, col)`` in binned pixels (zeros where none was found).
+    factor : int
+        Original pixels per binned pixel.
+    disk_radius_px : (B,) ndarray
+        Bright-field disk radius in pixels.
+    ring_mean : (B, n_rings) ndarray
+        One-pixel ring means of the raw intensities: the signal radius is the last ring
+        above 1e-4 of the mean ring.
+
+    Returns
+    -------
+    (B, len(SITE_FEATURES)) float32 ndarray
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    disk = np.asarray(disk_radius_px, dtype=np.float64).reshape(-1)
+    rings = np.asarray(ring_mean, dtype=np.float64)
+    level = 1e-4 * rings.mean(axis=1, keepdims=True)
+    above = rings > level
+    last = np.where(above.any(axis=1), rings.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)
+    out = np.zeros((len(disk), len(SITE_FEATURES)), dtype=np.float64)
+    for b, image in enumerate(images):
+        out[b] = _one_pattern(np.asarray(image), center, vectors[b], factor, float(disk[b]),
+                              float(last[b]))
+    return out.astype(np.float32)

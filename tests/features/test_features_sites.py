@@ -1,0 +1,91 @@
+"""The sites family: the indexed ZOLZ net and the parities that absences leave on it."""
+
+import numpy as np
+import pytest
+from _synth import disk_lattice
+
+from cbedfeat.features import FeatureConfig, StackFeaturizer
+from cbedfeat.features.names import family_names
+from cbedfeat.features.sites import SITE_FEATURES, site_feature_names
+from cbedfeat.simulate.crystals import Crystal
+from cbedfeat.simulate.kinematic import RenderOptions, render_pattern
+
+SITES = FeatureConfig(families=("sites",))
+BETA = np.radians(104.0)
+MONO = np.array([[5.1, 0, 0], [0, 6.3, 0], [4.7 * np.cos(BETA), 0, 4.7 * np.sin(BETA)]])
+SEED = np.array([[0.13, 0.21, 0.37], [0.31, 0.07, 0.71]])
+# One cell and one atom pair, as P2 ((x, y, z), (-x, y, -z)) and as P2_1 (the copy moved
+# by b/2): the 2_1 screw along b empties 0k0, k odd, which lies in the ZOLZ along [100].
+P2 = Crystal(MONO, np.vstack([SEED, SEED * [-1, 1, -1]]) % 1, [26, 8, 26, 8], 3, "P2")
+P21 = Crystal(MONO, np.vstack([SEED, SEED * [-1, 1, -1] + [0, 0.5, 0]]) % 1, [26, 8, 26, 8], 4,
+              "P21")
+OPTS = RenderOptions(thickness_A=200.0, shape=(256, 256), pixel_size=0.02)
+
+
+def _sites(image):
+    """The family's values of one pattern (the stack repeats it three times)."""
+    values = StackFeaturizer(SITES).transform(np.stack([image] * 3)[None].astype(np.float32))
+    return dict(zip(site_feature_names(), values[0, : len(SITE_FEATURES)], strict=True))
+
+
+def _row_parity(f):
+    return min(f["sites_row1_odd"], f["sites_row2_odd"])
+
+
+def test_names_match_the_columns():
+    assert family_names("sites", FeatureConfig()) == site_feature_names()
+    assert "p1_sites_friedel" in StackFeaturizer().names
+
+
+def test_refined_net_matches_a_known_net():
+    image = disk_lattice((256, 256), v1=(0.0, 17.0), v2=(23.0, 5.0), radius=4.0, decay=200)
+    f = _sites(image)
+    v1, v2 = np.array([0.0, 17.0]), np.array([23.0, 5.0])
+    ratio = np.hypot(*v2) / np.hypot(*v1)
+    angle = np.degrees(np.arccos(abs(v1 @ v2) / np.hypot(*v1) / np.hypot(*v2)))
+    assert f["sites_found"] == 1
+    assert f["sites_ratio"] == pytest.approx(ratio, rel=0.01)
+    assert f["sites_angle"] == pytest.approx(angle, abs=0.5)
+    assert f["sites_fit_rms"] < 0.05
+    assert f["sites_empty"] == 0
+    assert abs(_row_parity(f)) < 0.3
+
+
+def test_screw_axis_absences_show_on_the_central_row_kinematically():
+    p2, _ = render_pattern(P2, [1, 0, 0], 100, options=OPTS)
+    p21, _ = render_pattern(P21, [1, 0, 0], 100, options=OPTS)
+    f2, f21 = _sites(p2), _sites(p21)
+    assert f2["sites_found"] == f21["sites_found"] == 1
+    assert f2["sites_ratio"] == pytest.approx(f21["sites_ratio"], rel=0.05)  # same net
+    assert _row_parity(f21) < -3.0  # the odd 0k0 disks are gone
+    assert _row_parity(f2) > -2.0
+    # Kinematic patterns obey Friedel's law.
+    assert f2["sites_friedel"] < 0.05 and f21["sites_friedel"] < 0.05
+
+
+def test_screw_axis_absences_survive_dynamical_scattering():
+    pytest.importorskip("abtem")
+    from cbedfeat.simulate.multislice import render_pattern_multislice
+
+    p2, _ = render_pattern_multislice(P2, [1, 0, 0], 100, options=OPTS)
+    p21, _ = render_pattern_multislice(P21, [1, 0, 0], 100, options=OPTS)
+    f2, f21 = _sites(p2), _sites(p21)
+    # Double diffraction refills the odd 0k0 disks only weakly (they lie on a
+    # Gjonnes-Moodie dark line), so the central-row parity keeps its sign.
+    assert _row_parity(f21) < -3.0
+    assert _row_parity(f2) > -2.0
+    # No inversion centre (P2_1 and P2 of one atom pair are both polar along b).
+    assert f21["sites_friedel"] > 0.3
+
+
+def test_a_pattern_without_a_net_gives_zeros():
+    from cbedfeat.features.sites import site_features
+
+    image = disk_lattice((128, 128), v1=(0.0, 17.0), v2=(23.0, 5.0), radius=4.0)
+    rings = np.ones((2, 65))
+    vectors = np.zeros((2, 2, 2))
+    vectors[1] = [[0.0, 17.0 / 4], [23.0 / 4, 5.0 / 4]]  # binned pixels, factor 4
+    out = site_features([image, image], (64.0, 64.0), vectors, 4, np.array([4.0, 4.0]), rings)
+    assert out.shape == (2, len(SITE_FEATURES))
+    assert np.all(out[0] == 0)  # no net vectors: nothing to index
+    assert out[1, 0] == 1 and out[1, 3] == pytest.approx(np.hypot(23, 5) / 17, rel=0.02)
