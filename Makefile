@@ -40,7 +40,8 @@ demo: install
 	@echo "Predictions:        $(DEMO)/predictions.csv"
 
 # The measured tables of bench/results/: simulate the bench preset once, extract it,
-# then run every bench script (about an hour on a 2-core machine).
+# then run every bench script (about an hour on a 2-core machine); then the same for
+# the bench-large preset (6,400 materials) and the learning curve on it.
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/cbedfeat simulate --preset bench --out bench/data/raw --workers 2
@@ -52,6 +53,9 @@ bench: install
 	$(BIN)/python bench/uncompressed_copy.py
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
 	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
+	$(BIN)/cbedfeat simulate --preset bench-large --out bench/data/large --workers 2
+	$(BIN)/cbedfeat extract bench/data/large --out bench/data/large.parquet --workers 2
+	$(BIN)/python bench/bench_learning_curve.py --features bench/data/large.parquet
 
 lint: install
 	$(BIN)/ruff check cbedfeat tests bench
