@@ -30,7 +30,7 @@ import numpy as np
 from cbedfeat.models.conformal import ConformalSets
 
 __all__ = ["CALIBRATION_FORMAT", "PROBABILITY_FLOOR", "Calibration", "apply_temperature",
-           "fit_temperature", "log_probabilities"]
+           "bundle_calibration", "fit_temperature", "log_probabilities"]
 
 CALIBRATION_FORMAT = 1
 
@@ -165,3 +165,21 @@ class Calibration:
         return cls(float(data["temperature"]),
                    None if conformal is None else ConformalSets.from_dict(conformal),
                    dict(data.get("info") or {}))
+
+
+def bundle_calibration(bundle: Any) -> Calibration | None:
+    """The :class:`Calibration` of a :class:`~cbedfeat.models.bundle.ModelBundle`, None without one.
+
+    Raises
+    ------
+    ValueError
+        When the stored conformal scores were computed for other classes than the model's.
+    """
+    data = getattr(bundle, "calibration", None)
+    if not data:
+        return None
+    calibration = Calibration.from_dict(data)
+    if calibration.conformal is not None and not np.array_equal(calibration.conformal.classes,
+                                                                np.asarray(bundle.classes)):
+        raise ValueError("the bundle's conformal scores belong to other classes than its model's")
+    return calibration

@@ -111,14 +111,13 @@ def row_fields(labels: Sequence[int], probs: Sequence[float], *, calibrated: boo
         ``set_coverage``, ``set`` (space-separated, ascending), ``set_size`` and
         ``ambiguous_by_physics`` (empty without a set).
     """
-    row: dict[str, Any] = {}
-    for i, (label, prob) in enumerate(zip(labels, probs, strict=True), start=1):
-        row[f"pred_{i}"] = int(label)
-        row[f"prob_{i}"] = float(prob)
-    for i, label in enumerate(labels, start=1):
-        info = space_group_info(int(label))
-        for prefix, attr in _FACTS:
-            row[f"{prefix}_{i}"] = getattr(info, attr)
+    if len(labels) != len(probs):
+        raise ValueError(f"{len(labels)} groups but {len(probs)} probabilities")
+    infos = [space_group_info(int(label)) for label in labels]
+    row: dict[str, Any] = {f"pred_{i}": int(v) for i, v in enumerate(labels, start=1)}
+    row.update({f"prob_{i}": float(v) for i, v in enumerate(probs, start=1)})
+    for prefix, attr in _FACTS:  # in the order of row_columns
+        row.update({f"{prefix}_{i}": getattr(info, attr) for i, info in enumerate(infos, start=1)})
     members = sorted(int(v) for v in prediction_set) if prediction_set is not None else None
     row.update({
         "equivalent_to_pred_1": _numbers(equivalence_class_of(int(labels[0]))),
