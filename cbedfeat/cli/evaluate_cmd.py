@@ -15,14 +15,19 @@ import click
               help="k of the headline top-k accuracy.")
 @click.option("--rare-threshold", type=click.IntRange(min=1), default=None,
               help="Classes with fewer training materials are 'rare' [default: the training setting].")
-def evaluate(model, features, out, split, top_k, rare_threshold):
+@click.option("--coverage", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.9,
+              show_default=True, help="Nominal coverage of the conformal sets evaluated "
+                                      "(bundles trained with --calibration-fraction).")
+@click.option("--mondrian", is_flag=True, help="Evaluate class-conditional conformal sets.")
+def evaluate(model, features, out, split, top_k, rare_threshold, coverage, mondrian):
     """Evaluate the model bundle MODEL on FEATURES; write metrics.json, plots and report.html to OUT."""
     from cbedfeat.models.bundle import BundleError
     from cbedfeat.reports.evaluation import run_evaluation
 
     try:
         page, metrics = run_evaluation(model, features, out, split=None if split == "all" else split,
-                                       rare_threshold=rare_threshold, top_k=top_k)
+                                       rare_threshold=rare_threshold, top_k=top_k, coverage=coverage,
+                                       mondrian=mondrian)
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if metrics.get("n_unlabelled_left_out"):
@@ -43,4 +48,17 @@ def evaluate(model, features, out, split, top_k, rare_threshold):
     if "regression" in metrics:
         reg = metrics["regression"]
         click.echo("lattice MAE: " + "  ".join(f"{k} {v:.3g} {reg['units'][k]}" for k, v in reg["mae"].items()))
+    cal = metrics["calibration"]
+    for key in ("before", "after"):
+        if cal.get(key) and cal[key].get("log_loss") is not None:
+            click.echo(f"{'calibrated' if key == 'after' else 'model'} probabilities: log loss "
+                       f"{cal[key]['log_loss']:.3f}  Brier {cal[key]['brier']:.3f}  ECE {cal[key]['ece']:.3f}")
+    conf = metrics.get("conformal")
+    if conf:
+        click.echo(f"conformal sets at {conf['nominal']:.0%}: coverage {conf['coverage']:.3f}  "
+                   f"rare {'n/a' if conf['rare']['coverage'] is None else format(conf['rare']['coverage'], '.3f')}  "
+                   f"mean size {conf['mean_set_size']:.2f}")
+    mat = metrics["per_material"]
+    click.echo(f"per material ({mat['n_materials']}): top-1 {mat['material_top1_accuracy']:.3f} "
+               f"(single stacks {mat['stack_top1_accuracy']:.3f})")
     click.echo(f"report: {page}")

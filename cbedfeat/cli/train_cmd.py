@@ -43,8 +43,12 @@ def _parse_params(values: tuple[str, ...]) -> dict:
               help="Share of training materials held out for validation when FEATURES has no dev rows.")
 @click.option("--rare-threshold", type=click.IntRange(min=1), default=None,
               help="Classes with fewer training materials are 'rare' in the metrics [default: 10].")
+@click.option("--calibration-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None,
+              help="Hold out this share of the training materials (never fitted on) to fit a "
+                   "temperature and conformal scores, stored in the bundle (predict --coverage).")
 def train(features, out, model, weighting, device, seed, n_estimators, params, holdout_fraction,
-          rare_threshold):
+          rare_threshold, calibration_fraction):
     """Train a classifier on the 'train' rows of FEATURES and save a bundle to OUT.
 
     Validation runs on the 'dev' rows, or on a material-grouped hold-out of the
@@ -60,11 +64,14 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
     if n_estimators is not None:
         extra["n_estimators"] = n_estimators
     if model == "cnn":
+        if calibration_fraction is not None:
+            raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
         _train_cnn(features, out, weighting=weighting, device=device, seed=seed, params=extra)
         return
     try:
         result = train_model(features, out, model=model, weighting=weighting, device=device, seed=seed,
-                             params=extra, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold)
+                             params=extra, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
+                             calibration_fraction=calibration_fraction)
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     val = result.validation

@@ -11,6 +11,8 @@ Layout of a bundle directory::
                       system-gated and logit-adjusted wrappers)
     model/            CNNSpaceGroupClassifier: model.pt (torch state_dict, loaded with
                       weights_only=True), label_map.json, params.json (written by ``save``)
+    calibration.json  optional: temperature and conformal calibration scores
+                      (:class:`cbedfeat.models.calibration.Calibration`, plain JSON)
 
 Security: ``model.joblib`` is a pickle. Loading a pickle runs code chosen by whoever
 wrote the file, so load joblib bundles **only from trusted sources**. The XGBoost
@@ -45,6 +47,7 @@ MANIFEST = "manifest.json"
 METADATA = "bundle.json"
 NATIVE_DIR = "model"
 JOBLIB_FILE = "model.joblib"
+CALIBRATION_FILE = "calibration.json"
 KIND_XGBOOST = "xgboost-ubj"
 KIND_JOBLIB = "joblib"
 KIND_CNN = "torch-cnn"  # model/: model.pt (torch state_dict), label_map.json, params.json
@@ -143,6 +146,9 @@ class ModelBundle:
         Version of the feature definitions of the training table.
     path : Path or None
         Where the bundle was loaded from.
+    calibration : dict or None
+        :meth:`cbedfeat.models.calibration.Calibration.to_dict` of the bundle's
+        calibration, None when it has none.
     """
 
     model: Any
@@ -152,6 +158,7 @@ class ModelBundle:
     versions: dict[str, str] = field(default_factory=dict)
     feature_version: str | None = None
     path: Path | None = None
+    calibration: dict[str, Any] | None = None
 
     @property
     def classes(self) -> np.ndarray:
@@ -223,6 +230,7 @@ def save_bundle(
     feature_config: Mapping[str, Any] | None = None,
     feature_version: str | None = None,
     training: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a fitted model as a bundle directory, atomically.
 
@@ -243,6 +251,9 @@ def save_bundle(
     feature_version : str, optional
     training : mapping, optional
         Training metadata (JSON-serialisable).
+    calibration : mapping, optional
+        :meth:`cbedfeat.models.calibration.Calibration.to_dict`, written as
+        ``calibration.json``.
 
     Returns
     -------
@@ -282,6 +293,8 @@ def save_bundle(
             "training": dict(training or {}),
         }
         (tmp / METADATA).write_text(to_json(meta) + "\n")
+        if calibration is not None:
+            (tmp / CALIBRATION_FILE).write_text(to_json(dict(calibration)) + "\n")
         manifest = {
             "format_version": BUNDLE_FORMAT_VERSION,
             "files": {
@@ -367,7 +380,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
         See :func:`verify_bundle`; also when the model file cannot be read.
     """
     root = Path(directory)
-    verify_bundle(root)
+    manifest = verify_bundle(root)
     meta = _read_json(root / METADATA)
     if meta.get("format_version", 0) > BUNDLE_FORMAT_VERSION:
         raise IncompatibleBundleError(f"{root}: bundle format {meta['format_version']} is too new")
@@ -398,6 +411,8 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
         raise CorruptBundleError(f"{root}: cannot load the {kind} model: {exc}") from exc
     if [int(c) for c in np.asarray(model.classes_)] != meta["classes"]:
         raise CorruptBundleError(f"{root}: the model's classes differ from {METADATA}")
+    # Only a calibration the manifest lists (and so verify_bundle checked) is read.
+    calibration = _read_json(root / CALIBRATION_FILE) if CALIBRATION_FILE in manifest.get("files", {}) else None
     return ModelBundle(
         model=model,
         feature_names=list(meta["feature_names"]),
@@ -406,4 +421,5 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
         versions=saved,
         feature_version=meta.get("feature_version"),
         path=root,
+        calibration=calibration,
     )

@@ -28,6 +28,8 @@ PLOT_FILES = {
     "crystal_system_confusion": "crystal_system_confusion.png",
     "top_k_curve": "top_k_curve.png",
 }
+# Drawn only when the metrics hold probability scores (cbedfeat.workflows.evaluate).
+RELIABILITY_PLOT = "reliability.png"
 
 _FRIEDEL_NOTE = (
     "Kinematic patterns obey Friedel's law (|F<sub>g</sub>| = |F<sub>-g</sub>|): they show the "
@@ -127,6 +129,45 @@ def plot_top_k_curve(curve: Mapping[str, Sequence[float]], path: Path) -> Path:
     return path
 
 
+def plot_reliability(calibration: Mapping[str, Any], path: Path) -> Path:
+    """Reliability diagram: accuracy against mean top probability per confidence bin.
+
+    Parameters
+    ----------
+    calibration : mapping
+        The ``calibration`` entry of :func:`cbedfeat.workflows.evaluate.uncertainty_metrics`:
+        ``before`` and (optionally) ``after``, each with ``reliability`` bins.
+    path : Path
+        PNG to write.
+
+    Returns
+    -------
+    Path
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=110)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfect calibration")
+    for key, label, marker in (("before", "model", "o"), ("after", "calibrated", "s")):
+        scores = calibration.get(key)
+        if not scores or not scores.get("reliability"):
+            continue
+        bins = scores["reliability"]
+        pts = [(c, a) for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["count"], strict=True) if n]
+        x, y = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+        ax.plot(x, y, marker=marker, label=f"{label} (ECE {scores['ece']:.3f})")
+    ax.set_xlabel("mean top-1 probability in the bin")
+    ax.set_ylabel("top-1 accuracy in the bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title("Reliability of the top-1 probability")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -190,6 +231,63 @@ def _kinematic_section(metrics: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
+    """Calibration, conformal sets and accuracy per material (HTML)."""
+    parts: list[str] = []
+    cal = metrics.get("calibration")
+    if cal:
+        parts.append("<h2>Calibration</h2>")
+        if cal.get("after") is None:
+            parts.append("<p>The bundle holds no calibration (train with --calibration-fraction); "
+                         "the model's own probabilities are scored.</p>")
+        else:
+            parts.append(f"<p>Temperature {cal['temperature']:.3f}, fitted by minimising the log loss on "
+                         "a material-grouped hold-out of the training rows that the model was not fitted "
+                         "on.</p>")
+        names = [("log_loss", "log loss"), ("brier", "Brier score (multiclass, 0-2)"),
+                 ("ece", "expected calibration error (top-1, 15 bins)")]
+        after = cal.get("after") or {}
+        parts.append(_table([(label, cal["before"].get(key), after.get(key)) for key, label in names],
+                            ["metric", "model", "calibrated"]))
+    conf = metrics.get("conformal")
+    if conf:
+        nominal = conf.get("nominal")
+        kind = "class-conditional (Mondrian)" if conf.get("mondrian") else "marginal"
+        parts.append(f"<h2>Conformal prediction sets</h2><p>Split conformal, {kind}, nominal coverage "
+                     f"{_pct(nominal)}: the share of rows whose set holds the true space group.</p>")
+        rows = [("all rows", conf["n"], _pct(conf["coverage"]))]
+        rows += [(f"system: {k}", v["n"], _pct(v["coverage"])) for k, v in conf["by_crystal_system"].items()]
+        rows += [(f"{k} classes", conf[k]["n"], _pct(conf[k]["coverage"])) for k in ("rare", "frequent")]
+        parts.append(_table(rows, ["rows", "n", "empirical coverage"]))
+        parts.append(_table([("mean set size", conf["mean_set_size"]), ("median set size", conf["median_set_size"]),
+                             ("empty sets", _pct(conf["empty_share"])),
+                             ("single-group sets", _pct(conf["singleton_share"]))], ["set size", "value"]))
+        parts.append("<h3>Distribution of set sizes</h3>")
+        parts.append(_table(list(conf["set_size_counts"].items()), ["set size", "rows"]))
+        if conf["rare_classes"]:
+            parts.append("<h3>Coverage per rare class</h3>")
+            parts.append(_table([(r["space_group"], space_group_symbol(r["space_group"]), r["n"],
+                                  _pct(r["coverage"])) for r in conf["rare_classes"]],
+                                ["SG", "symbol", "rows", "coverage"]))
+    mat = metrics.get("per_material")
+    if mat:
+        parts.append(f"<h2>One prediction per material</h2><p>{mat['n_materials']} materials, "
+                     f"{mat['mean_stacks_per_material']:.1f} stacks each on average; a material's "
+                     "prediction sums its stacks' calibrated log-probabilities.</p>")
+        parts.append(_table([("top-1, single stacks", _pct(mat["stack_top1_accuracy"])),
+                             ("top-1, per material", _pct(mat["material_top1_accuracy"])),
+                             (f"top-{mat['k']}, per material", _pct(mat["material_topk_accuracy"]))],
+                            ["accuracy", "value"]))
+    return "".join(parts)
+
+
+def space_group_symbol(number: int) -> str:
+    """Hermann-Mauguin symbol of space group ``number``."""
+    from cbedfeat.data.labels import space_group_info
+
+    return space_group_info(int(number)).symbol
+
+
 def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title: str,
                 model_info: Mapping[str, Any] | None = None) -> str:
     """The report page as one HTML string (plots embedded as base64 PNG)."""
@@ -231,6 +329,7 @@ def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title:
         )
     parts.append(f"<h2>Accuracy ceiling</h2><p>{_FRIEDEL_NOTE}</p><p>{_TRUST_NOTE}</p>")
     parts.append(_kinematic_section(metrics))
+    parts.append(_uncertainty_section(metrics))
     parts.append("<h2>Plots</h2>")
     for key, path in plots.items():
         parts.append(_img(path, key.replace("_", " ")))
@@ -288,6 +387,8 @@ def write_report(
         ),
         "top_k_curve": plot_top_k_curve(metrics["top_k_curve"], out / PLOT_FILES["top_k_curve"]),
     }
+    if metrics.get("calibration") and metrics["calibration"].get("before", {}).get("reliability"):
+        plots["reliability"] = plot_reliability(metrics["calibration"], out / RELIABILITY_PLOT)
     fields = list(metrics["per_class"][0]) if metrics["per_class"] else ["space_group"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -317,6 +418,8 @@ def run_evaluation(
     split: str | None = "test",
     rare_threshold: int | None = None,
     top_k: int = 5,
+    coverage: float = 0.9,
+    mondrian: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Load a bundle and a table, evaluate, and write the report directory.
 
@@ -334,7 +437,8 @@ def run_evaluation(
     table, meta = read_table(features)
     bundle.check_features(table.columns, source=str(features))
     bundle.check_table_metadata(meta)
-    metrics = evaluate_bundle(bundle, table, split=split, rare_threshold=rare_threshold, top_k=top_k)
+    metrics = evaluate_bundle(bundle, table, split=split, rare_threshold=rare_threshold, top_k=top_k,
+                              coverage=coverage, mondrian=mondrian)
     training = bundle.training or {}
     info = {
         "bundle": str(Path(model_dir)),

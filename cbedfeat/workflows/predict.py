@@ -9,6 +9,14 @@ A pattern problem (stack missing, of the wrong shape or dtype, non-finite, unrea
 a file that does not open) skips the sample, which is reported, and every other
 sample is predicted.
 
+Every row explains itself (:mod:`cbedfeat.workflows.explain`): symbol, crystal system,
+Laue class and point group of each top-k group, the kinematic-equivalence class of the
+top-1 group, and, for a bundle with a calibration (``cbedfeat train
+--calibration-fraction``), calibrated probabilities and, at a requested coverage, the
+conformal set of space groups with a flag when the set lies inside one equivalence
+class. Rows of one material combine into one prediction with
+:func:`combine_by_material`.
+
 Features are computed from the patterns with the bundle's own feature config
 (:class:`cbedfeat.features.FeatureExtractor`), so a model always sees the features it
 was trained on; a model that reads the stacks itself (the CNN baseline) gets the
@@ -44,28 +52,37 @@ class Predictions:
     Attributes
     ----------
     rows : list of dict
-        One per predicted sample: ``file, group, material, true_space_group, pred_1..k,
-        prob_1..k``; ``material`` and ``true_space_group`` are None where the input
-        stores no valid value (empty in the CSV).
+        One per predicted sample: ``file, group, material, true_space_group``, then the
+        fields of :func:`cbedfeat.workflows.explain.row_fields` (``pred_1..k``,
+        ``prob_1..k``, the facts of each group, the equivalence class of ``pred_1``, the
+        set); ``material`` and ``true_space_group`` are None where the input stores no
+        valid value (empty in the CSV).
     problems : list of dict
         One per skipped sample or file (a pattern problem): ``file, group, kind, reason``.
     metadata_problems : list of dict
         One per missing or invalid attribute of a predicted sample: ``file, group,
         kind, reason``.
     top_k : int
+    log_proba : (n, K) ndarray or None
+        Log of the (calibrated, where the bundle has a calibration) probabilities of
+        the rows, for :func:`combine_by_material`.
+    classes : (K,) ndarray or None
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     metadata_problems: list[dict[str, Any]] = field(default_factory=list)
     top_k: int = 5
+    log_proba: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     @property
     def columns(self) -> list[str]:
         """CSV header."""
-        k = range(1, self.top_k + 1)
-        return ["file", "group", "material", "true_space_group",
-                *[f"pred_{i}" for i in k], *[f"prob_{i}" for i in k]]
+        from cbedfeat.workflows.explain import row_columns
+
+        extra = ["n_stacks"] if self.rows and "n_stacks" in self.rows[0] else []
+        return ["file", "group", "material", "true_space_group", *extra, *row_columns(self.top_k)]
 
     @property
     def n_unlabelled(self) -> int:
@@ -155,6 +172,8 @@ def predict_files(
     top_k: int = 5,
     device: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    coverage: float | None = None,
+    mondrian: bool = False,
 ) -> Predictions:
     """Top-k space groups of every readable sample of ``inputs``.
 
@@ -170,6 +189,11 @@ def predict_files(
         Where features are computed.
     batch_size : int
         Stacks per feature batch.
+    coverage : float, optional
+        Nominal coverage of the conformal set written for each sample (needs a bundle
+        with a calibration).
+    mondrian : bool
+        Class-conditional sets (see :mod:`cbedfeat.models.conformal`).
 
     Returns
     -------
@@ -179,11 +203,21 @@ def predict_files(
     ------
     FileNotFoundError
         For an input that does not exist.
+    IncompatibleBundleError
+        When ``coverage`` is given and the bundle holds no conformal calibration.
     """
     from cbedfeat.data.sources import iter_inputs
+    from cbedfeat.models.calibration import bundle_calibration, log_probabilities
+    from cbedfeat.workflows.explain import row_fields
 
+    calibration = bundle_calibration(bundle)
+    if coverage is not None and (calibration is None or calibration.conformal is None):
+        raise IncompatibleBundleError(
+            f"{bundle.path}: the bundle holds no conformal calibration, so it gives no sets; "
+            "train it with --calibration-fraction")
     k = min(int(top_k), bundle.classes.size)
-    out = Predictions(top_k=k)
+    out = Predictions(top_k=k, classes=bundle.classes)
+    logs: list[np.ndarray] = []
     problems: list[Any] = []
     score = _stack_scorer(bundle) if getattr(bundle.model, "reads_stacks", False) else \
         _feature_scorer(bundle, device, batch_size, out.problems)
@@ -192,21 +226,97 @@ def predict_files(
         kept, proba = score(batch)
         if not kept:
             continue
+        if calibration is not None:
+            proba = calibration.calibrate(proba)
+        logs.append(log_probabilities(proba))
+        sets = calibration.predict_set(proba, coverage, mondrian=mondrian) if coverage is not None else None
         labels, probs = top_k_predictions(proba, bundle.classes, k)
-        for sample, lab, pro in zip(kept, labels, probs, strict=True):
+        for i, (sample, lab, pro) in enumerate(zip(kept, labels, probs, strict=True)):
             meta = sample.meta
             out.metadata_problems.extend(_problem_record(p) for p in meta.problems)
             row = {"file": meta.file, "group": meta.group, "material": meta.material,
                    "true_space_group": meta.space_group}
-            row.update({f"pred_{i + 1}": int(v) for i, v in enumerate(lab)})
-            row.update({f"prob_{i + 1}": float(v) for i, v in enumerate(pro)})
+            row.update(row_fields(lab, pro, calibrated=calibration is not None, coverage=coverage,
+                                  prediction_set=None if sets is None else bundle.classes[sets[i]]))
             out.rows.append(row)
+    out.log_proba = np.concatenate(logs) if logs else np.zeros((0, bundle.classes.size))
     out.problems.extend(_problem_record(p) for p in problems)
     for p in out.problems:
         logger.warning("skipped %s [%s]: %s", p["file"], p["group"], p["reason"])
     if out.metadata_problems:
         logger.info("%d samples predicted without (valid) metadata; see the metadata report",
                     out.n_unlabelled)
+    return out
+
+
+def combine_by_material(predictions: Predictions) -> Predictions:
+    """One prediction per material: the sum of its stacks' calibrated log-probabilities.
+
+    Rows without a material are left out (and counted in the log). A combined row
+    has ``file`` (the files, ``;``-joined), ``group`` (the groups, ``;``-joined),
+    ``material``, ``true_space_group`` (when all its rows agree), ``n_stacks`` and the
+    fields of :func:`cbedfeat.workflows.explain.row_fields` without a set (the sets'
+    coverage holds per stack, not for a combination).
+
+    Parameters
+    ----------
+    predictions : Predictions
+        From :func:`predict_files`.
+
+    Returns
+    -------
+    Predictions
+        The same problems, one row per material.
+    """
+    from scipy.special import softmax
+
+    from cbedfeat.workflows.explain import combine_log_probabilities, row_fields
+
+    keep = [i for i, r in enumerate(predictions.rows) if r["material"] is not None]
+    if len(keep) < len(predictions.rows):
+        logger.info("%d rows without a material are not combined", len(predictions.rows) - len(keep))
+    out = Predictions(problems=predictions.problems, metadata_problems=predictions.metadata_problems,
+                      top_k=predictions.top_k, classes=predictions.classes)
+    if not keep or predictions.log_proba is None:
+        return out
+    rows = [predictions.rows[i] for i in keep]
+    materials, combined = combine_log_probabilities(predictions.log_proba[keep], [r["material"] for r in rows])
+    proba = softmax(combined, axis=1)
+    labels, probs = top_k_predictions(proba, predictions.classes, predictions.top_k)
+    calibrated = bool(rows[0]["calibrated"])
+    by_material: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_material.setdefault(str(r["material"]), []).append(r)
+    for material, lab, pro in zip(materials, labels, probs, strict=True):
+        own = by_material[str(material)]
+        truth = {r["true_space_group"] for r in own}
+        row = {"file": ";".join(dict.fromkeys(r["file"] for r in own)),
+               "group": ";".join(r["group"] for r in own), "material": str(material),
+               "true_space_group": truth.pop() if len(truth) == 1 else None, "n_stacks": len(own)}
+        row.update(row_fields(lab, pro, calibrated=calibrated))
+        out.rows.append(row)
+    out.log_proba = combined - np.logaddexp.reduce(combined, axis=1, keepdims=True)
+    return out
+
+
+def write_predictions_json(predictions: Predictions, path: str | os.PathLike[str]) -> Path:
+    """Write the predictions as JSON lines, one record per row (atomically).
+
+    Each record is :func:`cbedfeat.workflows.explain.json_record` of a row.
+
+    Returns
+    -------
+    Path
+    """
+    import json
+
+    from cbedfeat._util import write_atomic
+    from cbedfeat.workflows.explain import json_record
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(json_record(row, predictions.top_k)) for row in predictions.rows]
+    write_atomic(out, ("\n".join(lines) + ("\n" if lines else "")).encode())
     return out
 
 
@@ -246,9 +356,9 @@ def _write_report(path: Path, records: list[dict[str, Any]]) -> Path | None:
 
 
 def write_predictions(
-    predictions: Predictions, path: str | os.PathLike[str]
+    predictions: Predictions, path: str | os.PathLike[str], *, as_json: bool = False
 ) -> tuple[Path, Path | None, Path | None]:
-    """Write the predictions CSV (atomically) and its problem reports.
+    """Write the predictions CSV (or JSON lines, ``as_json``; atomically) and its problem reports.
 
     ``<stem>.skipped.csv`` lists the skipped samples and files (pattern problems),
     ``<stem>.metadata.csv`` the metadata problems of predicted samples; each is
@@ -261,10 +371,14 @@ def write_predictions(
     metadata_csv : Path or None
     """
     out = Path(path)
-    _write_csv(out, predictions.columns, predictions.rows)
+    if as_json:
+        write_predictions_json(predictions, out)
+    else:
+        _write_csv(out, predictions.columns, predictions.rows)
     skipped, metadata = report_paths(out)
     return out, _write_report(skipped, predictions.problems), \
         _write_report(metadata, predictions.metadata_problems)
 
 
-__all__ = ["Predictions", "predict_files", "report_paths", "write_predictions"]
+__all__ = ["Predictions", "combine_by_material", "predict_files", "report_paths", "write_predictions",
+           "write_predictions_json"]

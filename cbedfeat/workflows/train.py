@@ -206,6 +206,7 @@ def train_model(
     params: Mapping[str, Any] | None = None,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     rare_threshold: int | None = None,
+    calibration_fraction: float | None = None,
 ) -> TrainResult:
     """Train a model on a feature table's ``train`` rows and save it as a bundle.
 
@@ -227,6 +228,10 @@ def train_model(
         ``dev`` rows.
     rare_threshold : int, optional
         Rare classes have fewer training materials than this.
+    calibration_fraction : float, optional
+        When given, this share of the training materials is held out (never fitted
+        on) to fit a temperature and conformal scores, stored in the bundle
+        (:mod:`cbedfeat.workflows.calibrate`).
 
     Returns
     -------
@@ -235,12 +240,26 @@ def train_model(
     from cbedfeat.models.bundle import save_bundle
 
     table, meta = read_table(features)
+    names = list(meta["feature_names"])
+    calibration = None
+    if calibration_fraction is not None:
+        from cbedfeat.data.table import labelled_rows
+        from cbedfeat.workflows.calibrate import mark_calibration_rows
+
+        table, _ = labelled_rows(table, "calibration")
+        table, split, train_rows = mark_calibration_rows(table, fraction=calibration_fraction, seed=seed)
     estimator, training, seconds = fit_and_validate(
-        table, list(meta["feature_names"]), model=model, weighting=weighting, device=device,
+        table, names, model=model, weighting=weighting, device=device,
         seed=seed, params=params, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
     )
     training["features_file"] = PurePath(features).name
-    path = save_bundle(out, estimator, feature_names=list(meta["feature_names"]),
+    if calibration_fraction is not None:
+        from cbedfeat.workflows.calibrate import fit_calibration
+
+        calibration = fit_calibration(estimator, names, train_rows[split.temperature],
+                                      train_rows[split.conformal],
+                                      info={"fraction": calibration_fraction, "seed": seed}).to_dict()
+    path = save_bundle(out, estimator, feature_names=names,
                        feature_config=meta["feature_config"], feature_version=meta["feature_version"],
-                       training=training)
+                       training=training, calibration=calibration)
     return TrainResult(path, estimator, training["validation"], training, seconds)

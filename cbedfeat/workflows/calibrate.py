@@ -1,0 +1,193 @@
+"""Calibration hold-outs of the training rows, and fitting a :class:`~cbedfeat.models.calibration.Calibration`.
+
+Rows of one material (its beam energies) are near-duplicates, so they are not
+exchangeable with each other: the rows a temperature or conformal scores are fitted on
+must come from materials the model never saw. :func:`calibration_split` takes a
+material-grouped, class-stratified hold-out of the training rows
+(:func:`cbedfeat.data.splits.holdout_split`) and cuts it, again by material, into a
+*temperature* part and a *conformal* part; the model is then fitted on the rest (the
+*fit* rows). No material is in two parts. Classes with a single training material stay
+in the fit part (holding it out would remove the class from training), so the
+calibration parts hold no row of them; the conformal sets treat them as rare (see
+:mod:`cbedfeat.models.conformal`).
+
+The temperature is fitted on its own rows and the conformal scores computed on rows
+that played no part in choosing it, so the conformal guarantee is not weakened by
+reusing rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cbedfeat.data.splits import holdout_split
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CALIBRATION_SPLIT", "DEFAULT_CALIBRATION_FRACTION", "CalibrationSplit", "calibration_split",
+           "fit_calibration", "mark_calibration_rows"]
+
+DEFAULT_CALIBRATION_FRACTION = 0.2
+# Split label of the held-out rows in a table handed to training: neither "train" nor "dev".
+CALIBRATION_SPLIT = "calibration"
+
+
+@dataclass
+class CalibrationSplit:
+    """Row masks of the three material-disjoint parts of the training rows.
+
+    Attributes
+    ----------
+    fit, temperature, conformal : (n,) ndarray of bool
+        Exactly one is True in every row.
+    """
+
+    fit: np.ndarray
+    temperature: np.ndarray
+    conformal: np.ndarray
+
+
+def calibration_split(y: Any, materials: Any, *, fraction: float = DEFAULT_CALIBRATION_FRACTION,
+                      seed: int = 0) -> CalibrationSplit:
+    """Split training rows into fit, temperature and conformal parts, by material.
+
+    Parameters
+    ----------
+    y : (n,) array_like of int
+        Space groups.
+    materials : (n,) array_like of str
+    fraction : float
+        Share of the materials held out for calibration (about half for the temperature,
+        half for the conformal scores).
+    seed : int
+
+    Returns
+    -------
+    CalibrationSplit
+    """
+    y = np.asarray(y)
+    materials = np.asarray(materials).astype(str)
+    fit, held = holdout_split(y, materials, fraction=fraction, seed=seed)
+    temperature = np.zeros(y.size, dtype=bool)
+    conformal = np.zeros(y.size, dtype=bool)
+    if held.any():
+        index = np.flatnonzero(held)
+        first, second = holdout_split(y[index], materials[index], fraction=0.5, seed=seed + 1)
+        if not second.any():  # too few materials to stratify: split the materials in two
+            names = np.unique(materials[index])
+            rng = np.random.default_rng(seed)
+            half = set(rng.permutation(names)[: names.size // 2].tolist())
+            second = np.isin(materials[index], list(half))
+            first = ~second
+        temperature[index[first]] = True
+        conformal[index[second]] = True
+    return CalibrationSplit(fit=fit, temperature=temperature, conformal=conformal)
+
+
+def mark_calibration_rows(table: Any, *, train_split: str = "train",
+                          fraction: float = DEFAULT_CALIBRATION_FRACTION,
+                          seed: int = 0) -> tuple[Any, CalibrationSplit, Any]:
+    """A copy of ``table`` whose held-out training rows are relabelled ``"calibration"``.
+
+    Training on the copy (:func:`cbedfeat.workflows.train.fit_and_validate`) fits on the
+    remaining ``train_split`` rows only.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Labelled feature table.
+    train_split : str
+    fraction : float
+    seed : int
+
+    Returns
+    -------
+    table : DataFrame
+        The copy.
+    split : CalibrationSplit
+        Masks over the training rows.
+    train : DataFrame
+        The original training rows (index aligned with ``split``'s masks).
+    """
+    is_train = table["split"].astype(str).to_numpy() == train_split
+    train = table[is_train]
+    if train.empty:
+        raise ValueError(f"the table has no rows of split {train_split!r}")
+    split = calibration_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
+                              fraction=fraction, seed=seed)
+    if not (split.temperature.any() and split.conformal.any()):
+        raise ValueError("too few training materials to hold some out for calibration")
+    labels = table["split"].astype(str).to_numpy(dtype=object)
+    labels[np.flatnonzero(is_train)[~split.fit]] = CALIBRATION_SPLIT
+    marked = table.copy()
+    marked["split"] = labels
+    return marked, split, train
+
+
+def _known_rows(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isin(y, classes)
+    return proba[keep], y[keep]
+
+
+def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: Any, conformal_rows: Any, *,
+                    min_class_scores: int | None = None, info: dict[str, Any] | None = None) -> Any:
+    """Fit a temperature and keep conformal scores for a fitted estimator.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        With ``predict_proba`` and ``classes_``.
+    feature_names : list of str
+    temperature_rows, conformal_rows : DataFrame
+        Held-out rows of materials the estimator was not fitted on (rows of classes the
+        estimator does not know are left out).
+    min_class_scores : int, optional
+        See :class:`cbedfeat.models.conformal.ConformalSets`.
+    info : dict, optional
+        Extra provenance stored with the calibration.
+
+    Returns
+    -------
+    Calibration
+    """
+    from cbedfeat.models.calibration import PROBABILITY_FLOOR, Calibration, fit_temperature
+    from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets
+
+    classes = np.asarray(estimator.classes_)
+    column = {c: i for i, c in enumerate(classes.tolist())}
+
+    def proba_of(rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        p = np.asarray(estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float64)))
+        return _known_rows(p, rows["space_group"].to_numpy(dtype=np.int64), classes)
+
+    p_t, y_t = proba_of(temperature_rows)
+    if y_t.size == 0:
+        raise ValueError("no temperature rows of a class the model knows")
+    y_index = np.array([column[c] for c in y_t.tolist()])
+    temperature = fit_temperature(p_t, y_index)
+    calibration = Calibration(temperature=temperature)
+    rows = np.arange(y_index.size)
+    floor = PROBABILITY_FLOOR
+    nll_before = float(-np.log(np.clip(p_t[rows, y_index], floor, 1)).mean())
+    nll_after = float(-np.log(np.clip(calibration.calibrate(p_t)[rows, y_index], floor, 1)).mean())
+    p_c, y_c = proba_of(conformal_rows)
+    calibration.conformal = ConformalSets.fit(
+        calibration.calibrate(p_c), y_c, classes,
+        n_materials=int(conformal_rows["material"].nunique()),
+        min_class_scores=DEFAULT_MIN_CLASS_SCORES if min_class_scores is None else min_class_scores)
+    calibration.info = {
+        **dict(info or {}),
+        "temperature_rows": int(y_t.size),
+        "temperature_log_loss_before": nll_before,
+        "temperature_log_loss_after": nll_after,
+        "temperature_materials": int(temperature_rows["material"].nunique()),
+        "conformal_rows": int(y_c.size),
+        "conformal_materials": int(conformal_rows["material"].nunique()),
+    }
+    logger.info("temperature %.3f from %d rows; %d conformal scores from %d materials", temperature,
+                y_t.size, y_c.size, calibration.info["conformal_materials"])
+    return calibration

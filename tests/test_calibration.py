@@ -1,0 +1,128 @@
+"""Temperature scaling, conformal sets, the calibration hold-outs and the calibration metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from cbedfeat.metrics.calibration import probability_scores, reliability_bins, set_metrics
+from cbedfeat.models.calibration import Calibration, apply_temperature, fit_temperature
+from cbedfeat.models.conformal import ConformalSets
+from cbedfeat.testing import make_feature_table
+from cbedfeat.workflows.calibrate import calibration_split, fit_calibration, mark_calibration_rows
+
+CLASSES = np.array([2, 14, 62, 139, 194, 225])
+
+
+def _known_problem(n, seed=0):
+    """Rows with known class probabilities over :data:`CLASSES` and labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = softmax(rng.normal(0.0, 1.5, size=(n, CLASSES.size)), axis=1)
+    y = np.array([rng.choice(CLASSES.size, p=row) for row in p])
+    return p, y
+
+
+def test_temperature_recovers_the_overconfidence():
+    p, y = _known_problem(6000, seed=1)
+    over = softmax(3.0 * np.log(p), axis=1)  # the model's logits three times too large
+    t = fit_temperature(over, y)
+    assert t == pytest.approx(3.0, rel=0.1)
+    calibrated = apply_temperature(over, t)
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    assert (np.argmax(calibrated, axis=1) == np.argmax(over, axis=1)).all()
+    classes = CLASSES
+    y = CLASSES[y]
+    before, after = probability_scores(y, over, classes), probability_scores(y, calibrated, classes)
+    assert after["log_loss"] < before["log_loss"] and after["ece"] < before["ece"]
+    assert after["brier"] < before["brier"]
+
+
+def test_conformal_coverage_is_nominal_on_a_known_problem():
+    p_cal, y_cal = _known_problem(3000, seed=2)
+    p_test, y_test = _known_problem(4000, seed=3)
+    classes = CLASSES
+    y_cal, y_test = classes[y_cal], classes[y_test]
+    cs = ConformalSets.fit(p_cal, y_cal, classes)
+    for coverage in (0.8, 0.9):
+        sets = cs.predict_set(p_test, coverage)
+        got = set_metrics(y_test, sets, classes)["coverage"]
+        # Sampling error of the test rows and of the calibration quantile, 3 sigma.
+        sigma = np.sqrt(coverage * (1 - coverage) * (1 / y_test.size + 1 / y_cal.size))
+        assert abs(got - coverage) < 3 * sigma + 1 / (y_cal.size + 1)
+    mondrian = cs.predict_set(p_test, 0.9, mondrian=True)
+    per_class = [mondrian[y_test == c, i].mean() for i, c in enumerate(classes)]
+    assert min(per_class) > 0.9 - 3 * np.sqrt(0.09 / (y_test == classes[0]).sum()) - 0.03
+
+
+def test_mondrian_pools_rare_classes_and_falls_back_to_all_scores():
+    rng = np.random.default_rng(4)
+    classes = np.array([3, 7, 11])
+    y = np.array([3] * 50 + [7] * 40 + [11] * 2)
+    p = softmax(rng.normal(size=(y.size, 3)), axis=1)
+    cs = ConformalSets.fit(p, y, classes, min_class_scores=20)
+    assert cs.categories().tolist() == [3, 7, -1]
+    test = softmax(rng.normal(size=(30, 3)), axis=1)
+    # Two pooled scores are too few: class 11 is judged against every score, as marginally.
+    marginal = cs.predict_set(test, 0.9)
+    assert (cs.predict_set(test, 0.9, mondrian=True)[:, 2] == marginal[:, 2]).all()
+    again = ConformalSets.from_dict(cs.to_dict())
+    assert (again.predict_set(test, 0.9, mondrian=True) == cs.predict_set(test, 0.9, mondrian=True)).all()
+
+
+def test_calibration_splits_never_share_a_material_with_the_fit_rows():
+    table = make_feature_table(n_classes=10, max_materials=24, seed=5)
+    train = table[table["split"] == "train"]
+    for seed in range(3):
+        split = calibration_split(train["space_group"], train["material"], fraction=0.3, seed=seed)
+        assert (split.fit.astype(int) + split.temperature + split.conformal == 1).all()
+        assert split.temperature.any() and split.conformal.any()
+        mats = [set(train["material"][m]) for m in (split.fit, split.temperature, split.conformal)]
+        assert not (mats[0] & mats[1]) and not (mats[0] & mats[2]) and not (mats[1] & mats[2])
+        # Every class keeps a fitting material.
+        assert set(train["space_group"][split.fit]) == set(train["space_group"])
+    marked, split, rows = mark_calibration_rows(table, fraction=0.3, seed=0)
+    fit_mats = set(marked.loc[marked["split"] == "train", "material"])
+    held_mats = set(marked.loc[marked["split"] == "calibration", "material"])
+    assert held_mats == set(rows["material"][~split.fit]) and not fit_mats & held_mats
+    assert (marked.loc[table["split"] != "train", "split"] == table.loc[table["split"] != "train", "split"]).all()
+
+
+def test_fit_calibration_round_trips_through_json():
+    from sklearn.linear_model import LogisticRegression
+
+    table = make_feature_table(n_classes=6, max_materials=20, seed=6)
+    marked, split, rows = mark_calibration_rows(table, fraction=0.3, seed=0)
+    names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
+    fit = marked[marked["split"] == "train"]
+    model = LogisticRegression(max_iter=500).fit(fit[names].to_numpy(), fit["space_group"].to_numpy())
+    cal = fit_calibration(model, names, rows[split.temperature], rows[split.conformal])
+    assert cal.temperature > 0 and cal.conformal is not None
+    assert cal.info["conformal_materials"] == rows["material"][split.conformal].nunique()
+    again = Calibration.from_dict(cal.to_dict())
+    assert again.temperature == cal.temperature
+    np.testing.assert_array_equal(again.conformal.scores, cal.conformal.scores)
+
+
+def test_reliability_bins_and_ece_by_hand():
+    classes = np.array([1, 2])
+    proba = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.45, 0.55]])
+    y = np.array([1, 2, 1, 1])
+    bins = reliability_bins(y, proba, classes, n_bins=10)
+    assert bins["count"][9] == 2 and bins["count"][5] == 2
+    assert bins["accuracy"][9] == 0.5 and bins["accuracy"][5] == 0.5
+    scores = probability_scores(y, proba, classes, n_bins=10)
+    assert scores["ece"] == pytest.approx((2 * 0.45 + 2 * 0.05) / 4)
+    assert scores["n_unknown_class"] == 0
+
+
+def test_set_metrics_by_system_and_rarity():
+    classes = np.array([14, 62, 225])
+    sets = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=bool)
+    y = np.array([14, 62, 62, 225])
+    m = set_metrics(y, sets, classes, rare_classes=[225], coverage=0.9)
+    assert m["coverage"] == 0.5 and m["mean_set_size"] == 1.25
+    assert m["by_crystal_system"]["monoclinic"] == {"n": 1, "coverage": 1.0}
+    assert m["by_crystal_system"]["orthorhombic"] == {"n": 2, "coverage": 0.5}
+    assert m["rare"] == {"n": 1, "coverage": 0.0} and m["rare_classes"][0]["space_group"] == 225
+    assert m["set_size_counts"] == {"1": 3, "2": 1}
