@@ -53,8 +53,10 @@ bench: install
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
 	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
 
+# Lint and formatting: `ruff format --check` fails on any file ruff would reformat.
 lint: install
 	$(BIN)/ruff check cbedfeat tests bench
+	$(BIN)/ruff format --check cbedfeat tests bench
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
