@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
-WEIGHTING_SCHEMES: tuple[str, ...] = ("none", "balanced", "sqrt", "effective")
+# The scheme names are declared with the models (the command line reads them there).
+from cbedfeat.models.registry import WEIGHTING_SCHEMES
+
+__all__ = ["WEIGHTING_SCHEMES", "class_weight_table", "compute_sample_weights", "weights_from_table"]
 
 
 def _check_scheme(scheme: str, beta: float, cap: float | None) -> None:
