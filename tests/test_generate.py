@@ -232,7 +232,7 @@ def test_fit_min_per_class_lets_the_number_of_materials_win(caplog):
 
     counts = {14: 50, 62: 30, 225: 20, 2: 10}
     config = SimulationConfig(materials=9, min_per_class=8, top_classes=3)
-    with caplog.at_level("WARNING", logger="cbedfeat.simulate.plan"):
+    with caplog.at_level("INFO", logger="cbedfeat.simulate.plan"):
         fitted = fit_min_per_class(config, counts)
     assert fitted.min_per_class == 3 and fitted.materials == 9
     assert "drops from 8 to 3" in caplog.text

@@ -247,7 +247,7 @@ def fit_min_per_class(config: SimulationConfig,
     most = config.materials // n_classes
     if config.min_per_class <= most:
         return config
-    logger.warning(
+    logger.info(
         "note: %d materials over %d space groups: the per-class minimum drops from %d to %d",
         config.materials, n_classes, config.min_per_class, most)
     return replace(config, min_per_class=most)
