@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/uncompressed_copy.py
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
 	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
+	$(BIN)/python bench/bench_bundle_size.py
 
 # Lint and formatting: `ruff format --check` fails on any file ruff would reformat.
 lint: install

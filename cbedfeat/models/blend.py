@@ -184,15 +184,15 @@ def select_weight(y_true, boosted, trees, classes, weights=DEFAULT_WEIGHTS, samp
     return best, table
 
 
-#: Smallest leaf of the default extra trees. Every leaf stores the class fractions of all
-#: K classes, so fully grown trees over 200 classes and ~4,000 rows take ~4 MB each
-#: (200 trees: ~0.8 GB on the bench); the bound was chosen by measurement
-#: (bench/bench_bundle_size.py, bench/results/bundle_size.md).
+#: Smallest leaf of the default extra trees: 1, fully grown. Every leaf stores the class
+#: fractions of all K classes, so such trees over 200 classes and ~4,000 rows take ~5 MB
+#: each in memory; the bundle stores them deflated, ~40x smaller, while larger leaves
+#: saved little more on disk and cost accuracy (bench/results/bundle_size.md).
 TREES_MIN_SAMPLES_LEAF = 1
 
 
 def _default_trees(n_trees):
-    # sqrt(F) features per split, no bootstrap: scikit-learn's defaults, leaves bounded.
+    # sqrt(F) features per split, no bootstrap: scikit-learn's defaults.
     return ExtraTreesClassifier(n_estimators=n_trees, max_features="sqrt",
                                 min_samples_leaf=TREES_MIN_SAMPLES_LEAF)
 
