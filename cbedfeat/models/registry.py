@@ -8,8 +8,9 @@ reads. The command line (choices and help), the training workflow
 ``tests/test_estimators.py`` all read :data:`MODELS`; so do the defaults
 :data:`DEFAULT_MODEL` and :data:`DEFAULT_WEIGHTING`.
 
-The module imports only the standard library at the top, so the command line lists the
-names without importing scikit-learn or XGBoost.
+The module imports only the standard library (and the scheme names of
+:mod:`cbedfeat.models.weights`, which imports NumPy only inside its functions) at the
+top, so the command line lists the names without importing NumPy, scikit-learn or XGBoost.
 """
 
 from __future__ import annotations
@@ -19,8 +20,24 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-#: Class weighting schemes (:mod:`cbedfeat.models.weights`).
-WEIGHTING_SCHEMES: tuple[str, ...] = ("none", "balanced", "sqrt", "effective")
+from cbedfeat.models.weights import WEIGHTING_SCHEMES  # the scheme names (no NumPy import)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_REASON",
+    "DEFAULT_WEIGHTING",
+    "INPUTS",
+    "MODELS",
+    "MODEL_NAMES",
+    "WEIGHTING_SCHEMES",
+    "ModelSpec",
+    "Standing",
+    "get_spec",
+    "make_model",
+    "markdown_table",
+    "parameters",
+]
+
 
 #: What a model reads: the feature matrix; the features and the lattice targets
 #: (``fit(..., targets=...)``); or the raw stacks the table's file/group columns point to.
