@@ -50,7 +50,7 @@ logger = logging.getLogger("bench_cnn")
 
 
 def _split(table):
-    from cbedfeat.models.cnn_train import train_dev_split
+    from cbedfeat.models.cnn_data import train_dev_split
 
     test = table[table["split"].astype(str) == "test"].reset_index(drop=True)
     if test.empty:

@@ -19,8 +19,8 @@ from cbedfeat.models import (
 )
 from cbedfeat.models.blend import aligned_proba, blend_proba, holdout_log_loss, select_weight
 from cbedfeat.models.bundle import load_bundle, save_bundle
+from cbedfeat.models.registry import MODEL_NAMES
 from cbedfeat.models.weights import compute_sample_weights
-from cbedfeat.workflows.train import TRAINERS
 
 # monoclinic: 11, 14; orthorhombic: 62; cubic: 221, 225
 SGS = np.array([11, 14, 62, 221, 225])
@@ -277,7 +277,7 @@ def test_make_model_builds_blend_and_gated_blend_logit():
     assert isinstance(gate.estimator, BlendedClassifier)
     assert gate.estimator.n_trees == 9 and gate.estimator.weights == (0.0, 1.0)
     assert gate.estimator.estimator.n_estimators == 7
-    assert {"blend", "gated-blend-logit"} <= set(TRAINERS)  # `cbedfeat train --model`
+    assert {"blend", "gated-blend-logit"} <= set(MODEL_NAMES)  # `cbedfeat train --model`
     with pytest.raises(TypeError, match="does not take"):
         make_model("gated-blend-logit", colour="red")
 
@@ -291,3 +291,10 @@ def test_bundle_round_trip_identical_probabilities(tmp_path):
     bundle = load_bundle(tmp_path / "b")
     assert bundle.model.estimator_.estimator_.weight_ == model.estimator_.estimator_.weight_
     assert np.array_equal(bundle.predict_proba(X), model.predict_proba(X))
+
+
+def test_holdout_log_loss_of_rows_all_weighted_out_is_the_plain_mean():
+    proba = np.array([[0.5, 0.5], [0.25, 0.75]])
+    plain = holdout_log_loss([1, 2], proba, np.array([1, 2]))
+    assert plain == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
+    assert holdout_log_loss([1, 2], proba, np.array([1, 2]), sample_weight=[0, 0]) == plain

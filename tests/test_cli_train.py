@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from sklearn.linear_model import LogisticRegression
 
 from cbedfeat.cli import main
 from cbedfeat.data.splits import holdout_split
 from cbedfeat.data.table import data_fingerprint, read_table
 from cbedfeat.models.bundle import load_bundle
+from cbedfeat.models.registry import DEFAULT_MODEL, DEFAULT_WEIGHTING, MODEL_NAMES, MODELS
 from cbedfeat.testing import make_feature_table, write_feature_table
-from cbedfeat.workflows.train import TRAINERS, register_trainer, train_model
+from cbedfeat.workflows.train import train_model
 
 FAST = ["--n-estimators", "5", "--param", "n_jobs=1"]
 
@@ -38,7 +38,10 @@ def test_train_and_evaluate_commands(tmp_path, table_path):
     bundle = load_bundle(tmp_path / "model")
     table, meta = read_table(table_path)
     training = bundle.training
-    assert training["model"] == "xgb" and training["weighting"] == "balanced" and training["seed"] == 3
+    # the defaults of `cbedfeat train` are the registry's: unweighted XGBoost
+    assert (DEFAULT_MODEL, DEFAULT_WEIGHTING) == ("xgb", "none")
+    assert training["model"] == "xgb" and training["weighting"] == "none" and training["seed"] == 3
+    assert bundle.model.weighting == "none"
     assert training["split"] == "train" and training["validation"]["source"] == "dev"
     assert training["data_fingerprint"] == data_fingerprint(table[table["split"] == "train"])
     assert training["params"]["n_estimators"] == 5 and bundle.model.n_estimators == 5
@@ -66,7 +69,7 @@ def test_train_ensemble_with_params_and_holdout(tmp_path, table_path):
                    "--n-estimators", "4", "--param", "n_jobs=1", "--holdout-fraction", "0.3"])
     assert result.exit_code == 0, result.output
     bundle = load_bundle(tmp_path / "model")
-    assert (tmp_path / "model" / "model.joblib").is_file()
+    assert not [p for p in (tmp_path / "model").rglob("*") if p.suffix in (".pkl", ".joblib")]
     assert bundle.model.n_estimators == 4
     val = bundle.training["validation"]
     assert val["source"] == "holdout" and val["fraction"] == 0.3 and val["n_samples"] > 0
@@ -109,21 +112,20 @@ def test_data_fingerprint():
     assert data_fingerprint(t) != data_fingerprint(t.assign(space_group=[14, 226]))
 
 
-class Logistic(LogisticRegression):
-    """A model outside cbedfeat.models, with the project's fit signature."""
+def test_train_help_lists_every_registry_model_and_the_default():
+    result = _run(["train", "--help"])
+    assert result.exit_code == 0
+    choices = next(p for p in main.commands["train"].params if p.name == "model").type.choices
+    assert tuple(choices) == MODEL_NAMES
+    text = " ".join(result.output.split())
+    for spec in MODELS.values():
+        assert spec.description in text and spec.standing_text in text
+    assert "Default xgb with --weighting none" in text and "36.7 %" in text and "27.8 %" in text
 
-    def fit(self, X, y, *, groups=None, sample_weight=None):
-        return super().fit(X, y, sample_weight=sample_weight)
 
-
-def test_registered_trainer_is_used(tmp_path, table_path):
-    register_trainer("logistic", lambda *, weighting, device, random_state, **p: Logistic(max_iter=200))
-    try:
-        result = train_model(table_path, tmp_path / "model", model="logistic")
-        assert isinstance(load_bundle(tmp_path / "model").model, Logistic)
-        assert result.training["model"] == "logistic" and "top1_accuracy" in result.validation
-    finally:
-        del TRAINERS["logistic"]
+def test_unknown_model_is_refused(tmp_path, table_path):
+    with pytest.raises(ValueError, match="unknown model 'svm'"):
+        train_model(table_path, tmp_path / "m", model="svm")
 
 
 def test_command_errors(tmp_path, table_path):
@@ -220,9 +222,8 @@ def test_simulate_extract_train_evaluate_predict(tmp_path):
 @pytest.mark.slow
 def test_predict_with_a_model_that_reads_stacks(tmp_path, small_ornl_dir):
     pytest.importorskip("torch")
-    from cbedfeat.models.cnn_train import train_cnn
-
-    train_cnn(small_ornl_dir, tmp_path / "cnn", epochs=1, image_size=16, width=4, batch_size=4, device="cpu")
+    train_model(small_ornl_dir, tmp_path / "cnn", model="cnn", device="cpu",
+                params={"epochs": 1, "image_size": 16, "width": 4, "batch_size": 4})
     result = _run(["predict", tmp_path / "cnn", small_ornl_dir, "--out", tmp_path / "pred.csv", "--top-k", "2"])
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(tmp_path / "pred.csv")

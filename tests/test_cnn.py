@@ -14,8 +14,7 @@ from cnn_fixtures import write_tiny_dir  # noqa: E402
 
 from cbedfeat.models import cnn_data  # noqa: E402
 from cbedfeat.models.cnn import CNNSpaceGroupClassifier, SmallCBEDNet, resolve_device  # noqa: E402
-from cbedfeat.models.cnn_data import StackDataset, preprocess_stack  # noqa: E402
-from cbedfeat.models.cnn_train import index_h5  # noqa: E402
+from cbedfeat.models.cnn_data import StackDataset, index_h5, preprocess_stack  # noqa: E402
 
 SMALL = dict(epochs=2, batch_size=4, image_size=16, width=4, device="cpu", random_state=3)
 

@@ -225,3 +225,43 @@ def test_cli_simulate(tmp_path):
     assert again.exit_code == 0 and f"kept {len(files)} complete files" in again.output
     bad = CliRunner().invoke(cli, ["simulate", "--out", str(out), "--preset", "nope"])
     assert bad.exit_code != 0 and "unknown preset" in bad.output
+
+
+def test_fit_min_per_class_lets_the_number_of_materials_win(caplog):
+    from cbedfeat.simulate.plan import fit_min_per_class
+
+    counts = {14: 50, 62: 30, 225: 20, 2: 10}
+    config = SimulationConfig(materials=9, min_per_class=8, top_classes=3)
+    with caplog.at_level("INFO", logger="cbedfeat.simulate.plan"):
+        fitted = fit_min_per_class(config, counts)
+    assert fitted.min_per_class == 3 and fitted.materials == 9
+    assert "drops from 8 to 3" in caplog.text
+    groups = draw_space_groups(fitted, np.random.default_rng(0), counts)
+    assert sorted(groups.tolist()) == [14, 14, 14, 62, 62, 62, 225, 225, 225]
+    # a minimum that fits is left alone; fewer materials than classes: no minimum
+    assert fit_min_per_class(replace(config, materials=30), counts).min_per_class == 8
+    assert fit_min_per_class(replace(config, materials=2), counts).min_per_class == 0
+
+
+def test_cli_simulate_materials_wins_over_the_preset_minimum(tmp_path, monkeypatch):
+    """`--materials 24` with the demo preset (8 per class over 24 groups) gives 24."""
+    import cbedfeat.simulate.generate as generate
+
+    seen = {}
+
+    def plan_only(out, *, config, **kwargs):
+        seen["plan"] = make_plan(config)
+        return generate.GenerationResult(out_dir=Path(out))
+
+    monkeypatch.setattr(generate, "generate_dataset", plan_only)
+    result = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "d"), "--materials",
+                                      "24", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    plan = seen["plan"]
+    assert plan.config.materials == 24 and plan.config.min_per_class == 1
+    assert len(set(plan.space_groups.tolist())) == 24  # one material of each demo class
+    assert "leaves 1 per class" in result.output
+    # an explicit minimum is the user's word: it still refuses what cannot be drawn
+    bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "e"), "--materials",
+                                   "24", "--min-per-class", "8", "--no-progress"])
+    assert bad.exit_code != 0 and "needs 192 materials" in bad.output

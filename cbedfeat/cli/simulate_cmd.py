@@ -10,7 +10,9 @@ import click
               help="Directory for batch_{train,dev,test}_<n>.h5 and simulation.json.")
 @click.option("--preset", default="demo", show_default=True,
               help="Preset of the data manifest (demo, bench); the options below override it.")
-@click.option("--materials", type=click.IntRange(min=1), default=None, help="Number of materials.")
+@click.option("--materials", type=click.IntRange(min=1), default=None,
+              help="Number of materials; wins over the preset's per-class minimum, which "
+                   "drops to what N allows (a note says so) unless --min-per-class is given.")
 @click.option("--energies", type=click.IntRange(1, 10), default=None,
               help="Beam energies per material: 100, 110, ... keV.")
 @click.option("--seed", type=int, default=None, help="Seed of every random choice.")
@@ -58,7 +60,7 @@ def simulate(out, preset, materials, energies, seed, min_per_class, top_classes,
     from dataclasses import replace
 
     from cbedfeat.simulate.generate import generate_dataset
-    from cbedfeat.simulate.plan import SimulationConfig
+    from cbedfeat.simulate.plan import SimulationConfig, fit_min_per_class
 
     try:
         config = SimulationConfig.from_preset(
@@ -67,6 +69,12 @@ def simulate(out, preset, materials, energies, seed, min_per_class, top_classes,
             samples_per_file=samples_per_file, dose=dose, blur_px=blur_px,
             mistilt_mrad=mistilt_mrad, engine=engine, probe_grid=probe_grid,
             oversampling=oversampling)
+        if materials is not None and min_per_class is None:
+            fitted = fit_min_per_class(config)
+            if fitted.min_per_class != config.min_per_class:
+                click.echo(f"note: --materials {materials} leaves {fitted.min_per_class} per "
+                           f"class (preset {preset!r} asks for {config.min_per_class})", err=True)
+            config = fitted
         if noise is False:
             config = replace(config, dose=None)
         elif noise and config.dose is None:

@@ -7,7 +7,13 @@ import json
 import click
 
 from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION
-from cbedfeat.workflows.train import TRAINERS
+from cbedfeat.models.registry import (
+    DEFAULT_MODEL,
+    DEFAULT_REASON,
+    DEFAULT_WEIGHTING,
+    MODELS,
+    WEIGHTING_SCHEMES,
+)
 
 
 def _parse_params(values: tuple[str, ...]) -> dict:
@@ -23,16 +29,26 @@ def _parse_params(values: tuple[str, ...]) -> dict:
     return params
 
 
-@click.command("train")
+def _models_epilog() -> str:
+    lines = ["\b", "Models (measured standing on the bench, bench/results/):"]
+    for spec in MODELS.values():
+        lines.append(f"  {spec.name:<18} {spec.description}")
+        lines.append(f"  {'':<18} {spec.standing_text}")
+    return "\n".join(lines)
+
+
+@click.command("train", epilog=_models_epilog())
 @click.argument("features", type=click.Path(exists=True))
 @click.option("--out", "-o", required=True, type=click.Path(), help="Model bundle directory to write.")
-@click.option("--model", type=click.Choice([*TRAINERS, "cnn"]), default="xgb", show_default=True,
-              help="Estimator (cnn: the CNN baseline on the stacks that FEATURES, a feature "
-                   "table or an HDF5 directory, points to; --param epochs=N, batch_size=N ...).")
-@click.option("--weighting", type=click.Choice(["none", "balanced", "sqrt", "effective"]),
-              default="balanced", show_default=True, help="Cost-sensitive class weighting.")
+@click.option("--model", type=click.Choice(list(MODELS)), default=DEFAULT_MODEL, show_default=True,
+              help=f"Estimator (listed below). Default {DEFAULT_MODEL} with --weighting "
+                   f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}. cnn reads the stacks that FEATURES, "
+                   "a feature table or an HDF5 directory, points to (--param epochs=N, "
+                   "batch_size=N ...).")
+@click.option("--weighting", type=click.Choice(list(WEIGHTING_SCHEMES)), default=DEFAULT_WEIGHTING,
+              show_default=True, help="Cost-sensitive class weighting.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where XGBoost trains.")
+              help="Where XGBoost (or the CNN) trains.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--n-estimators", type=click.IntRange(min=1), default=None,
               help="Boosting rounds / ensemble members [default: the estimator's].")
@@ -52,27 +68,27 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
     """Train a classifier on the 'train' rows of FEATURES and save a bundle to OUT.
 
     Validation runs on the 'dev' rows, or on a material-grouped hold-out of the
-    training rows when FEATURES has none. Bundles of the imbalanced-learn ensembles,
-    hierarchical, logit, gated, gated-logit, blend, gated-blend-logit and multitask
-    contain a joblib pickle: share and load them only between trusted parties (xgb and
-    cnn bundles hold no pickle).
+    training rows when FEATURES has none. Every model goes through the same training
+    path and bundle writer; a bundle holds no pickle (XGBoost UBJSON, JSON, NumPy
+    arrays, skops files and torch weights only) and loading it runs no code from it.
     """
     from cbedfeat.models.bundle import BundleError
     from cbedfeat.workflows.train import train_model
 
     extra = _parse_params(params)
     if n_estimators is not None:
+        if MODELS[model].inputs == "stacks":
+            raise click.UsageError(f"--n-estimators does not apply to {model}; use --param epochs=N")
         extra["n_estimators"] = n_estimators
-    if model == "cnn":
-        if calibration_fraction is not None:
-            raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
-        _train_cnn(features, out, weighting=weighting, device=device, seed=seed, params=extra)
-        return
+    if model == "cnn" and calibration_fraction is not None:
+        raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
     try:
         result = train_model(features, out, model=model, weighting=weighting, device=device, seed=seed,
                              params=extra, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
                              calibration_fraction=calibration_fraction)
-    except (BundleError, ValueError) as exc:
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (BundleError, ValueError, OSError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     val = result.validation
     if result.training.get("n_unlabelled_left_out"):
@@ -89,27 +105,3 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
         click.echo("validation lattice MAE: " + "  ".join(
             f"{k} {v:.3g} {val['regression']['units'][k]}" for k, v in mae.items()))
     click.echo(f"model bundle: {result.bundle_path}")
-
-
-def _train_cnn(features, out, *, weighting, device, seed, params):
-    from cbedfeat.models.bundle import BundleError
-
-    if "n_estimators" in params:
-        raise click.UsageError("--n-estimators does not apply to cnn; use --param epochs=N")
-    try:
-        from cbedfeat.models.cnn_train import train_cnn
-    except ImportError as exc:
-        raise click.ClickException(
-            f"the cnn model needs torch (pip install 'cbedfeat[cnn]'): {exc}") from None
-    try:
-        est = train_cnn(features, out, weighting=weighting, device=device, seed=seed, **params)
-    except (BundleError, ValueError, OSError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from None
-    info = est.training_info_
-    click.echo(f"trained cnn ({weighting} weighting) on {info['n_train']} samples in "
-               f"{info['fit_seconds']:.1f} s, device {info['device_used']}")
-    val = info.get("validation", {})
-    if "top1_accuracy" in val:
-        click.echo(f"validation (dev, {info['n_dev']} samples): top-1 {val['top1_accuracy']:.3f}  "
-                   f"balanced accuracy {val['balanced_accuracy']:.3f}  macro-F1 {val['macro_f1']:.3f}")
-    click.echo(f"model bundle: {out}")

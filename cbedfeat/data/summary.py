@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cbedfeat._util import progress_bar
 from cbedfeat.data.errors import Problem
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_of, space_group_info
 from cbedfeat.data.ornl import SPLITS, find_h5_files, iter_file, split_of
@@ -223,8 +224,6 @@ def summarize(
     -------
     DataSummary
     """
-    from tqdm import tqdm
-
     files = find_h5_files(paths)
     summary = DataSummary(stacks_checked=load_stack)
     split_counts: Counter[str] = Counter()
@@ -235,8 +234,7 @@ def summarize(
     ranges: dict[str, _Range] = {}
     shapes: Counter[str] = Counter()
 
-    bar = tqdm(files, unit="file", disable=(not progress) if progress is not None else None,
-               leave=False, desc="inspect")
+    bar = progress_bar(files, unit="file", enabled=progress, leave=False, desc="inspect")
     for path in bar:
         n_before, n_meta_before = len(summary.problems), len(summary.metadata_problems)
         n_valid = n_unlabelled = 0

@@ -14,6 +14,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from cbedfeat._util import progress_bar
+
 log = logging.getLogger(__name__)
 
 __all__ = ["run_eda"]
@@ -55,8 +57,6 @@ def run_eda(
     ValueError
         When the inputs hold no valid sample at all.
     """
-    from tqdm.auto import tqdm
-
     from cbedfeat.data import find_h5_files, iter_samples, load_ornl_counts
     from cbedfeat.eda import figures, report
     from cbedfeat.eda.patterns import pattern_statistics
@@ -72,8 +72,9 @@ def run_eda(
     out.mkdir(parents=True, exist_ok=True)
     files = find_h5_files(inputs)
     problems: list = []
-    samples = tqdm(
-        iter_samples(files, problems=problems, load_stack=False), desc="metadata", unit="sample", disable=not progress
+    samples = progress_bar(
+        iter_samples(files, problems=problems, load_stack=False), desc="metadata", unit="sample",
+        enabled=progress,
     )
     meta = metadata_table(samples)
     if meta.empty:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cbedfeat._util import progress_bar
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS
 
 THUMB = 64  # thumbnail side for the statistics and the PCA
@@ -177,15 +178,13 @@ def pattern_statistics(
     -------
     PatternStats
     """
-    from tqdm.auto import tqdm
-
     from cbedfeat.data import CBEDDataError, ORNLFile
 
     sub = choose_subsample(meta, max_samples, seed)
     moments = RunningMoments()
     ranges, thumbs, systems = [], [], []
     stats = PatternStats()
-    bar = tqdm(total=len(sub), desc="patterns", unit="stack", disable=not progress)
+    bar = progress_bar(total=len(sub), desc="patterns", unit="stack", enabled=progress)
     for file, rows in sub.groupby("file", sort=False):
         try:
             handle = ORNLFile(file)

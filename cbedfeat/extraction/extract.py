@@ -52,6 +52,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cbedfeat._util import progress_bar
 from cbedfeat._version import __version__
 from cbedfeat.data.table import (
     ID_COLUMNS,
@@ -484,8 +485,6 @@ def extract(
     if kept:
         log.info("resuming: %d of %d files already done", len(kept), len(files))
 
-    from tqdm.auto import tqdm
-
     total = _count_stacks([job.source for _, job in todo]) if progress and todo else None
     # Parts are appended to the combined table as they finish (in input order), while
     # the workers go on: only the last few are left to combine at the end.
@@ -499,8 +498,8 @@ def extract(
             if combiner is not None:
                 combiner.add(todo[k][0], res.part)
 
-        with tqdm(
-            total=total, unit="stack", desc="extract", disable=not progress, smoothing=0.1
+        with progress_bar(
+            total=total, unit="stack", desc="extract", enabled=progress, smoothing=0.1
         ) as bar:
             done, runner, n_workers = run_jobs(
                 [job for _, job in todo],

@@ -125,6 +125,7 @@ def holdout_log_loss(y_true, proba, classes, sample_weight=None):
     classes : (K,) ndarray
         Sorted labels.
     sample_weight : (n,) array-like or None
+        All zero (a hold-out of rows weighted out): the plain mean.
 
     Returns
     -------
@@ -132,6 +133,8 @@ def holdout_log_loss(y_true, proba, classes, sample_weight=None):
     """
     proba = np.asarray(proba, dtype=np.float64)
     p = proba[np.arange(len(proba)), np.searchsorted(classes, np.asarray(y_true))]
+    if sample_weight is not None and not np.any(np.asarray(sample_weight) > 0):
+        sample_weight = None
     return float(np.average(-np.log(np.maximum(p, _LOG_FLOOR)), weights=sample_weight))
 
 
@@ -181,11 +184,17 @@ def select_weight(y_true, boosted, trees, classes, weights=DEFAULT_WEIGHTS, samp
     return best, table
 
 
+#: Smallest leaf of the default extra trees: 1, fully grown. Every leaf stores the class
+#: fractions of all K classes, so such trees over 200 classes and ~4,000 rows take ~5 MB
+#: each in memory; the bundle stores them deflated, ~40x smaller, while larger leaves
+#: saved little more on disk and cost accuracy (bench/results/bundle_size.md).
+TREES_MIN_SAMPLES_LEAF = 1
+
+
 def _default_trees(n_trees):
-    # Fully grown, sqrt(F) features per split, no bootstrap: scikit-learn's defaults.
-    # A tree over 200 classes and ~4,000 rows stores ~4 MB of leaf class fractions, so
-    # the tree count sets the size of a saved bundle (200 trees: ~0.8 GB on the bench).
-    return ExtraTreesClassifier(n_estimators=n_trees, max_features="sqrt")
+    # sqrt(F) features per split, no bootstrap: scikit-learn's defaults.
+    return ExtraTreesClassifier(n_estimators=n_trees, max_features="sqrt",
+                                min_samples_leaf=TREES_MIN_SAMPLES_LEAF)
 
 
 class BlendedClassifier(ClassifierMixin, BaseEstimator):

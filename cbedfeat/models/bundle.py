@@ -7,16 +7,20 @@ Layout of a bundle directory::
                       feature config, library versions, training metadata
     model/            SpaceGroupClassifier: XGBoost's own UBJSON model (model.ubj),
                       label_map.json, params.json (written by ``save_native``)
-    model.joblib      any other estimator (imbalanced-learn ensembles, hierarchical,
-                      system-gated and logit-adjusted wrappers)
+    model/            any other feature model (imbalanced-learn ensembles, hierarchical,
+                      system-gated, logit-adjusted, blended and multi-task models):
+                      state.json (parameters and fitted scalars), arrays/*.npy,
+                      boosters/*.ubj (XGBoost UBJSON), members/*.skops (scikit-learn
+                      members), see :mod:`cbedfeat.models.persist`
     model/            CNNSpaceGroupClassifier: model.pt (torch state_dict, loaded with
                       weights_only=True), label_map.json, params.json (written by ``save``)
     calibration.json  optional: temperature and conformal calibration scores
                       (:class:`cbedfeat.models.calibration.Calibration`, plain JSON)
 
-Security: ``model.joblib`` is a pickle. Loading a pickle runs code chosen by whoever
-wrote the file, so load joblib bundles **only from trusted sources**. The XGBoost
-bundles contain no pickle (UBJSON and JSON only).
+No bundle holds a pickle, and loading one runs no code chosen by whoever wrote it: JSON
+names only classes of a fixed list, skops files may ask only for a fixed list of types,
+NumPy arrays are read with ``allow_pickle=False``. Bundles of the old ``joblib`` kind are
+refused (retrain the model).
 
 Loading checks the bundle before it touches the model: the format version
 (:class:`IncompatibleBundleError` when newer than this cbedfeat reads), every file of
@@ -46,10 +50,10 @@ BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 METADATA = "bundle.json"
 NATIVE_DIR = "model"
-JOBLIB_FILE = "model.joblib"
 CALIBRATION_FILE = "calibration.json"
 KIND_XGBOOST = "xgboost-ubj"
-KIND_JOBLIB = "joblib"
+KIND_STATE = "state"  # model/: see cbedfeat.models.persist
+KIND_JOBLIB = "joblib"  # old bundles holding a pickle; refused on load
 KIND_CNN = "torch-cnn"  # model/: model.pt (torch state_dict), label_map.json, params.json
 
 __all__ = [
@@ -97,8 +101,8 @@ class MissingFeaturesError(IncompatibleBundleError):
 def library_versions() -> dict[str, str]:
     """Versions of cbedfeat and the libraries a saved model depends on."""
     import imblearn
-    import joblib
     import sklearn
+    import skops
     import xgboost
 
     from cbedfeat._version import __version__
@@ -108,7 +112,7 @@ def library_versions() -> dict[str, str]:
         "xgboost": xgboost.__version__,
         "scikit-learn": sklearn.__version__,
         "imbalanced-learn": imblearn.__version__,
-        "joblib": joblib.__version__,
+        "skops": skops.__version__,
         "numpy": np.__version__,
     }
 
@@ -219,7 +223,7 @@ def _model_kind(model: Any) -> str:
     if getattr(type(model), "BUNDLE_KIND", None) == KIND_CNN:
         return KIND_CNN
     # Exact type: a subclass may hold more state than save_native writes.
-    return KIND_XGBOOST if type(model) is SpaceGroupClassifier else KIND_JOBLIB
+    return KIND_XGBOOST if type(model) is SpaceGroupClassifier else KIND_STATE
 
 
 def save_bundle(
@@ -242,8 +246,9 @@ def save_bundle(
     ----------
     directory : path
     model : fitted estimator
-        :class:`~cbedfeat.models.SpaceGroupClassifier` is stored natively (UBJSON), any
-        other estimator with joblib (trusted sources only).
+        :class:`~cbedfeat.models.SpaceGroupClassifier` is stored natively (UBJSON), the
+        CNN as torch weights, any other estimator with
+        :func:`cbedfeat.models.persist.save_state` (no pickle).
     feature_names : sequence of str
         The model's input columns, in order.
     feature_config : mapping, optional
@@ -278,9 +283,12 @@ def save_bundle(
         elif kind == KIND_CNN:
             model.save(tmp / NATIVE_DIR)
         else:
-            import joblib
+            from cbedfeat.models.persist import UnsupportedStateError, save_state
 
-            joblib.dump(model, tmp / JOBLIB_FILE)
+            try:
+                save_state(model, tmp / NATIVE_DIR)
+            except UnsupportedStateError as exc:
+                raise BundleError(f"cannot save the model without pickle: {exc}") from exc
         meta = {
             "format_version": BUNDLE_FORMAT_VERSION,
             "kind": kind,
@@ -372,7 +380,7 @@ def verify_bundle(directory: str | os.PathLike[str]) -> dict[str, Any]:
 def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
     """Verify and load a bundle written by :func:`save_bundle`.
 
-    ``model.joblib`` bundles unpickle code: load them only from trusted sources.
+    Loading runs no code from the bundle (see :mod:`cbedfeat.models.persist`).
 
     Raises
     ------
@@ -399,10 +407,14 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
             from cbedfeat.models.cnn import CNNSpaceGroupClassifier
 
             model = CNNSpaceGroupClassifier.load(root / NATIVE_DIR)
-        elif kind == KIND_JOBLIB:
-            import joblib
+        elif kind == KIND_STATE:
+            from cbedfeat.models.persist import load_state
 
-            model = joblib.load(root / JOBLIB_FILE)
+            model = load_state(root / NATIVE_DIR)
+        elif kind == KIND_JOBLIB:
+            raise IncompatibleBundleError(
+                f"{root}: this bundle holds a pickle (model.joblib), which cbedfeat no longer "
+                "loads (a pickle can run code on load); retrain the model with this cbedfeat")
         else:
             raise IncompatibleBundleError(f"{root}: unknown model kind {kind!r}")
     except BundleError:

@@ -1,5 +1,12 @@
 """Streaming CBED stacks from HDF5 files for the CNN baseline (needs the ``cnn`` extra).
 
+The CNN reads the raw stacks, but the feature table is the natural index of them: its
+``file`` and ``group`` columns point to every validated sample, and its ``split``,
+``material`` and target columns say what to train on. So training takes either a table
+(DataFrame or Parquet path), and then one ``cbedfeat evaluate`` path serves CNN and
+feature models alike, or HDF5 files/directories, whose metadata :func:`index_h5` indexes
+first (without reading a stack); :func:`load_index` does either.
+
 A :class:`StackDataset` holds only references ``(file, group)``; each item is read on
 demand from its own HDF5 group (one ``cbed_stack`` dataset, never a whole file), so
 a data set of hundreds of gigabytes trains with memory for one batch. File handles are
@@ -13,16 +20,21 @@ log scale with a floor, since intensities span many orders of magnitude from the
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from cbedfeat.data.ornl import open_h5
+from cbedfeat.models.targets import LATTICE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 STACK_DATASET = "cbed_stack"
 
@@ -226,3 +238,72 @@ def refs_from_table(table, base: str | Path | None = None) -> list[tuple[str, st
             cache[f] = str(p)
         refs.append((cache[f], g))
     return refs
+
+
+# ----------------------------------------------------------------------------------
+# Indexing the training data: a feature table or HDF5 files -> rows of (file, group)
+# ----------------------------------------------------------------------------------
+INDEX_COLUMNS = ("file", "group", "material", "split", "energy_keV", "space_group",
+                 *LATTICE_COLUMNS)
+
+
+def index_h5(paths, *, problems: list | None = None) -> pd.DataFrame:
+    """One row per valid sample of HDF5 files/directories, metadata only.
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Files and directories (see :func:`cbedfeat.data.ornl.find_h5_files`).
+    problems : list, optional
+        Receives a :class:`~cbedfeat.data.errors.Problem` per skipped sample or file.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`INDEX_COLUMNS` (lattice in angstrom and degrees).
+    """
+    from cbedfeat.data.ornl import iter_samples
+
+    rows = []
+    for s in iter_samples(paths, problems=problems, load_stack=False):
+        m = s.meta
+        rows.append((str(Path(m.file).resolve()), m.group, m.material, m.split, m.energy_keV, m.space_group,
+                     *m.abc_angstrom.tolist(), *m.angles_degree.tolist()))
+    return pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
+
+
+def load_index(table_or_paths) -> tuple[pd.DataFrame, Path | None]:
+    """A table of samples and the directory relative ``file`` entries are resolved against.
+
+    ``table_or_paths`` is a DataFrame, a ``.parquet`` path (directory: the table's own), or
+    HDF5 files/directories (directory: the files' common parent, when they share one).
+    """
+    if isinstance(table_or_paths, pd.DataFrame):
+        return table_or_paths, None
+    paths = [table_or_paths] if isinstance(table_or_paths, (str, os.PathLike)) else list(table_or_paths)
+    if len(paths) == 1 and str(paths[0]).endswith(".parquet"):
+        return pd.read_parquet(paths[0]), Path(paths[0]).resolve().parent
+    table = index_h5(paths)
+    parents = {str(Path(f).parent) for f in table["file"].unique()}
+    return table, Path(parents.pop()) if len(parents) == 1 else None
+
+
+def train_dev_split(table: pd.DataFrame, *, seed: int = 0, validation_fraction: float = 0.15):
+    """Rows of split ``train`` and ``dev``; a material-grouped hold-out of train without dev.
+
+    Returns
+    -------
+    train, dev : DataFrame, DataFrame
+    """
+    from cbedfeat.models.boosting import grouped_validation_split
+
+    train = table[table["split"] == "train"]
+    dev = table[table["split"] == "dev"]
+    if train.empty:
+        raise ValueError("the table has no rows of split 'train'")
+    if dev.empty:
+        tr, va = grouped_validation_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
+                                          validation_fraction, random_state=seed)
+        train, dev = train.iloc[tr], train.iloc[va]
+        log.info("no dev rows: held out %d materials of train", dev["material"].nunique())
+    return train.reset_index(drop=True), dev.reset_index(drop=True)

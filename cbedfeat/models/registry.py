@@ -1,22 +1,196 @@
-"""Model names used by the command line and the benchmarks -> configured estimators."""
+"""The one list of models: every estimator ``cbedfeat train --model`` knows, declared once.
+
+Each :class:`ModelSpec` holds a model's command-line name, the class that
+:func:`make_model` builds (as ``module:Class``, imported on first use), a one-line
+description, its measured standing on the bench (``bench/results/*.md``) and what it
+reads. The command line (choices and help), the training workflow
+(:mod:`cbedfeat.workflows.train`), the README's model table (:func:`markdown_table`) and
+``tests/test_estimators.py`` all read :data:`MODELS`; so do the defaults
+:data:`DEFAULT_MODEL` and :data:`DEFAULT_WEIGHTING`.
+
+The module imports only the standard library (and the scheme names of
+:mod:`cbedfeat.models.weights`, which imports NumPy only inside its functions) at the
+top, so the command line lists the names without importing NumPy, scikit-learn or XGBoost.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from dataclasses import dataclass
+from typing import Any
 
-MODEL_NAMES: tuple[str, ...] = (
-    "xgb",
-    "brf",
-    "bagging",
-    "easy",
-    "rusboost",
-    "hierarchical",
-    "logit",
-    "gated",
-    "gated-logit",
-    "blend",
-    "gated-blend-logit",
+from cbedfeat.models.weights import WEIGHTING_SCHEMES  # the scheme names (no NumPy import)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_REASON",
+    "DEFAULT_WEIGHTING",
+    "INPUTS",
+    "MODELS",
+    "MODEL_NAMES",
+    "WEIGHTING_SCHEMES",
+    "ModelSpec",
+    "Standing",
+    "get_spec",
+    "make_model",
+    "markdown_table",
+    "parameters",
+]
+
+
+#: What a model reads: the feature matrix; the features and the lattice targets
+#: (``fit(..., targets=...)``); or the raw stacks the table's file/group columns point to.
+INPUTS: tuple[str, ...] = ("features", "features+lattice", "stacks")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A model's measured scores on the bench's test rows (metrics in %).
+
+    Attributes
+    ----------
+    top1, macro_f1 : float
+    source : str
+        The result file under ``bench/results/``.
+    setting : str
+        How the measured model was configured, where it differs from ``make_model``'s.
+    """
+
+    top1: float
+    macro_f1: float
+    source: str
+    setting: str = ""
+
+    def __str__(self) -> str:
+        setting = f"; {self.setting}" if self.setting else ""
+        return f"top-1 {self.top1:.1f} %, macro-F1 {self.macro_f1:.1f} ({self.source}{setting})"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the registry.
+
+    Attributes
+    ----------
+    name : str
+        Command-line name (``cbedfeat train --model NAME``).
+    target : str
+        ``"module:Class"`` of the estimator :func:`make_model` returns.
+    description : str
+        One line.
+    standing : Standing or None
+        Measured on the bench; None: not measured.
+    inputs : {"features", "features+lattice", "stacks"}
+        See :data:`INPUTS`.
+    extra : str or None
+        The optional dependency group it needs (``pip install 'cbedfeat[EXTRA]'``).
+    """
+
+    name: str
+    target: str
+    description: str
+    standing: Standing | None = None
+    inputs: str = "features"
+    extra: str | None = None
+
+    @property
+    def estimator_class(self) -> type:
+        """The class (imports its module)."""
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    @property
+    def standing_text(self) -> str:
+        """The standing in words, ``"not measured"`` when there is none."""
+        return "not measured" if self.standing is None else str(self.standing)
+
+
+_FIXED = "100 XGBoost rounds, no early stopping"
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "xgb", "cbedfeat.models.boosting:SpaceGroupClassifier",
+        "XGBoost hist, early stopping on a material-grouped hold-out; CPU or CUDA",
+        Standing(36.7, 16.6, "imbalance.md", "unweighted"),
+    ),
+    ModelSpec(
+        "brf", "cbedfeat.models.ensembles:BalancedRandomForestSpaceGroupClassifier",
+        "imbalanced-learn balanced random forest, classes capped at the median count",
+        Standing(16.7, 10.6, "imbalance.md", "balanced weights"),
+    ),
+    ModelSpec(
+        "bagging", "cbedfeat.models.ensembles:BalancedBaggingSpaceGroupClassifier",
+        "imbalanced-learn balanced bagging of XGBoost models",
+        Standing(22.7, 14.2, "imbalance.md", "balanced weights"),
+    ),
+    ModelSpec(
+        "easy", "cbedfeat.models.ensembles:EasyEnsembleSpaceGroupClassifier",
+        "imbalanced-learn EasyEnsemble: AdaBoost on under-sampled subsets",
+        Standing(13.3, 5.4, "imbalance.md", "balanced weights"),
+    ),
+    ModelSpec(
+        "rusboost", "cbedfeat.models.ensembles:RUSBoostSpaceGroupClassifier",
+        "imbalanced-learn RUSBoost: AdaBoost with per-round under-sampling",
+        Standing(7.8, 3.7, "imbalance.md", "balanced weights"),
+    ),
+    ModelSpec(
+        "hierarchical", "cbedfeat.models.hierarchical:HierarchicalSpaceGroupClassifier",
+        "crystal system first, then the space group within it (XGBoost stages)",
+        Standing(25.3, 10.9, "imbalance.md", "balanced weights"),
+    ),
+    ModelSpec(
+        "logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "XGBoost with post-hoc logit adjustment, strength chosen on a grouped hold-out",
+        Standing(39.8, 19.6, "imbalance.md", f"unweighted, {_FIXED}"),
+    ),
+    ModelSpec(
+        "gated", "cbedfeat.models.gated:SystemGatedClassifier",
+        "flat XGBoost whose crystal-system shares come from a 7-class XGBoost",
+        Standing(40.4, 18.1, "imbalance.md", f"unweighted, {_FIXED}"),
+    ),
+    ModelSpec(
+        "gated-logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "the logit adjustment of gated",
+        Standing(40.0, 18.9, "imbalance.md", f"unweighted, {_FIXED}"),
+    ),
+    ModelSpec(
+        "blend", "cbedfeat.models.blend:BlendedClassifier",
+        "soft vote of XGBoost and extremely randomised trees, share chosen on a hold-out",
+        Standing(42.4, 19.4, "imbalance.md", f"unweighted, {_FIXED}"),
+    ),
+    ModelSpec(
+        "gated-blend-logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "gated-logit with blends as the flat and the crystal-system model",
+        Standing(43.3, 22.6, "imbalance.md", f"unweighted, {_FIXED}; best on the bench"),
+    ),
+    ModelSpec(
+        "multitask", "cbedfeat.models.multitask:MultiTaskCBEDModel",
+        "predicts the lattice and crystal system out of fold, then the space group",
+        Standing(31.6, 13.5, "multitask.md", "balanced weights"),
+        inputs="features+lattice",
+    ),
+    ModelSpec(
+        "cnn", "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
+        "small PyTorch CNN on the raw stacks (baseline)",
+        Standing(25.3, 9.2, "cnn.md", "unweighted, 15 epochs"),
+        inputs="stacks", extra="cnn",
+    ),
 )
+
+#: Every model by name, in the order the command line and the README list them.
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+
+#: The model and weighting ``cbedfeat train`` uses when none is given: the measured best
+#: XGBoost weighting (bench ``imbalance.md``: unweighted 36.7 % top-1, 16.6 macro-F1;
+#: balanced 27.8 %, 15.5).
+DEFAULT_MODEL = "xgb"
+DEFAULT_WEIGHTING = "none"
+DEFAULT_REASON = (
+    "unweighted XGBoost: 36.7 % top-1 on the bench against 27.8 % with balanced weights "
+    "(bench/results/imbalance.md)"
+)
+
 # Wrappers whose inner stages are SpaceGroupClassifiers: parameters the wrapper does not
 # take configure those stages.
 _WRAPPERS = ("hierarchical", "logit", "gated", "gated-logit", "blend", "gated-blend-logit")
@@ -24,27 +198,12 @@ _WRAPPERS = ("hierarchical", "logit", "gated", "gated-logit", "blend", "gated-bl
 _GATED_LOGIT = ("gated-logit", "gated-blend-logit")
 
 
-def _model_class(name: str):
-    from cbedfeat.models import ensembles
-    from cbedfeat.models.blend import BlendedClassifier
-    from cbedfeat.models.boosting import SpaceGroupClassifier
-    from cbedfeat.models.gated import SystemGatedClassifier
-    from cbedfeat.models.hierarchical import HierarchicalSpaceGroupClassifier
-    from cbedfeat.models.logit_adjust import LogitAdjustedClassifier
-
-    return {
-        "xgb": SpaceGroupClassifier,
-        "brf": ensembles.BalancedRandomForestSpaceGroupClassifier,
-        "bagging": ensembles.BalancedBaggingSpaceGroupClassifier,
-        "easy": ensembles.EasyEnsembleSpaceGroupClassifier,
-        "rusboost": ensembles.RUSBoostSpaceGroupClassifier,
-        "hierarchical": HierarchicalSpaceGroupClassifier,
-        "logit": LogitAdjustedClassifier,
-        "gated": SystemGatedClassifier,
-        "gated-logit": LogitAdjustedClassifier,
-        "blend": BlendedClassifier,
-        "gated-blend-logit": LogitAdjustedClassifier,
-    }[name]
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; ValueError naming the choices when unknown."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}") from None
 
 
 def _accepted(cls) -> set[str]:
@@ -91,62 +250,95 @@ def _wrapper(name: str, cls, common: dict, params: dict):
     return cls(inner, **kwargs, **own)
 
 
-def make_model(
-    name: str, *, weighting: str = "balanced", device: str = "auto", random_state=0, **params
-):
-    """A configured, unfitted estimator by name.
+def _multitask(cls, common: dict, params: dict):
+    """The multi-task model; ``n_estimators`` (``--n-estimators``) is its stage-2 classifier's."""
+    n_estimators = params.pop("n_estimators", None)
+    if n_estimators is not None:
+        params["classifier_params"] = {**(params.get("classifier_params") or {}),
+                                       "n_estimators": n_estimators}
+    return _plain("multitask", cls, common, params)
 
-    Parameters
-    ----------
-    name : one of :data:`MODEL_NAMES`
-        ``xgb``: :class:`~cbedfeat.models.boosting.SpaceGroupClassifier`;
-        ``brf``, ``bagging``, ``easy``, ``rusboost``: the imbalanced-learn ensembles of
-        :mod:`cbedfeat.models.ensembles`; ``hierarchical``:
-        :class:`~cbedfeat.models.hierarchical.HierarchicalSpaceGroupClassifier` over
-        ``SpaceGroupClassifier`` stages; ``logit``:
-        :class:`~cbedfeat.models.logit_adjust.LogitAdjustedClassifier` over a
-        ``SpaceGroupClassifier``; ``gated``:
-        :class:`~cbedfeat.models.gated.SystemGatedClassifier` (flat and crystal-system
-        ``SpaceGroupClassifier``); ``gated-logit``: the logit adjustment of ``gated``;
-        ``blend``: :class:`~cbedfeat.models.blend.BlendedClassifier`, a soft vote of a
-        ``SpaceGroupClassifier`` and extremely randomised trees, weight chosen on a
-        grouped hold-out; ``gated-blend-logit``: ``gated-logit`` with blends as the flat
-        and the crystal-system model.
-    weighting : {"none", "balanced", "sqrt", "effective"}
-        Class weighting (every model takes it; for ``gated`` it is the flat model's,
-        the system model has ``system_weighting``).
-    device : {"auto", "cpu", "cuda"}
-        Used by the models that run XGBoost (``xgb``, ``bagging`` and the wrappers);
-        the others run on the CPU and ignore it.
-    random_state : int
-    **params
-        Further constructor parameters of the chosen class. ``n_jobs`` goes to every
-        model that takes it and is ignored by the others (``rusboost`` runs
-        single-threaded). For the wrappers (``hierarchical``, ``logit``, ``gated``,
-        ``gated-logit``, ``blend``, ``gated-blend-logit``), parameters the wrapper does
-        not take (``n_estimators``, ``max_depth`` ...) configure its
-        ``SpaceGroupClassifier`` stages; for ``gated-logit`` and ``gated-blend-logit``,
-        those of ``SystemGatedClassifier`` (``system_power`` ...) configure the gate,
-        and for ``gated-blend-logit`` those of ``BlendedClassifier`` (``weight``,
-        ``n_trees`` ...) the blends.
 
-    Returns
-    -------
-    estimator
-        Unfitted, scikit-learn compatible.
-    """
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
-    cls = _model_class(name)
-    params = dict(params)
-    common = {"weighting": weighting, "device": device, "random_state": random_state}
-    if "n_jobs" in params:  # thread count: dropped for models that run single-threaded
-        common["n_jobs"] = params.pop("n_jobs")
-    if name in _WRAPPERS:
-        return _wrapper(name, cls, common, params)
+def _plain(name: str, cls, common: dict, params: dict):
     accepted = _accepted(cls)
     kwargs = {k: v for k, v in common.items() if k in accepted}
     unknown = set(params) - accepted
     if unknown:
         raise TypeError(f"model {name!r} does not take parameters {sorted(unknown)}")
     return cls(**kwargs, **params)
+
+
+def parameters(name: str) -> set[str]:
+    """Names of the parameters :func:`make_model` accepts for ``name`` (stages included)."""
+    from cbedfeat.models.blend import BlendedClassifier
+    from cbedfeat.models.boosting import SpaceGroupClassifier
+    from cbedfeat.models.gated import SystemGatedClassifier
+
+    names = _accepted(get_spec(name).estimator_class) | {"weighting", "device", "random_state"}
+    if name in _WRAPPERS:
+        names |= _accepted(SpaceGroupClassifier)
+    if name in _GATED_LOGIT:
+        names |= _accepted(SystemGatedClassifier)
+    if name == "gated-blend-logit":
+        names |= _accepted(BlendedClassifier)
+    if name == "multitask":
+        names.add("n_estimators")
+    return names - {"estimator"}
+
+
+def make_model(name: str, *, weighting: str = DEFAULT_WEIGHTING, device: str = "auto",
+               random_state: int = 0, **params: Any):
+    """A configured, unfitted estimator by name.
+
+    Parameters
+    ----------
+    name : one of :data:`MODEL_NAMES`
+        See :data:`MODELS` for what each builds. The wrappers: ``hierarchical`` runs
+        ``SpaceGroupClassifier`` stages; ``logit`` adjusts a ``SpaceGroupClassifier``;
+        ``gated`` has a flat and a crystal-system ``SpaceGroupClassifier``;
+        ``gated-logit`` is the logit adjustment of ``gated``; ``blend`` is a soft vote of
+        a ``SpaceGroupClassifier`` and extremely randomised trees; ``gated-blend-logit``
+        is ``gated-logit`` with blends as the flat and the crystal-system model.
+    weighting : {"none", "balanced", "sqrt", "effective"}
+        Class weighting (every model takes it; for ``gated`` it is the flat model's,
+        the system model has ``system_weighting``). Default :data:`DEFAULT_WEIGHTING`.
+    device : {"auto", "cpu", "cuda"}
+        Used by the models that run XGBoost or torch; the others run on the CPU and
+        ignore it.
+    random_state : int
+    **params
+        Further constructor parameters of the chosen class. ``n_jobs`` goes to every
+        model that takes it and is ignored by the others (``rusboost`` and ``cnn``).
+        For the wrappers, parameters the wrapper does not take (``n_estimators``,
+        ``max_depth`` ...) configure its ``SpaceGroupClassifier`` stages; for
+        ``gated-logit`` and ``gated-blend-logit``, those of ``SystemGatedClassifier``
+        (``system_power`` ...) configure the gate, and for ``gated-blend-logit`` those
+        of ``BlendedClassifier`` (``weight``, ``n_trees`` ...) the blends. For
+        ``multitask``, ``n_estimators`` is the stage-2 classifier's.
+
+    Returns
+    -------
+    estimator
+        Unfitted, scikit-learn compatible.
+    """
+    spec = get_spec(name)
+    cls = spec.estimator_class
+    params = dict(params)
+    common = {"weighting": weighting, "device": device, "random_state": random_state}
+    if "n_jobs" in params:  # thread count: dropped for models that run single-threaded
+        common["n_jobs"] = params.pop("n_jobs")
+    if name in _WRAPPERS:
+        return _wrapper(name, cls, common, params)
+    if name == "multitask":
+        return _multitask(cls, common, params)
+    return _plain(name, cls, common, params)
+
+
+def markdown_table() -> str:
+    """The README's model table (a test keeps the README equal to it)."""
+    rows = ["| model | what it is | reads | measured standing |", "| --- | --- | --- | --- |"]
+    for spec in MODELS.values():
+        default = " (default)" if spec.name == DEFAULT_MODEL else ""
+        rows.append(f"| `{spec.name}`{default} | {spec.description} | {spec.inputs} | "
+                    f"{spec.standing_text} |")
+    return "\n".join(rows)

@@ -31,8 +31,13 @@ Effective Number of Samples", CVPR 2019, eq. (3)-(4).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:  # annotations only: NumPy is imported where it is used
+    import numpy as np
+
+#: The class weighting schemes (the command line reads them from here through the
+#: model registry: this module imports NumPy only inside its functions).
 WEIGHTING_SCHEMES: tuple[str, ...] = ("none", "balanced", "sqrt", "effective")
 
 
@@ -67,6 +72,8 @@ def class_weight_table(
         label -> weight (float); the smallest weight of a capped table is its
         reference, so ``max / min <= cap``.
     """
+    import numpy as np
+
     _check_scheme(scheme, beta, cap)
     classes, counts = np.unique(np.asarray(y), return_counts=True)
     counts = counts.astype(np.float64)
@@ -103,6 +110,8 @@ def weights_from_table(y, table: dict) -> np.ndarray:
     -------
     (n,) float64 ndarray
     """
+    import numpy as np
+
     y = np.asarray(y)
     fallback = float(np.mean(list(table.values()))) if table else 1.0
     return np.array([table.get(v.item() if hasattr(v, "item") else v, fallback) for v in y], dtype=np.float64)
@@ -136,6 +145,8 @@ def compute_sample_weights(
     >>> compute_sample_weights([14, 14, 14, 225], "balanced").tolist()
     [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
     """
+    import numpy as np
+
     y = np.asarray(y)
     _check_scheme(scheme, beta, cap)
     if y.size == 0:

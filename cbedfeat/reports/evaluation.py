@@ -38,10 +38,6 @@ _FRIEDEL_NOTE = (
     "ceiling below 100 %. The crystal-system and Laue-class accuracies are the levels such "
     "patterns can answer in full."
 )
-_TRUST_NOTE = (
-    "Bundles of ensemble estimators store the model with joblib (pickle): load them only "
-    "from trusted sources. XGBoost models are stored in XGBoost's own UBJSON format."
-)
 
 
 def _pyplot():
@@ -327,7 +323,7 @@ def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title:
             f"space groups absent from training ({', '.join(map(str, unseen['classes']))}); they "
             "count as errors in every metric.</p>"
         )
-    parts.append(f"<h2>Accuracy ceiling</h2><p>{_FRIEDEL_NOTE}</p><p>{_TRUST_NOTE}</p>")
+    parts.append(f"<h2>Accuracy ceiling</h2><p>{_FRIEDEL_NOTE}</p>")
     parts.append(_kinematic_section(metrics))
     parts.append(_uncertainty_section(metrics))
     parts.append("<h2>Plots</h2>")

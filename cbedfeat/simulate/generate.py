@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cbedfeat._util import progress_bar
 from cbedfeat.simulate.plan import PLAN_FILE, Plan, SimulationConfig, make_plan, material_rng
 
 log = logging.getLogger(__name__)
@@ -230,8 +231,6 @@ def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationCo
     -------
     GenerationResult
     """
-    from tqdm.auto import tqdm
-
     from cbedfeat.data import ORNLWriter
 
     if config is None:
@@ -265,7 +264,8 @@ def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationCo
     results = _results(tasks, workers)
     level = config.compression_level if config.compression == "gzip" else None
     try:
-        with tqdm(total=len(tasks), desc="simulate", unit="material", disable=not progress) as bar:
+        with progress_bar(total=len(tasks), desc="simulate", unit="material",
+                          enabled=progress) as bar:
             for fp in pending:
                 with ORNLWriter(out_dir / fp.name, compression=config.compression,
                                 compression_opts=level) as writer:

@@ -14,9 +14,12 @@ and every dev/test class also occurs in train, as in the real data.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import logging
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 ENGINES = ("kinematic", "multislice")
@@ -211,6 +214,45 @@ def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
+def _drawn_classes(config: SimulationConfig, counts: dict[int, int]) -> np.ndarray:
+    """Sorted space groups the draw picks from (the ``top_classes`` most common, or all)."""
+    classes = sorted(counts, key=lambda s: (-counts[s], s))
+    if config.top_classes is not None:
+        classes = classes[: config.top_classes]
+    return np.array(sorted(classes))
+
+
+def fit_min_per_class(config: SimulationConfig,
+                      counts: dict[int, int] | None = None) -> SimulationConfig:
+    """``config`` with its per-class minimum lowered to what ``materials`` allows.
+
+    A preset's ``min_per_class`` is meant for its own number of materials; when the user
+    asks for fewer, the number of materials wins: the minimum becomes
+    ``materials // n_classes`` (a logged note says so) instead of
+    :func:`draw_space_groups` refusing the draw.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    counts : dict, optional
+        Space group -> weight (default: the ORNL train counts).
+
+    Returns
+    -------
+    SimulationConfig
+        ``config`` itself when its minimum fits.
+    """
+    counts = ornl_train_counts() if counts is None else counts
+    n_classes = len(_drawn_classes(config, counts))
+    most = config.materials // n_classes
+    if config.min_per_class <= most:
+        return config
+    logger.info(
+        "note: %d materials over %d space groups: the per-class minimum drops from %d to %d",
+        config.materials, n_classes, config.min_per_class, most)
+    return replace(config, min_per_class=most)
+
+
 def draw_space_groups(config: SimulationConfig, rng: np.random.Generator,
                       counts: dict[int, int] | None = None) -> np.ndarray:
     """(materials,) space groups following the ORNL train distribution.
@@ -218,13 +260,11 @@ def draw_space_groups(config: SimulationConfig, rng: np.random.Generator,
     Raises
     ------
     ValueError
-        If ``min_per_class`` times the number of classes exceeds ``materials``.
+        If ``min_per_class`` times the number of classes exceeds ``materials`` (see
+        :func:`fit_min_per_class`).
     """
     counts = ornl_train_counts() if counts is None else counts
-    classes = sorted(counts, key=lambda s: (-counts[s], s))
-    if config.top_classes is not None:
-        classes = classes[: config.top_classes]
-    classes = np.array(sorted(classes))
+    classes = _drawn_classes(config, counts)
     weights = np.array([counts[s] for s in classes], dtype=float)
     base = config.min_per_class * len(classes)
     if base > config.materials:
