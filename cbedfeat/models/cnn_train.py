@@ -87,7 +87,7 @@ def train_dev_split(table: pd.DataFrame, *, seed: int = 0, validation_fraction: 
     return train.reset_index(drop=True), dev.reset_index(drop=True)
 
 
-def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32,
+def train_cnn(table_or_paths, out_dir, *, epochs: int | None = None, batch_size: int = 32,
               weighting: str = "none", seed: int = 0, device: str = "auto",
               multitask: bool = False, image_size: int = 128, num_workers: int = 0,
               data_root=None, **params):
@@ -102,7 +102,8 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
     out_dir : path
         Bundle directory (see :mod:`cbedfeat.models.bundle`).
     epochs, batch_size, weighting, seed, device, multitask, image_size, num_workers, **params
-        Passed to the classifier (``seed`` as ``random_state``).
+        Passed to the classifier (``seed`` as ``random_state``; ``epochs`` None: the
+        classifier's default). ``arch="small"`` trains the earlier small CNN.
     data_root : path, optional
         Where the HDF5 files of a table's bare ``file`` names are (default: the table's
         directory, or the directory of the HDF5 inputs). Saved with the model, so
@@ -128,7 +129,9 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
     table, _ = labelled_rows(table, "CNN training")  # HDF5 inputs are indexed labelled already
     root = Path(data_root).resolve() if data_root is not None else base
     train, dev = train_dev_split(table, seed=seed)
-    model = CNNSpaceGroupClassifier(epochs=epochs, batch_size=batch_size, weighting=weighting,
+    if epochs is not None:
+        params["epochs"] = epochs
+    model = CNNSpaceGroupClassifier(batch_size=batch_size, weighting=weighting,
                                     random_state=seed, device=device, multitask=multitask,
                                     image_size=image_size, num_workers=num_workers,
                                     data_root=None if root is None else str(root), **params)
@@ -142,7 +145,7 @@ def train_cnn(table_or_paths, out_dir, *, epochs: int = 15, batch_size: int = 32
               targets=train[lattice] if multitask else None, eval_set=eval_set)
     fit_s = time.perf_counter() - t0
     counts = class_training_counts(train["space_group"].to_numpy(), train["material"].to_numpy())
-    info = {"model": "cnn", "weighting": weighting, "seed": seed, "epochs": epochs,
+    info = {"model": "cnn", "weighting": weighting, "seed": seed, "epochs": model.epochs,
             "params": {"batch_size": batch_size, "image_size": image_size,
                        "multitask": multitask, **params},
             "device_requested": device, "device_used": str(model.device_.type),
