@@ -51,7 +51,7 @@ bench: install
 	$(BIN)/python bench/bench_multitask.py --quick
 	$(BIN)/python bench/uncompressed_copy.py
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
-	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
+	$(BIN)/python bench/bench_cnn.py --set bench bench/data/raw bench/data/features.parquet --weighting none
 
 lint: install
 	$(BIN)/ruff check cbedfeat tests bench
