@@ -52,7 +52,7 @@ bench: install
 	$(BIN)/python bench/bench_multitask.py --quick
 	$(BIN)/python bench/uncompressed_copy.py
 	$(BIN)/python bench/bench_extract.py --data bench/data/raw-uncompressed
-	$(BIN)/python bench/bench_cnn.py --data bench/data/raw --weighting none
+	$(BIN)/python bench/bench_cnn.py --set bench bench/data/raw bench/data/features.parquet --weighting none
 	$(BIN)/cbedfeat simulate --preset bench-large --out bench/data/large --workers 2
 	$(BIN)/cbedfeat extract bench/data/large --out bench/data/large.parquet --workers 2
 	$(BIN)/python bench/bench_learning_curve.py --features bench/data/large.parquet

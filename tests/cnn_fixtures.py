@@ -33,14 +33,19 @@ def _meta(group: str, material: str, sg: int, energy: int):
 
 
 def write_tiny_dir(root: Path, *, n_train_materials: int = 8, n_dev_materials: int = 4,
-                   energies: int = 2, size: int = 32, seed: int = 0) -> Path:
-    """``batch_train_0.h5`` and ``batch_dev_0.h5`` of alternating classes 225 / 14."""
+                   n_test_materials: int = 0, energies: int = 2, size: int = 32,
+                   seed: int = 0) -> Path:
+    """``batch_train_0.h5``, ``batch_dev_0.h5`` (and ``batch_test_0.h5`` when
+    ``n_test_materials``) of alternating classes 225 / 14."""
     from cbedfeat.data import ORNLWriter
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     start = 0
-    for split, n_mat in (("train", n_train_materials), ("dev", n_dev_materials)):
+    for split, n_mat in (("train", n_train_materials), ("dev", n_dev_materials),
+                         ("test", n_test_materials)):
+        if n_mat == 0:
+            continue
         with ORNLWriter(root / f"batch_{split}_0.h5") as w:
             for i in range(start, start + n_mat):
                 sg = 225 if i % 2 == 0 else 14

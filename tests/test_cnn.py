@@ -1,4 +1,8 @@
-"""CNN baseline: preprocessing, network shapes, training, determinism, streaming, bundles."""
+"""CNN baseline: preprocessing, network shapes, training, determinism, streaming, bundles.
+
+The estimator tests run the default architecture (the ResNet recipe) at toy sizes; the
+ResNet, augmentation and test-time averaging themselves are tested in test_cnn_resnet.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the suite shares a small machine
 
 from cnn_fixtures import write_tiny_dir  # noqa: E402
 

@@ -1,19 +1,32 @@
-"""A small CNN baseline on the raw CBED stacks (needs the ``cnn`` extra: torch).
+"""CNN baselines on the raw CBED stacks (needs the ``cnn`` extra: torch).
 
-The three orientations of a stack are the three input channels; each stack is
-area-averaged to 128 x 128 and log-scaled (see :mod:`cbedfeat.models.cnn_data`), as in
-the published ResNet baselines on the ORNL data (Pan, SMC 2020; ORNL STEMDL). The loss
-is cross-entropy with the same class-weighting schemes as the boosted models
+Two architectures (``arch``):
+
+``"resnet"`` (the default): the recipe of the published ResNet baselines on the ORNL
+    data (Pan, SMC 2020; ORNL STEMDL): a ResNet-18 trunk (or a narrower one, ``width``)
+    with a single input channel, shared by the three patterns of a stack, whose three
+    feature vectors are concatenated or averaged before the heads
+    (:class:`~cbedfeat.models.cnn_resnet.CBEDResNet`); log-scaled 128 x 128 inputs
+    (:mod:`cbedfeat.models.cnn_data`); a random in-plane rotation and mirror of every
+    training pattern, since zone-axis patterns have no preferred in-plane orientation
+    (:mod:`cbedfeat.models.cnn_augment`); label smoothing; a one-cycle learning-rate
+    schedule (cosine annealing, per step); and class probabilities averaged over
+    rotated and mirrored views at prediction (``tta``).
+``"small"``: :class:`SmallCBEDNet`, four conv blocks on the three patterns as three
+    channels; with :data:`SMALL_RECIPE` (no augmentation, no test-time averaging, no
+    label smoothing, per-epoch cosine decay) it is the earlier baseline, kept so the
+    benchmark can compare the two.
+
+The loss is cross-entropy with the same class-weighting schemes as the boosted models
 (:mod:`cbedfeat.models.weights`), plus, optionally, a mean-squared-error head on the
-standardised lattice targets of :mod:`cbedfeat.models.targets` (multi-task).
+standardised lattice targets of :mod:`cbedfeat.models.targets` (multi-task). Training
+runs on CPU by default and on CUDA when asked or available. Same seed, same device:
+same weights (torch deterministic algorithms, a seeded DataLoader generator and a
+seeded generator for the augmentation draws).
 
-The model is deliberately small (four conv blocks): it is the baseline the feature
-pipeline is measured against, trained on CPU by default and on CUDA when asked or
-available. Same seed, same device: same weights (torch deterministic algorithms and a
-seeded DataLoader generator).
-
-A saved model is a directory: ``model.pt`` (``torch.save`` of the ``state_dict``, loaded
-with ``weights_only=True``), ``label_map.json`` and ``params.json``.
+A saved model is a directory: ``model.pt`` (``torch.save`` of the ``state_dict``, tensors
+only, loaded with ``weights_only=True``: no pickled code), ``label_map.json`` and
+``params.json``.
 """
 
 from __future__ import annotations
@@ -33,13 +46,26 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cbedfeat.models.cnn_augment import ROTATIONS, dihedral_view, random_rotate_flip, tta_views
 from cbedfeat.models.cnn_data import StackDataset, preprocess_stack, refs_from_table, seed_worker
+from cbedfeat.models.cnn_resnet import POOLS, CBEDResNet
 
 log = logging.getLogger(__name__)
 
 BUNDLE_KIND = "torch-cnn"  # the kind cbedfeat.models.bundle stores this model as
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE, LABEL_MAP_FILE, PARAMS_FILE = "model.pt", "label_map.json", "params.json"
+ARCHS = ("resnet", "small")
+SCHEDULES = ("onecycle", "cosine")
+AUGMENTS = ("none", *ROTATIONS)
+#: Channels of the first stage when ``width`` is None: ResNet-18's 64; SmallCBEDNet's 16.
+DEFAULT_WIDTH = {"resnet": 64, "small": 16}
+#: The earlier baseline: SmallCBEDNet, 15 epochs, no augmentation or test-time
+#: averaging, no label smoothing, per-epoch cosine decay.
+SMALL_RECIPE = {"arch": "small", "width": 16, "epochs": 15, "augment": "none", "tta": 1,
+                "label_smoothing": 0.0, "schedule": "cosine"}
+# Parameters a format-1 model directory (SmallCBEDNet only) did not store.
+_FORMAT1_DEFAULTS = {k: v for k, v in SMALL_RECIPE.items() if k not in ("width", "epochs")}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -111,22 +137,47 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    epochs, batch_size, lr, weight_decay : training schedule (AdamW, cosine decay).
+    arch : {"resnet", "small"}
+        :class:`~cbedfeat.models.cnn_resnet.CBEDResNet` (a ResNet-18-shaped trunk shared
+        by the patterns) or :class:`SmallCBEDNet` (see the module docstring).
+    epochs, batch_size, lr, weight_decay : training schedule (AdamW; ``lr`` is the peak
+        learning rate of the one-cycle schedule, the start of the cosine one).
+    schedule : {"onecycle", "cosine"}
+        ``"onecycle"``: one-cycle policy stepped per batch (warm-up over the first 30 %
+        of the steps, then cosine annealing; torch's ``OneCycleLR``); ``"cosine"``:
+        cosine annealing stepped per epoch.
     weighting : {"none", "balanced", "sqrt", "effective"}
         Class weights of the cross-entropy, as for the boosted models.
     weight_beta, weight_cap : parameters of the weighting (see :func:`~cbedfeat.models.compute_sample_weights`).
+    label_smoothing : float
+        Label smoothing of the cross-entropy (0: none).
+    augment : {"continuous", "dihedral", "none"}
+        Random in-plane rotation and mirror of every training pattern: any angle
+        (bilinear), multiples of 90 degrees (exact), or none
+        (:func:`~cbedfeat.models.cnn_augment.random_rotate_flip`).
+    tta : {1, 2, 4, 8}
+        Views averaged at prediction: the first ``tta`` of the right-angle rotations and
+        mirror images (:data:`~cbedfeat.models.cnn_augment.VIEW_ORDER`); 1: none.
     multitask : bool
         Add a regression head for the lattice targets (``fit`` then needs ``targets``).
     target_weight : float
         Weight of the regression loss beside the cross-entropy.
     image_size, log_floor : preprocessing (:func:`~cbedfeat.models.cnn_data.preprocess_stack`).
-    width, dropout : network size (:class:`SmallCBEDNet`).
+    width : int or None
+        Channels of the first stage (ResNet: the four stages have width, 2w, 4w, 8w;
+        64 is ResNet-18), or of the first block of :class:`SmallCBEDNet`. None:
+        :data:`DEFAULT_WIDTH` of the architecture.
+    pool : {"concat", "mean"}
+        ResNet only: how the three patterns' features are combined before the heads.
+    dropout : float
+        Dropout before the heads.
     num_workers : int
         DataLoader worker processes (each opens the HDF5 files itself).
     cache_inputs : bool
         Keep the preprocessed training and dev inputs in memory after the first epoch
         (see :class:`~cbedfeat.models.cnn_data.StackDataset`); for small data sets with
-        ``num_workers=0``. Default: stream every epoch from the files.
+        ``num_workers=0``. Default: stream every epoch from the files. Augmentation acts
+        on the batches after loading, so cached inputs are augmented afresh every epoch.
     device : {"auto", "cpu", "cuda"}
     random_state : int
     data_root : str or None
@@ -137,19 +188,41 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     #: ``X`` is a table of (file, group) references, not a feature matrix.
     reads_stacks = True
 
-    def __init__(self, epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, weighting: str = "none", weight_beta: float = 0.999,
-                 weight_cap: float | None = None, multitask: bool = False, target_weight: float = 1.0,
-                 image_size: int = 128, log_floor: float = 1e-6, width: int = 16,
-                 dropout: float = 0.2, num_workers: int = 0, device: str = "auto",
-                 random_state: int = 0, data_root: str | None = None,
-                 cache_inputs: bool = False):
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+    def __init__(self, arch: str = "resnet", epochs: int = 30, batch_size: int = 32,
+                 lr: float = 1e-3, weight_decay: float = 1e-4, schedule: str = "onecycle",
+                 weighting: str = "none", weight_beta: float = 0.999,
+                 weight_cap: float | None = None, label_smoothing: float = 0.1,
+                 augment: str = "continuous", tta: int = 8, multitask: bool = False,
+                 target_weight: float = 1.0, image_size: int = 128, log_floor: float = 1e-6,
+                 width: int | None = None, pool: str = "concat", dropout: float = 0.2,
+                 num_workers: int = 0, device: str = "auto", random_state: int = 0,
+                 data_root: str | None = None, cache_inputs: bool = False):
+        self.arch, self.epochs, self.batch_size, self.lr = arch, epochs, batch_size, lr
+        self.weight_decay, self.schedule = weight_decay, schedule
         self.weighting, self.weight_beta, self.weight_cap = weighting, weight_beta, weight_cap
+        self.label_smoothing, self.augment, self.tta = label_smoothing, augment, tta
         self.multitask, self.target_weight = multitask, target_weight
-        self.image_size, self.log_floor, self.width, self.dropout = image_size, log_floor, width, dropout
+        self.image_size, self.log_floor, self.width, self.pool = image_size, log_floor, width, pool
+        self.dropout = dropout
         self.num_workers, self.device, self.random_state = num_workers, device, random_state
         self.data_root, self.cache_inputs = data_root, cache_inputs
+
+    # -- network -------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for name, value, choices in (("arch", self.arch, ARCHS), ("schedule", self.schedule, SCHEDULES),
+                                     ("augment", self.augment, AUGMENTS), ("pool", self.pool, POOLS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        tta_views(self.tta)  # raises on a bad count
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+
+    def _network(self, n_classes: int, n_targets: int) -> nn.Module:
+        """An initialised network of ``arch`` (draws from torch's global generator)."""
+        width = DEFAULT_WIDTH[self.arch] if self.width is None else int(self.width)
+        if self.arch == "small":
+            return SmallCBEDNet(n_classes, n_targets, width=width, dropout=self.dropout)
+        return CBEDResNet(n_classes, n_targets, width=width, pool=self.pool, dropout=self.dropout)
 
     # -- data ----------------------------------------------------------------------
     def _dataset(self, refs, labels=None, targets=None, cache=False) -> StackDataset:
@@ -178,7 +251,7 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         return ((z - self.target_mean_) / self.target_std_).astype(np.float32)
 
     # -- training ------------------------------------------------------------------
-    def fit(self, X, y, *, targets=None, eval_set=None):
+    def fit(self, X, y, *, targets=None, eval_set=None, epoch_callback=None):
         """Train on ``X`` (references), ``y`` (space-group numbers).
 
         Parameters
@@ -189,6 +262,10 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             Needed when ``multitask=True``.
         eval_set : tuple (X_dev, y_dev) or (X_dev, y_dev, targets_dev), optional
             The weights of the epoch with the lowest (class-weighted) dev loss are kept.
+        epoch_callback : callable, optional
+            Called as ``epoch_callback(epoch, self)`` after every epoch, with the model of
+            that epoch in eval mode (learning curves); its time is not counted in the
+            ``seconds`` of ``history_``.
 
         Returns
         -------
@@ -203,6 +280,7 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(refs)} references and y {len(y)} labels")
         if self.multitask and targets is None:
             raise ValueError("multitask=True needs the lattice targets")
+        self._check_params()
         self.device_ = resolve_device(self.device)
         log.info("CNN training on device %s", self.device_)
         self.classes_ = np.unique(y)
@@ -232,9 +310,8 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         torch.use_deterministic_algorithms(True, warn_only=self.device_.type == "cuda")
         try:
             torch.manual_seed(self.random_state)
-            self.model_ = SmallCBEDNet(len(self.classes_), self.n_targets_, width=self.width,
-                                       dropout=self.dropout).to(self.device_)
-            self._train_loop(train_ds, dev_loader, class_w.to(self.device_))
+            self.model_ = self._network(len(self.classes_), self.n_targets_).to(self.device_)
+            self._train_loop(train_ds, dev_loader, class_w.to(self.device_), epoch_callback)
         finally:
             torch.use_deterministic_algorithms(was_det)
             for ds in (train_ds, dev_ds):
@@ -245,7 +322,8 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     def _loss(self, out, label, target, class_w):
         logits, reg = out
-        loss = nn.functional.cross_entropy(logits, label, weight=class_w, ignore_index=-1)
+        loss = nn.functional.cross_entropy(logits, label, weight=class_w, ignore_index=-1,
+                                           label_smoothing=float(self.label_smoothing))
         if self.n_targets_ and target.numel():
             mask = torch.isfinite(target)
             if mask.any():
@@ -253,34 +331,57 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
                 loss = loss + self.target_weight * (diff**2).sum() / mask.sum()
         return loss
 
-    def _train_loop(self, train_ds, dev_loader, class_w) -> None:
+    def _schedule(self, opt, steps_per_epoch: int):
+        """The learning-rate scheduler and whether it steps per batch (else per epoch)."""
+        if self.schedule == "onecycle":
+            total = max(self.epochs * steps_per_epoch, 1)
+            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=total), True
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.epochs, 1)), False
+
+    def _augmented(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.augment == "none":
+            return x
+        return random_rotate_flip(x, gen, rotation=self.augment)
+
+    def _train_loop(self, train_ds, dev_loader, class_w, epoch_callback=None) -> None:
         model, dev = self.model_, self.device_
         opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.epochs, 1))
+        sched, per_step = self._schedule(opt, len(self._loader(train_ds, shuffle=True)))
+        aug_gen = torch.Generator().manual_seed(int(self.random_state))
         self.history_, best, best_loss = [], None, np.inf
-        t0 = time.perf_counter()
+        t0, outside, last_lr = time.perf_counter(), 0.0, float(self.lr)
         for epoch in range(self.epochs):
             model.train()
             total, count = 0.0, 0
             for x, label, target in self._loader(train_ds, shuffle=True,
                                                  seed=self.random_state + epoch):
                 x, label, target = x.to(dev), label.to(dev), target.to(dev)
+                x = self._augmented(x, aug_gen)
                 opt.zero_grad(set_to_none=True)
                 loss = self._loss(model(x), label, target, class_w)
                 loss.backward()
                 opt.step()
+                last_lr = float(opt.param_groups[0]["lr"])  # of this batch
+                if per_step:
+                    sched.step()
                 total += float(loss.detach()) * len(x)
                 count += len(x)
-            sched.step()
-            entry = {"epoch": epoch, "train_loss": total / max(count, 1),
-                     "seconds": time.perf_counter() - t0}
+            if not per_step:
+                sched.step()
+            entry = {"epoch": epoch, "train_loss": total / max(count, 1), "lr": last_lr}
             if dev_loader is not None:
                 entry.update(self._evaluate(dev_loader, class_w))
                 if entry["dev_loss"] < best_loss:
                     best_loss, best = entry["dev_loss"], copy.deepcopy(model.state_dict())
                     self.best_epoch_ = epoch
+            entry["seconds"] = time.perf_counter() - t0 - outside
             log.info("epoch %s", entry)
             self.history_.append(entry)
+            if epoch_callback is not None:
+                t_cb = time.perf_counter()
+                model.eval()
+                epoch_callback(epoch, self)
+                outside += time.perf_counter() - t_cb
         if best is not None:
             model.load_state_dict(best)
         else:
@@ -300,6 +401,29 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     # -- inference -----------------------------------------------------------------
     @torch.no_grad()
+    def _forward_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities and lattice outputs averaged over the ``tta`` views.
+
+        Parameters
+        ----------
+        x : (B, 3, S, S) float tensor
+            Preprocessed stacks on the model's device.
+
+        Returns
+        -------
+        proba : (B, K) float64 tensor
+        reg : (B, n_targets) float64 tensor
+        """
+        views = tta_views(self.tta)
+        proba = reg = None
+        for v in views:
+            logits, r = self.model_(dihedral_view(x, v))
+            p = torch.softmax(logits.double(), 1)
+            proba = p if proba is None else proba + p
+            reg = r.double() if reg is None else reg + r.double()
+        return proba / len(views), reg / len(views)
+
+    @torch.no_grad()
     def _outputs(self, X) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "model_")
         ds = self._dataset(_as_refs(X, self.data_root))
@@ -307,9 +431,9 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         probs, regs = [], []
         try:
             for x, _, _ in self._loader(ds, shuffle=False):
-                logits, reg = self.model_(x.to(self.device_))
-                probs.append(torch.softmax(logits.double(), 1).cpu().numpy())
-                regs.append(reg.double().cpu().numpy())
+                proba, reg = self._forward_views(x.to(self.device_))
+                probs.append(proba.cpu().numpy())
+                regs.append(reg.cpu().numpy())
         finally:
             ds.close()
         k = len(self.classes_)
@@ -318,7 +442,8 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate(probs), np.concatenate(regs)
 
     def predict_proba(self, X) -> np.ndarray:
-        """(n, K) class probabilities, columns in the order of ``classes_``."""
+        """(n, K) class probabilities, columns in the order of ``classes_``, averaged over
+        the ``tta`` rotated / mirrored views of each stack."""
         return self._outputs(X)[0]
 
     @torch.no_grad()
@@ -326,7 +451,8 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities of stacks already in memory (a row of a ``.npy`` file, ...).
 
         Each stack is preprocessed as the stacks read from files are
-        (:func:`~cbedfeat.models.cnn_data.preprocess_stack`).
+        (:func:`~cbedfeat.models.cnn_data.preprocess_stack`), and averaged over the
+        ``tta`` views as :meth:`predict_proba`.
 
         Parameters
         ----------
@@ -343,8 +469,8 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         x = np.stack([preprocess_stack(np.asarray(s, dtype=np.float32), size=self.image_size,
                                        floor=self.log_floor) for s in stacks])
         self.model_.eval()
-        logits, _ = self.model_(torch.from_numpy(x).to(self.device_))
-        return torch.softmax(logits.double(), 1).cpu().numpy()
+        proba, _ = self._forward_views(torch.from_numpy(x).to(self.device_))
+        return proba.cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """(n,) most probable space-group numbers."""
@@ -400,9 +526,12 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             classes = json.loads((d / LABEL_MAP_FILE).read_text())["classes"]
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{d} is not a readable CNN model directory: {exc}") from exc
-        if meta.get("kind") != BUNDLE_KIND or meta.get("format_version", 99) > FORMAT_VERSION:
+        version = meta.get("format_version", 99)
+        if meta.get("kind") != BUNDLE_KIND or version > FORMAT_VERSION:
             raise ValueError(f"{d}: not a CNN model of format <= {FORMAT_VERSION}")
-        est = cls(**{**meta["params"], "device": device})
+        params = {**(_FORMAT1_DEFAULTS if version < 2 else {}), **meta["params"]}
+        est = cls(**{**params, "device": device})
+        est._check_params()
         est.device_ = resolve_device(device)
         est.classes_ = np.asarray(classes, dtype=np.int64)
         est.n_targets_ = int(meta["n_targets"])
@@ -411,7 +540,7 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             est.target_std_ = np.asarray(meta["target_std"])
         est.history_, est.best_epoch_ = meta["history"], meta["best_epoch"]
         est.training_info_ = meta.get("training", {})
-        model = SmallCBEDNet(len(classes), est.n_targets_, width=est.width, dropout=est.dropout)
+        model = est._network(len(classes), est.n_targets_)
         try:
             state = torch.load(d / MODEL_FILE, map_location="cpu", weights_only=True)
             model.load_state_dict(state)

@@ -171,8 +171,8 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         "cnn", "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
-        "small PyTorch CNN on the raw stacks (baseline)",
-        Standing(25.3, 9.2, "cnn.md", "unweighted, 15 epochs"),
+        "PyTorch ResNet on the raw stacks with the published recipe (baseline)",
+        Standing(25.3, 9.2, "cnn.md", "the earlier small CNN (arch=small), unweighted, 15 epochs"),
         inputs="stacks", extra="cnn",
     ),
 )
