@@ -20,9 +20,11 @@ from cbedfeat.models.cnn_augment import (  # noqa: E402
     rotate,
     tta_views,
 )
-from cbedfeat.models.cnn_data import StackDataset  # noqa: E402
+from cbedfeat.models.cnn_data import (
+    StackDataset,  # noqa: E402
+    index_h5,  # noqa: E402
+)
 from cbedfeat.models.cnn_resnet import BasicBlock, CBEDResNet, ResNetTrunk  # noqa: E402
-from cbedfeat.models.cnn_data import index_h5  # noqa: E402
 from cbedfeat.models.weights import class_weight_table  # noqa: E402
 
 TINY = dict(epochs=2, batch_size=4, image_size=16, width=4, device="cpu", random_state=3)
