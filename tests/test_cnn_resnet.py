@@ -20,10 +20,7 @@ from cbedfeat.models.cnn_augment import (  # noqa: E402
     rotate,
     tta_views,
 )
-from cbedfeat.models.cnn_data import (
-    StackDataset,  # noqa: E402
-    index_h5,  # noqa: E402
-)
+from cbedfeat.models.cnn_data import StackDataset, index_h5  # noqa: E402
 from cbedfeat.models.cnn_resnet import BasicBlock, CBEDResNet, ResNetTrunk  # noqa: E402
 from cbedfeat.models.weights import class_weight_table  # noqa: E402
 
