@@ -226,11 +226,11 @@ def test_save_load_round_trip(tiny_index, tmp_path):
     est = CNNSpaceGroupClassifier(**{**SMALL, "epochs": 1}).fit(refs, y)
     est.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "label_map.json", "model.pt", "params.json"]
+        "label_map.json", "params.json", "weights.npz"]
     back = CNNSpaceGroupClassifier.load(tmp_path / "m", device="cpu")
     np.testing.assert_array_equal(back.classes_, est.classes_)
     np.testing.assert_array_equal(back.predict_proba(refs), est.predict_proba(refs))
-    (tmp_path / "m" / "model.pt").write_bytes(b"junk")
+    (tmp_path / "m" / "weights.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match="cannot load"):
         CNNSpaceGroupClassifier.load(tmp_path / "m", device="cpu")
 
@@ -255,7 +255,7 @@ def test_train_cnn_cli_end_to_end_then_evaluate(tiny_dir, tmp_path):
     assert "trained cnn" in res.output and "validation (dev, 8 samples)" in res.output
     bundle = load_bundle(tmp_path / "m")
     assert bundle.training["model"] == "cnn" and bundle.training["device_used"] == "cpu"
-    assert (tmp_path / "m" / "model" / "model.pt").is_file()
+    assert (tmp_path / "m" / "model" / "weights.npz").is_file()
     # table route: a table whose file/group columns point to the stacks (bare file names,
     # as extraction writes them), multi-task heads
     table = index_h5(tiny_dir)

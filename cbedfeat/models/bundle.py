@@ -12,8 +12,9 @@ Layout of a bundle directory::
                       state.json (parameters and fitted scalars), arrays/*.npy,
                       boosters/*.ubj (XGBoost UBJSON), members/*.skops (scikit-learn
                       members), see :mod:`cbedfeat.models.persist`
-    model/            CNNSpaceGroupClassifier: model.pt (torch state_dict, loaded with
-                      weights_only=True), label_map.json, params.json (written by ``save``)
+    model/            CNNSpaceGroupClassifier: weights.npz (the torch state_dict as NumPy
+                      arrays, read with allow_pickle=False), label_map.json, params.json
+                      (written by ``save``)
     calibration.json  optional: temperature and conformal calibration scores
                       (:class:`cbedfeat.models.calibration.Calibration`, plain JSON)
 
@@ -54,7 +55,7 @@ CALIBRATION_FILE = "calibration.json"
 KIND_XGBOOST = "xgboost-ubj"
 KIND_STATE = "state"  # model/: see cbedfeat.models.persist
 KIND_JOBLIB = "joblib"  # old bundles holding a pickle; refused on load
-KIND_CNN = "torch-cnn"  # model/: model.pt (torch state_dict), label_map.json, params.json
+KIND_CNN = "torch-cnn"  # model/: weights.npz (state_dict arrays), label_map.json, params.json
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -247,7 +248,7 @@ def save_bundle(
     directory : path
     model : fitted estimator
         :class:`~cbedfeat.models.SpaceGroupClassifier` is stored natively (UBJSON), the
-        CNN as torch weights, any other estimator with
+        CNN as NumPy arrays of its weights, any other estimator with
         :func:`cbedfeat.models.persist.save_state` (no pickle).
     feature_names : sequence of str
         The model's input columns, in order.

@@ -24,9 +24,9 @@ runs on CPU by default and on CUDA when asked or available. Same seed, same devi
 same weights (torch deterministic algorithms, a seeded DataLoader generator and a
 seeded generator for the augmentation draws).
 
-A saved model is a directory: ``model.pt`` (``torch.save`` of the ``state_dict``, tensors
-only, loaded with ``weights_only=True``: no pickled code), ``label_map.json`` and
-``params.json``.
+A saved model is a directory: ``weights.npz`` (the ``state_dict`` as NumPy arrays, read
+with ``allow_pickle=False``: no pickle), ``label_map.json`` and ``params.json``. Models
+saved by earlier versions as ``model.pt`` load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ from cbedfeat.models.cnn_resnet import POOLS, CBEDResNet
 log = logging.getLogger(__name__)
 
 BUNDLE_KIND = "torch-cnn"  # the kind cbedfeat.models.bundle stores this model as
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: weights.npz; 2: model.pt with the ResNet options; 1: the small CNN
 MODEL_FILE, LABEL_MAP_FILE, PARAMS_FILE = "model.pt", "label_map.json", "params.json"
+WEIGHTS_FILE = "weights.npz"  # format 3: the state_dict as arrays, no pickle
 ARCHS = ("resnet", "small")
 SCHEDULES = ("onecycle", "cosine")
 AUGMENTS = ("none", *ROTATIONS)
@@ -493,16 +494,17 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     # -- persistence ---------------------------------------------------------------
     def save(self, directory) -> Path:
-        """Write ``model.pt``, ``label_map.json`` and ``params.json`` into ``directory``."""
+        """Write ``weights.npz``, ``label_map.json`` and ``params.json`` into ``directory``."""
         from cbedfeat._version import __version__
 
         check_is_fitted(self, "model_")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        tmp = d / (MODEL_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, d / MODEL_FILE)
+        state = {k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
+        tmp = d / (WEIGHTS_FILE + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **state)
+        os.replace(tmp, d / WEIGHTS_FILE)
         _write_json(d / LABEL_MAP_FILE, {"classes": [int(c) for c in self.classes_]})
         meta = {
             "kind": BUNDLE_KIND, "format_version": FORMAT_VERSION,
@@ -542,10 +544,14 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         est.training_info_ = meta.get("training", {})
         model = est._network(len(classes), est.n_targets_)
         try:
-            state = torch.load(d / MODEL_FILE, map_location="cpu", weights_only=True)
+            if version >= 3:
+                with np.load(d / WEIGHTS_FILE, allow_pickle=False) as arrays:
+                    state = {k: torch.from_numpy(arrays[k].copy()) for k in arrays.files}
+            else:  # earlier versions: torch's restricted loader of tensors
+                state = torch.load(d / MODEL_FILE, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except Exception as exc:  # torch raises several types for truncated/corrupt files
-            raise ValueError(f"{d / MODEL_FILE}: cannot load the CNN weights: {exc}") from exc
+            raise ValueError(f"{d}: cannot load the CNN weights: {exc}") from exc
         est.model_ = model.to(est.device_).eval()
         return est
 
