@@ -195,12 +195,13 @@ def log_linear_trend(n_materials, values, target: float) -> dict | None:
 
 def parse_model(spec: str, default_weighting: str) -> tuple[str, str]:
     """``NAME[:WEIGHTING]`` -> ``(name, weighting)``, checked against the trainable models."""
-    from cbedfeat.workflows.train import TRAINERS
+    from cbedfeat.models.registry import MODELS
 
     name, _, weighting = spec.partition(":")
     weighting = weighting or default_weighting
-    if name not in TRAINERS:
-        raise SystemExit(f"--models: unknown model {name!r}; choose among {sorted(TRAINERS)}")
+    if name not in MODELS or MODELS[name].inputs != "features":
+        choices = sorted(n for n, spec in MODELS.items() if spec.inputs == "features")
+        raise SystemExit(f"--models: unknown model {name!r}; choose among {choices}")
     if weighting not in ("none", "balanced", "sqrt", "effective"):
         raise SystemExit(f"--models: unknown weighting {weighting!r} in {spec!r}")
     return name, weighting

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def test_bench_calibration_runs_on_a_synthetic_table(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from cbedfeat.data import SampleMeta
 from cbedfeat.data import schema as manifest
 from cbedfeat.data.reference import load_ornl_counts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_root_file_is_the_packaged_manifest():

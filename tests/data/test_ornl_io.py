@@ -254,7 +254,7 @@ def test_crash_mid_write_keeps_the_old_file_and_no_half_file(tmp_path):
     # A process that dies (no clean-up at all) in the middle of rewriting the file.
     code = textwrap.dedent(f"""
         import os, sys
-        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        sys.path.insert(0, {str(os.path.dirname(os.path.dirname(__file__)))!r})
         from ornl_samples import build_meta, build_stack
         from cbedfeat.data import ORNLWriter
         w = ORNLWriter({str(path)!r})
@@ -310,7 +310,7 @@ def test_reads_a_file_another_process_is_writing_in_swmr_mode(tmp_path):
     path = tmp_path / "batch_train_0.h5"
     code = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        sys.path.insert(0, {str(os.path.dirname(os.path.dirname(__file__)))!r})
         import h5py
         from ornl_samples import build_meta, build_stack
         from cbedfeat.data.ornl_write import encode_attribute

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 BINS = ("wrong_crystal_system", "wrong_laue_class", "wrong_absences", "indistinguishable")
 
 

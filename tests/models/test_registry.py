@@ -22,7 +22,7 @@ from cbedfeat.models.registry import (
     parameters,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 

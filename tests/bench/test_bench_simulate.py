@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_simulate.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_simulate.py"
 
 
 @pytest.mark.slow
