@@ -70,7 +70,9 @@ def _input_reader(estimator: Any, feature_names: list[str]) -> Callable[[Any], A
 
     if getattr(estimator, "reads_stacks", False):
         return lambda rows: rows.reset_index(drop=True)
-    return lambda rows: rows.loc[:, feature_names].to_numpy(dtype=np.float64)
+    # float32: what every estimator fits on (the table stores float32), without a float64
+    # copy of the whole matrix on the way.
+    return lambda rows: rows.loc[:, feature_names].to_numpy(dtype=np.float32)
 
 
 @dataclass
