@@ -63,8 +63,14 @@ def _models_epilog() -> str:
               default=None,
               help="Hold out this share of the training materials (never fitted on) to fit a "
                    "temperature and conformal scores, stored in the bundle (predict --coverage).")
+@click.option("--scheduler", default=None, metavar="ADDR|local",
+              help="Train XGBoost on Dask (xgboost.dask): 'local' (a LocalCluster) or a scheduler "
+                   "address. FEATURES may then be the Parquet parts directory extract writes; the "
+                   "table is never gathered on one process. Models: xgb.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers of --scheduler local [default: Dask's].")
 def train(features, out, model, weighting, device, seed, n_estimators, params, holdout_fraction,
-          rare_threshold, calibration_fraction):
+          rare_threshold, calibration_fraction, scheduler, workers):
     """Train a classifier on the 'train' rows of FEATURES and save a bundle to OUT.
 
     Validation runs on the 'dev' rows, or on a material-grouped hold-out of the
@@ -82,10 +88,26 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
         extra["n_estimators"] = n_estimators
     if model == "cnn" and calibration_fraction is not None:
         raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
+    if scheduler is not None:
+        from cbedfeat.workflows.train_dask import DASK_MODELS
+
+        if model not in DASK_MODELS:
+            raise click.UsageError(f"--scheduler trains {', '.join(DASK_MODELS)}, not {model}")
+        if calibration_fraction is not None:
+            raise click.UsageError("--calibration-fraction does not apply with --scheduler")
     try:
-        result = train_model(features, out, model=model, weighting=weighting, device=device, seed=seed,
-                             params=extra, holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
-                             calibration_fraction=calibration_fraction)
+        if scheduler is not None:
+            from cbedfeat.workflows.train_dask import train_model_dask
+
+            result = train_model_dask(features, out, scheduler=scheduler, model=model,
+                                      weighting=weighting, device=device, seed=seed, params=extra,
+                                      holdout_fraction=holdout_fraction,
+                                      rare_threshold=rare_threshold, workers=workers)
+        else:
+            result = train_model(features, out, model=model, weighting=weighting, device=device,
+                                 seed=seed, params=extra, holdout_fraction=holdout_fraction,
+                                 rare_threshold=rare_threshold,
+                                 calibration_fraction=calibration_fraction)
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except (BundleError, ValueError, OSError, TypeError) as exc:

@@ -248,7 +248,31 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
                 early_stopping_rounds=int(self.early_stopping_rounds) if evals else None,
                 verbose_eval=False,
             )
-        best = booster.best_iteration if evals else booster.num_boosted_rounds() - 1
+        return self._set_fitted(booster, classes, evals_result, stopped=bool(evals),
+                                n_train=tr.size, n_validation=va.size)
+
+    def _set_fitted(self, booster, classes, evals_result, *, stopped, n_train, n_validation):
+        """Keep a trained booster (cut at its best round) and the fitted attributes.
+
+        Shared by :meth:`fit` and the Dask training of
+        :func:`cbedfeat.models.dask_boosting.fit_dask`, so both give the same estimator.
+
+        Parameters
+        ----------
+        booster : xgboost.Booster
+        classes : (K,) ndarray
+            Labels, encoded 0..K-1 in this order.
+        evals_result : dict
+        stopped : bool
+            Whether early stopping ran (``booster.best_iteration`` is set).
+        n_train, n_validation : int
+            Rows of each part, for the log.
+
+        Returns
+        -------
+        self
+        """
+        best = booster.best_iteration if stopped else booster.num_boosted_rounds() - 1
         if best + 1 < booster.num_boosted_rounds():
             booster = booster[: best + 1]  # keep only the rounds that early stopping chose
         config = json.loads(booster.save_config())
@@ -257,7 +281,7 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             "%s: XGBoost trained on %s (requested %r), %d classes, %d rounds kept, "
             "%d training / %d validation samples",
             type(self).__name__, self.device_used_, self.device, len(classes), best + 1,
-            tr.size, va.size,
+            n_train, n_validation,
         )
         self.classes_ = classes
         self.label_map_ = classes.tolist()

@@ -194,9 +194,9 @@ class ModelBundle:
             warnings.warn("the table's feature config differs from the model's", UserWarning, stacklevel=2)
 
     def feature_matrix(self, table: Any) -> np.ndarray:
-        """(n, F) float ndarray of the model's features from a DataFrame, in model order."""
+        """(n, F) float32 ndarray of the model's features from a DataFrame, in model order."""
         self.check_features(table.columns)
-        return table.loc[:, self.feature_names].to_numpy(dtype=np.float64)
+        return table.loc[:, self.feature_names].to_numpy(dtype=np.float32)
 
     def _inputs(self, table: Any) -> Any:
         if isinstance(table, np.ndarray):

@@ -36,6 +36,7 @@ __all__ = [
     "make_model",
     "markdown_table",
     "parameters",
+    "recommended_model",
 ]
 
 
@@ -196,6 +197,30 @@ DEFAULT_REASON = (
 _WRAPPERS = ("hierarchical", "logit", "gated", "gated-logit", "blend", "gated-blend-logit")
 # Compositions: LogitAdjusted over SystemGated (over BlendedClassifier).
 _GATED_LOGIT = ("gated-logit", "gated-blend-logit")
+
+
+def recommended_model(inputs: str = "features") -> str:
+    """The model of ``inputs`` with the best measured top-1 standing on the bench.
+
+    Parameters
+    ----------
+    inputs : {"features", "features+lattice", "stacks"}
+        What the model reads (:data:`INPUTS`).
+
+    Returns
+    -------
+    str
+        A name of :data:`MODELS`; ties go to the model listed first.
+
+    Raises
+    ------
+    ValueError
+        No model of ``inputs`` has a standing.
+    """
+    ranked = [spec for spec in MODELS.values() if spec.inputs == inputs and spec.standing]
+    if not ranked:
+        raise ValueError(f"no model reading {inputs!r} has a measured standing")
+    return max(ranked, key=lambda spec: spec.standing.top1).name
 
 
 def get_spec(name: str) -> ModelSpec:

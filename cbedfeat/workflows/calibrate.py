@@ -161,7 +161,7 @@ def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: 
     column = {c: i for i, c in enumerate(classes.tolist())}
 
     def proba_of(rows: Any) -> tuple[np.ndarray, np.ndarray]:
-        p = np.asarray(estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float64)))
+        p = np.asarray(estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float32)))
         return _known_rows(p, rows["space_group"].to_numpy(dtype=np.int64), classes)
 
     p_t, y_t = proba_of(temperature_rows)

@@ -70,7 +70,9 @@ def _input_reader(estimator: Any, feature_names: list[str]) -> Callable[[Any], A
 
     if getattr(estimator, "reads_stacks", False):
         return lambda rows: rows.reset_index(drop=True)
-    return lambda rows: rows.loc[:, feature_names].to_numpy(dtype=np.float64)
+    # float32: what every estimator fits on (the table stores float32), without a float64
+    # copy of the whole matrix on the way.
+    return lambda rows: rows.loc[:, feature_names].to_numpy(dtype=np.float32)
 
 
 @dataclass
@@ -93,6 +95,39 @@ class TrainResult:
     validation: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
+
+
+def validation_summary(source: str, y_true: Any, proba: Any, classes: Any,
+                       train_counts: Mapping[int, Any], rare_threshold: int) -> dict[str, Any]:
+    """The ``validation`` record of the training metadata.
+
+    Parameters
+    ----------
+    source : {"dev", "holdout"}
+        Where the validation rows come from.
+    y_true : (n,) array-like
+        Their labels.
+    proba : (n, K) array-like or None
+        The model's probabilities over ``classes`` (None when ``n`` is 0).
+    classes : (K,) array-like
+    train_counts : mapping
+        :func:`cbedfeat.metrics.classification.class_training_counts` of the fitted rows.
+    rare_threshold : int
+
+    Returns
+    -------
+    dict
+        ``source``, ``n_samples`` and, with rows, the summary metrics and ``unseen_classes``.
+    """
+    from cbedfeat.metrics.classification import evaluate_predictions, summary_metrics
+
+    validation: dict[str, Any] = {"source": source, "n_samples": len(y_true)}
+    if len(y_true):
+        metrics = evaluate_predictions(y_true, proba, classes, train_counts=train_counts,
+                                       rare_threshold=rare_threshold)
+        validation.update(summary_metrics(metrics))
+        validation["unseen_classes"] = metrics["unseen"]["classes"]
+    return validation
 
 
 def fit_and_validate(
@@ -141,12 +176,7 @@ def fit_and_validate(
     import numpy as np
 
     from cbedfeat.data.table import check_no_leak, labelled_rows
-    from cbedfeat.metrics.classification import (
-        DEFAULT_RARE_THRESHOLD,
-        class_training_counts,
-        evaluate_predictions,
-        summary_metrics,
-    )
+    from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD, class_training_counts
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
 
     check_no_leak(feature_names)
@@ -185,13 +215,10 @@ def fit_and_validate(
     estimator.fit(inputs(fit_rows), y, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
     counts = class_training_counts(y, groups)
-    validation: dict[str, Any] = {"source": source, "n_samples": len(val_rows)}
+    proba = estimator.predict_proba(inputs(val_rows)) if len(val_rows) else None
+    validation = validation_summary(source, val_rows["space_group"].to_numpy(), proba,
+                                    estimator.classes_, counts, rare_threshold)
     if len(val_rows):
-        proba = estimator.predict_proba(inputs(val_rows))
-        metrics = evaluate_predictions(val_rows["space_group"].to_numpy(), proba, estimator.classes_,
-                                       train_counts=counts, rare_threshold=rare_threshold)
-        validation.update(summary_metrics(metrics))
-        validation["unseen_classes"] = metrics["unseen"]["classes"]
         if predicts_lattice(estimator):
             validation["regression"] = table_regression_errors(
                 val_rows, estimator.predict_targets(inputs(val_rows)))
