@@ -31,7 +31,7 @@ demo: install
 	$(BIN)/cbedfeat inspect $(DEMO)/data --metadata-only --top 10
 	$(BIN)/cbedfeat extract $(DEMO)/data --out $(DEMO)/features.parquet --workers 2
 	$(BIN)/cbedfeat eda $(DEMO)/data --features $(DEMO)/features.parquet --out $(DEMO)/eda --max-samples 300
-	$(BIN)/cbedfeat train $(DEMO)/features.parquet --out $(DEMO)/model --model xgb --weighting sqrt
+	$(BIN)/cbedfeat train $(DEMO)/features.parquet --out $(DEMO)/model
 	$(BIN)/cbedfeat evaluate $(DEMO)/model $(DEMO)/features.parquet --out $(DEMO)/report --split test
 	$(BIN)/cbedfeat predict $(DEMO)/model $(DEMO)/data/batch_test_0.h5 --out $(DEMO)/predictions.csv --top-k 5
 	@echo

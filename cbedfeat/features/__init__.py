@@ -8,25 +8,7 @@ Small pure functions per family (:mod:`.radial`, :mod:`.polar`, :mod:`.symmetry`
 ``cbedfeat extract`` workers use: a shorter start-up).
 """
 
-from cbedfeat.features.config import FAMILIES, FEATURE_VERSION, FeatureConfig
-from cbedfeat.features.names import feature_names
-from cbedfeat.features.vector import StackFeaturizer, pattern_features
+import lazy_loader
 
-__all__ = [
-    "FAMILIES",
-    "FEATURE_VERSION",
-    "FeatureConfig",
-    "FeatureExtractor",
-    "StackFeaturizer",
-    "feature_names",
-    "pattern_features",
-]
-
-
-def __getattr__(name):
-    # Imported on first use: scikit-learn costs about 1.5 s of start-up.
-    if name == "FeatureExtractor":
-        from cbedfeat.features.pipeline import FeatureExtractor
-
-        return FeatureExtractor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The public names are listed once, in __init__.pyi, and imported on first use.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

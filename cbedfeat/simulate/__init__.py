@@ -10,34 +10,7 @@ The public names are imported lazily, so ``import cbedfeat.simulate`` stays chea
   (``generate``): a whole data set, in parallel, deterministic and resumable.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-
-_EXPORTS = {
-    "Crystal": "crystals",
-    "CrystalGenerationError": "crystals",
-    "random_crystal": "crystals",
-    "choose_zone_axes": "zone_axes",
-    "RenderOptions": "kinematic",
-    "render_pattern": "kinematic",
-    "reference_reflection": "kinematic",
-    "SimulationConfig": "plan",
-    "make_plan": "plan",
-    "generate_dataset": "generate",
-    "simulate_material": "generate",
-    "GenerationResult": "generate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"cbedfeat.simulate.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'cbedfeat.simulate' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+# The public names are listed once, in __init__.pyi, and imported on first use.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
