@@ -17,7 +17,7 @@ as its documentation shows, with abTEM's default configuration: an ``ase.Atoms``
 of the full thickness, ``abtem.Potential(atoms, gpts=512, slice_thickness=2,
 projection='infinite')``, ``abtem.Probe(semiangle_cutoff=..., energy=...)`` and
 ``probe.multislice(potential, scan=[[x, y]]).diffraction_patterns(max_angle='full')``.
-Target (issue 13): the engine costs no more per pattern than the direct call.
+Target: the engine costs no more per pattern than the direct call.
 
 Writes bench/results/simulate.json and simulate.md (with --engine E alone: simulate_E.*).
 
@@ -245,7 +245,7 @@ def _markdown(result: dict, quick: bool) -> str:
                   for r in ms["rows"]]
         lines += ["", f"Speed-up of 2 workers over 1: {ms['speedup_2_over_1']:.2f}x. The engine (1 "
                   f"worker) renders {ms['engine_over_direct']:.2f}x the patterns per second of the "
-                  "direct call; target (issue 13: the engine costs no more): "
+                  "direct call; target (the engine costs no more): "
                   f"{'met' if ms['meets_target'] else 'NOT met'}.", ""]
     return "\n".join(lines)
 
