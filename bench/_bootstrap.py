@@ -17,11 +17,19 @@ import numpy as np
 N_RESAMPLES = 1000
 LEVEL = 0.95
 
-__all__ = ["LEVEL", "N_RESAMPLES", "interval", "material_weights", "weighted_means", "weighted_statistic"]
+__all__ = [
+    "LEVEL",
+    "N_RESAMPLES",
+    "interval",
+    "material_weights",
+    "weighted_means",
+    "weighted_statistic",
+]
 
 
-def material_weights(materials: Sequence[str], n_resamples: int = N_RESAMPLES,
-                     seed: int = 0) -> np.ndarray:
+def material_weights(
+    materials: Sequence[str], n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> np.ndarray:
     """Row weights of ``n_resamples`` bootstrap resamples of the materials.
 
     Parameters
@@ -63,8 +71,9 @@ def weighted_means(values: Mapping[str, np.ndarray], weights: np.ndarray) -> dic
     return {k: weights @ np.asarray(v, dtype=float) / total for k, v in values.items()}
 
 
-def weighted_statistic(statistic: Callable[[np.ndarray, np.ndarray], float],
-                       weights: np.ndarray) -> np.ndarray:
+def weighted_statistic(
+    statistic: Callable[[np.ndarray, np.ndarray], float], weights: np.ndarray
+) -> np.ndarray:
     """A statistic ``f(rows, row_weights)`` on every resample.
 
     Parameters

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 # (key of cbedfeat.metrics.classification.summary_metrics, column header), in table order.
 METRIC_COLUMNS: list[tuple[str, str]] = [
-    ("top1_accuracy", "top-1"), ("top5_accuracy", "top-5"), ("balanced_accuracy", "bal. acc"),
-    ("macro_f1", "macro-F1"), ("weighted_f1", "wtd F1"), ("geometric_mean_corrected", "G-mean*"),
-    ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
-    ("point_group_accuracy", "point grp"), ("rare_recall_macro", "rare recall"),
+    ("top1_accuracy", "top-1"),
+    ("top5_accuracy", "top-5"),
+    ("balanced_accuracy", "bal. acc"),
+    ("macro_f1", "macro-F1"),
+    ("weighted_f1", "wtd F1"),
+    ("geometric_mean_corrected", "G-mean*"),
+    ("crystal_system_accuracy", "system"),
+    ("laue_class_accuracy", "Laue"),
+    ("point_group_accuracy", "point grp"),
+    ("rare_recall_macro", "rare recall"),
     ("frequent_recall_macro", "freq. recall"),
     # What kinematic diffraction allows (cbedfeat.metrics.physics); the error bins are
     # shares of all test rows and add up to 100 - top-1.
-    ("kinematic_ceiling", "ceiling"), ("top1_over_ceiling", "top-1/ceiling"),
-    ("equivalence_accuracy", "up to equiv."), ("errors_wrong_crystal_system", "err: system"),
-    ("errors_wrong_laue_class", "err: Laue"), ("errors_wrong_absences", "err: absences"),
+    ("kinematic_ceiling", "ceiling"),
+    ("top1_over_ceiling", "top-1/ceiling"),
+    ("equivalence_accuracy", "up to equiv."),
+    ("errors_wrong_crystal_system", "err: system"),
+    ("errors_wrong_laue_class", "err: Laue"),
+    ("errors_wrong_absences", "err: absences"),
     ("errors_indistinguishable", "err: indisting."),
 ]
 

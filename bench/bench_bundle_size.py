@@ -58,9 +58,16 @@ def run(*, leaves: list[int], n_trees: int, seed: int, n_jobs: int) -> dict:
     from cbedfeat.models.bundle import load_bundle, save_bundle
     from cbedfeat.testing import make_feature_table
 
-    table = make_feature_table(n_classes=200, n_features=64, n_noise_features=16,
-                               max_materials=300, tail_exponent=1.0, samples_per_material=3,
-                               split_fractions=(0.8, 0.1, 0.1), seed=seed)
+    table = make_feature_table(
+        n_classes=200,
+        n_features=64,
+        n_noise_features=16,
+        max_materials=300,
+        tail_exponent=1.0,
+        samples_per_material=3,
+        split_fractions=(0.8, 0.1, 0.1),
+        seed=seed,
+    )
     names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
     train, test = table[table["split"] == "train"], table[table["split"] == "test"]
     X, y = train[names].to_numpy(np.float64), train["space_group"].to_numpy()
@@ -69,8 +76,13 @@ def run(*, leaves: list[int], n_trees: int, seed: int, n_jobs: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bundle_size_"))
     try:
         for leaf in leaves:
-            trees = ExtraTreesClassifier(n_estimators=n_trees, max_features="sqrt",
-                                         min_samples_leaf=leaf, n_jobs=n_jobs, random_state=seed)
+            trees = ExtraTreesClassifier(
+                n_estimators=n_trees,
+                max_features="sqrt",
+                min_samples_leaf=leaf,
+                n_jobs=n_jobs,
+                random_state=seed,
+            )
             t0 = time.perf_counter()
             trees.fit(X, y)
             fit_s = time.perf_counter() - t0
@@ -82,23 +94,32 @@ def run(*, leaves: list[int], n_trees: int, seed: int, n_jobs: int) -> dict:
             loaded = load_bundle(tmp / f"leaf{leaf}")
             load_s = time.perf_counter() - t0
             assert np.array_equal(loaded.predict_proba(X_test), trees.predict_proba(X_test))
-            rows.append({
-                "min_samples_leaf": leaf,
-                "bundle_bytes": _dir_bytes(tmp / f"leaf{leaf}"),
-                "inflated_bytes": _inflated_bytes(tmp / f"leaf{leaf}"),
-                "nodes": int(sum(t.tree_.node_count for t in trees.estimators_)),
-                "top1": float(np.mean(pred == y_test)),
-                "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
-                "fit_s": fit_s, "save_s": save_s, "load_s": load_s,
-            })
+            rows.append(
+                {
+                    "min_samples_leaf": leaf,
+                    "bundle_bytes": _dir_bytes(tmp / f"leaf{leaf}"),
+                    "inflated_bytes": _inflated_bytes(tmp / f"leaf{leaf}"),
+                    "nodes": int(sum(t.tree_.node_count for t in trees.estimators_)),
+                    "top1": float(np.mean(pred == y_test)),
+                    "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
+                    "fit_s": fit_s,
+                    "save_s": save_s,
+                    "load_s": load_s,
+                }
+            )
             print(rows[-1], flush=True)
             shutil.rmtree(tmp / f"leaf{leaf}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "n_train": len(train), "n_test": len(test), "n_classes": int(train["space_group"].nunique()),
-        "n_features": len(names), "n_trees": n_trees, "seed": seed,
-        "default_min_samples_leaf": TREES_MIN_SAMPLES_LEAF, "rows": rows,
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_classes": int(train["space_group"].nunique()),
+        "n_features": len(names),
+        "n_trees": n_trees,
+        "seed": seed,
+        "default_min_samples_leaf": TREES_MIN_SAMPLES_LEAF,
+        "rows": rows,
     }
 
 
@@ -126,7 +147,8 @@ def markdown(doc: dict) -> str:
             f"| {r['min_samples_leaf']}{mark} | {r['bundle_bytes'] / 1e6:.1f} | "
             f"{r['bundle_bytes'] / base['bundle_bytes']:.2f} | {r['inflated_bytes'] / 1e6:.1f} | "
             f"{r['nodes']} | {100 * r['top1']:.1f} | "
-            f"{100 * r['macro_f1']:.1f} | {r['fit_s']:.1f} | {r['save_s']:.1f} | {r['load_s']:.1f} |")
+            f"{100 * r['macro_f1']:.1f} | {r['fit_s']:.1f} | {r['save_s']:.1f} | {r['load_s']:.1f} |"
+        )
     grown = base["inflated_bytes"] / base["bundle_bytes"]
     lines += [
         "",

@@ -53,10 +53,24 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DEFAULT_ROUNDS = (10, 25, 50, 100, 200)
 QUICK_ROUNDS = (5, 20)
-CURVE_KEYS = ("top1_accuracy", "macro_f1", "crystal_system_accuracy", "errors_wrong_crystal_system",
-              "errors_wrong_laue_class", "errors_wrong_absences", "errors_indistinguishable")
-CURVE_HEADERS = ("top-1", "macro-F1", "system", "err: system", "err: Laue", "err: absences",
-                 "err: indisting.")
+CURVE_KEYS = (
+    "top1_accuracy",
+    "macro_f1",
+    "crystal_system_accuracy",
+    "errors_wrong_crystal_system",
+    "errors_wrong_laue_class",
+    "errors_wrong_absences",
+    "errors_indistinguishable",
+)
+CURVE_HEADERS = (
+    "top-1",
+    "macro-F1",
+    "system",
+    "err: system",
+    "err: Laue",
+    "err: absences",
+    "err: indisting.",
+)
 logger = logging.getLogger("bench_cnn")
 
 
@@ -92,8 +106,9 @@ def _rows(table, split: str):
     return rows
 
 
-def extraction_seconds_per_row(train, data: Path, feature_config, *, n_rows: int, seed: int,
-                               device: str) -> tuple[float, int]:
+def extraction_seconds_per_row(
+    train, data: Path, feature_config, *, n_rows: int, seed: int, device: str
+) -> tuple[float, int]:
     """Seconds to read and extract one training row, one process, from ``n_rows`` of them.
 
     A first extraction of one stack, not timed, pays the one-off set-up, which would
@@ -133,9 +148,12 @@ def curve_metrics(test, proba, classes, train) -> dict:
         summary_metrics,
     )
 
-    counts = class_training_counts(train["space_group"].to_numpy(), train["material"].astype(str).to_numpy())
-    return summary_metrics(evaluate_predictions(test["space_group"].to_numpy(), proba, classes,
-                                                train_counts=counts))
+    counts = class_training_counts(
+        train["space_group"].to_numpy(), train["material"].astype(str).to_numpy()
+    )
+    return summary_metrics(
+        evaluate_predictions(test["space_group"].to_numpy(), proba, classes, train_counts=counts)
+    )
 
 
 def end_point(test, proba, classes, train, *, n_resamples: int, seed: int) -> dict:
@@ -144,8 +162,15 @@ def end_point(test, proba, classes, train, *, n_resamples: int, seed: int) -> di
 
     from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD
 
-    return score(proba, classes, test, train, n_resamples=n_resamples, seed=seed,
-                 rare_threshold=DEFAULT_RARE_THRESHOLD)
+    return score(
+        proba,
+        classes,
+        test,
+        train,
+        n_resamples=n_resamples,
+        seed=seed,
+        rare_threshold=DEFAULT_RARE_THRESHOLD,
+    )
 
 
 # ----------------------------------------------------------------------------- the two approaches
@@ -161,27 +186,56 @@ def feature_curve(table, names, train, test, *, rounds, extract_s: float, args) 
     points, proba, est = [], None, None
     for n in rounds:
         params = {"n_estimators": int(n), "n_jobs": args.threads}
-        est, training, fit_s = fit_and_validate(fit_rows, names, model="xgb", weighting=args.weighting,
-                                                device=args.device, seed=args.seed, params=params)
+        est, training, fit_s = fit_and_validate(
+            fit_rows,
+            names,
+            model="xgb",
+            weighting=args.weighting,
+            device=args.device,
+            seed=args.seed,
+            params=params,
+        )
         proba = est.predict_proba(test[names].to_numpy(dtype=np.float64))
         best = training.get("best_iteration")
-        points.append({"step": int(n), "rounds_used": None if best is None else int(best) + 1,
-                       "fit_seconds": fit_s, "seconds": fit_s + extract_s,
-                       "device_used": training["device_used"],
-                       **curve_metrics(test, proba, est.classes_, train)})
-        logger.info("xgb %d rounds: %.1f s, top-1 %.3f", n, fit_s + extract_s, points[-1]["top1_accuracy"])
-    return {"approach": "features", "label": "physics features + XGBoost", "unit": "rounds",
-            "extract_seconds": extract_s, "points": points,
-            "end": end_point(test, proba, est.classes_, train, n_resamples=args.resamples, seed=args.seed)}
+        points.append(
+            {
+                "step": int(n),
+                "rounds_used": None if best is None else int(best) + 1,
+                "fit_seconds": fit_s,
+                "seconds": fit_s + extract_s,
+                "device_used": training["device_used"],
+                **curve_metrics(test, proba, est.classes_, train),
+            }
+        )
+        logger.info(
+            "xgb %d rounds: %.1f s, top-1 %.3f", n, fit_s + extract_s, points[-1]["top1_accuracy"]
+        )
+    return {
+        "approach": "features",
+        "label": "physics features + XGBoost",
+        "unit": "rounds",
+        "extract_seconds": extract_s,
+        "points": points,
+        "end": end_point(
+            test, proba, est.classes_, train, n_resamples=args.resamples, seed=args.seed
+        ),
+    }
 
 
 def cnn_params(arch: str, args) -> dict:
     """Constructor parameters of the CNN of ``arch`` for this run."""
     from cbedfeat.models.cnn import SMALL_RECIPE
 
-    common = {"epochs": args.epochs, "batch_size": args.batch_size, "image_size": args.image_size,
-              "cache_inputs": args.cache, "num_workers": args.workers, "weighting": args.weighting,
-              "device": args.device, "random_state": args.seed}
+    common = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "cache_inputs": args.cache,
+        "num_workers": args.workers,
+        "weighting": args.weighting,
+        "device": args.device,
+        "random_state": args.seed,
+    }
     if arch == "small":
         return {**SMALL_RECIPE, **common}
     return {"arch": "resnet", "width": args.width, "tta": args.tta, "lr": args.lr, **common}
@@ -202,22 +256,41 @@ def cnn_curve(arch: str, train, test, data: Path, args) -> dict:
             return
         proba = model.predict_proba(test_refs)
         last["proba"] = proba
-        points.append({"step": epoch + 1, "seconds": model.history_[-1]["seconds"],
-                       "train_loss": model.history_[-1]["train_loss"],
-                       **curve_metrics(test, proba, model.classes_, train)})
-        logger.info("%s epoch %d: %.1f s, top-1 %.3f", arch, epoch + 1, points[-1]["seconds"],
-                    points[-1]["top1_accuracy"])
+        points.append(
+            {
+                "step": epoch + 1,
+                "seconds": model.history_[-1]["seconds"],
+                "train_loss": model.history_[-1]["train_loss"],
+                **curve_metrics(test, proba, model.classes_, train),
+            }
+        )
+        logger.info(
+            "%s epoch %d: %.1f s, top-1 %.3f",
+            arch,
+            epoch + 1,
+            points[-1]["seconds"],
+            points[-1]["top1_accuracy"],
+        )
 
     est.fit(refs_from_table(train, data), train["space_group"].to_numpy(), epoch_callback=on_epoch)
     if arch == "small":
         label = f"small CNN (width {params['width']}), earlier recipe"
     else:
-        label = (f"ResNet (width {params['width']}{', ResNet-18' if params['width'] == 64 else ''}), "
-                 f"rotations + mirrors, label smoothing, one-cycle, {params['tta']}-view averaging")
-    return {"approach": f"cnn-{arch}", "label": label, "unit": "epochs", "params": params,
-            "device_used": str(est.device_), "points": points,
-            "end": end_point(test, last["proba"], est.classes_, train, n_resamples=args.resamples,
-                             seed=args.seed)}
+        label = (
+            f"ResNet (width {params['width']}{', ResNet-18' if params['width'] == 64 else ''}), "
+            f"rotations + mirrors, label smoothing, one-cycle, {params['tta']}-view averaging"
+        )
+    return {
+        "approach": f"cnn-{arch}",
+        "label": label,
+        "unit": "epochs",
+        "params": params,
+        "device_used": str(est.device_),
+        "points": points,
+        "end": end_point(
+            test, last["proba"], est.classes_, train, n_resamples=args.resamples, seed=args.seed
+        ),
+    }
 
 
 # ----------------------------------------------------------------------------- equal time
@@ -242,20 +315,28 @@ def equal_time(features: dict, cnn: dict, key: str = "top1_accuracy") -> dict:
     for p in cnn["points"]:
         done = [f for f in fpts if f["seconds"] <= p["seconds"]]
         f = done[-1] if done else None
-        pair = {"epoch": p["step"], "seconds": p["seconds"], "cnn": p[key],
-                "feature_rounds": None if f is None else f["step"],
-                "feature_seconds": None if f is None else f["seconds"],
-                "features": None if f is None else f[key],
-                "delta": None if f is None else p[key] - f[key]}
+        pair = {
+            "epoch": p["step"],
+            "seconds": p["seconds"],
+            "cnn": p[key],
+            "feature_rounds": None if f is None else f["step"],
+            "feature_seconds": None if f is None else f["seconds"],
+            "features": None if f is None else f[key],
+            "delta": None if f is None else p[key] - f[key],
+        }
         pairs.append(pair)
         if crossover is None and f is not None and p[key] > f[key]:
             crossover = pair
     end = cnn["points"][-1][key]
     reach = next((f["seconds"] for f in fpts if f[key] >= end), None)
-    return {"metric": key, "pairs": pairs, "crossover": crossover,
-            "n_before_features": sum(p["features"] is None for p in pairs),
-            "first_feature_seconds": fpts[0]["seconds"] if fpts else None,
-            "features_time_to_cnn_end": reach}
+    return {
+        "metric": key,
+        "pairs": pairs,
+        "crossover": crossover,
+        "n_before_features": sum(p["features"] is None for p in pairs),
+        "first_feature_seconds": fpts[0]["seconds"] if fpts else None,
+        "features_time_to_cnn_end": reach,
+    }
 
 
 # ----------------------------------------------------------------------------- one set
@@ -268,19 +349,34 @@ def run_set(name: str, data: Path, table_path: Path, args) -> dict:
     table, meta = read_table(ensure_table(table_path, data, device=args.device))
     names = list(meta["feature_names"])
     train, test = _rows(table, "train"), _rows(table, "test")
-    per_row, n_timed = extraction_seconds_per_row(train, data, meta.get("feature_config"),
-                                                  n_rows=args.extract_rows, seed=args.seed,
-                                                  device=args.device)
+    per_row, n_timed = extraction_seconds_per_row(
+        train,
+        data,
+        meta.get("feature_config"),
+        n_rows=args.extract_rows,
+        seed=args.seed,
+        device=args.device,
+    )
     extract_s = per_row * len(train)
-    curves = [feature_curve(table, names, train, test, rounds=args.rounds, extract_s=extract_s, args=args)]
+    curves = [
+        feature_curve(table, names, train, test, rounds=args.rounds, extract_s=extract_s, args=args)
+    ]
     curves += [cnn_curve(arch, train, test, data, args) for arch in args.archs]
-    return {"name": name, "data": str(data), "table": str(table_path),
-            "fingerprint": data_fingerprint(table), "n_features": len(names),
-            "n_train": len(train), "n_train_materials": int(train["material"].nunique()),
-            "n_test": len(test), "n_test_materials": int(test["material"].nunique()),
-            "extract_seconds_per_row": per_row, "extract_rows_timed": n_timed,
-            "curves": curves,
-            "equal_time": {c["approach"]: equal_time(curves[0], c) for c in curves[1:]}}
+    return {
+        "name": name,
+        "data": str(data),
+        "table": str(table_path),
+        "fingerprint": data_fingerprint(table),
+        "n_features": len(names),
+        "n_train": len(train),
+        "n_train_materials": int(train["material"].nunique()),
+        "n_test": len(test),
+        "n_test_materials": int(test["material"].nunique()),
+        "extract_seconds_per_row": per_row,
+        "extract_rows_timed": n_timed,
+        "curves": curves,
+        "equal_time": {c["approach"]: equal_time(curves[0], c) for c in curves[1:]},
+    }
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -297,46 +393,73 @@ def _cell(end: dict, key: str) -> str:
 def _set_markdown(s: dict) -> list[str]:
     from _tables import METRIC_COLUMNS, pct
 
-    lines = [f"## {s['name']}: `{s['data']}`", "",
-             f"{s['n_train']} train rows ({s['n_train_materials']} materials), {s['n_test']} test rows "
-             f"({s['n_test_materials']} materials), {s['n_features']} features; feature extraction "
-             f"{1000 * s['extract_seconds_per_row']:.1f} ms per row (one process, timed on "
-             f"{s['extract_rows_timed']} train rows), {s['curves'][0]['extract_seconds']:.1f} s for all "
-             "train rows, counted in every feature-model point.", "",
-             "### Curves (metrics in % of the test rows)", "",
-             "| approach | step | train s | " + " | ".join(CURVE_HEADERS) + " |",
-             "|---|---:|---:|" + "---:|" * len(CURVE_HEADERS)]
+    lines = [
+        f"## {s['name']}: `{s['data']}`",
+        "",
+        f"{s['n_train']} train rows ({s['n_train_materials']} materials), {s['n_test']} test rows "
+        f"({s['n_test_materials']} materials), {s['n_features']} features; feature extraction "
+        f"{1000 * s['extract_seconds_per_row']:.1f} ms per row (one process, timed on "
+        f"{s['extract_rows_timed']} train rows), {s['curves'][0]['extract_seconds']:.1f} s for all "
+        "train rows, counted in every feature-model point.",
+        "",
+        "### Curves (metrics in % of the test rows)",
+        "",
+        "| approach | step | train s | " + " | ".join(CURVE_HEADERS) + " |",
+        "|---|---:|---:|" + "---:|" * len(CURVE_HEADERS),
+    ]
     for c in s["curves"]:
         for p in c["points"]:
             step = f"epoch {p['step']}" if c["unit"] == "epochs" else f"{p['step']} rounds"
-            lines.append(f"| {c['label']} | {step} | {p['seconds']:.1f} | "
-                         + " | ".join(pct(p.get(k)) for k in CURVE_KEYS) + " |")
-    lines += ["", "### End points, with 95 % intervals over test materials", "",
-              "| approach | train s | " + " | ".join(h for _, h in METRIC_COLUMNS) + " |",
-              "|---|---:|" + "---:|" * len(METRIC_COLUMNS)]
+            lines.append(
+                f"| {c['label']} | {step} | {p['seconds']:.1f} | "
+                + " | ".join(pct(p.get(k)) for k in CURVE_KEYS)
+                + " |"
+            )
+    lines += [
+        "",
+        "### End points, with 95 % intervals over test materials",
+        "",
+        "| approach | train s | " + " | ".join(h for _, h in METRIC_COLUMNS) + " |",
+        "|---|---:|" + "---:|" * len(METRIC_COLUMNS),
+    ]
     for c in s["curves"]:
-        lines.append(f"| {c['label']} | {c['points'][-1]['seconds']:.1f} | "
-                     + " | ".join(_cell(c["end"], k) for k, _ in METRIC_COLUMNS) + " |")
+        lines.append(
+            f"| {c['label']} | {c['points'][-1]['seconds']:.1f} | "
+            + " | ".join(_cell(c["end"], k) for k, _ in METRIC_COLUMNS)
+            + " |"
+        )
     lines += ["", "### Equal time (top-1)", ""]
     for approach, eq in s["equal_time"].items():
         cross = eq["crossover"]
         if cross is None:
             verdict = "the CNN never overtakes the feature model trained within the same time"
         else:
-            verdict = (f"the CNN overtakes the feature model at epoch {cross['epoch']} "
-                       f"({cross['seconds']:.1f} s: {pct(cross['cnn'])} against {pct(cross['features'])} "
-                       f"of {cross['feature_rounds']} rounds)")
+            verdict = (
+                f"the CNN overtakes the feature model at epoch {cross['epoch']} "
+                f"({cross['seconds']:.1f} s: {pct(cross['cnn'])} against {pct(cross['features'])} "
+                f"of {cross['feature_rounds']} rounds)"
+            )
         if eq["n_before_features"]:
-            verdict += (f" ({eq['n_before_features']} CNN point(s) come before the first feature model "
-                        f"is done, at {eq['first_feature_seconds']:.1f} s)")
+            verdict += (
+                f" ({eq['n_before_features']} CNN point(s) come before the first feature model "
+                f"is done, at {eq['first_feature_seconds']:.1f} s)"
+            )
         reach = eq["features_time_to_cnn_end"]
-        reach_s = ("no feature point reaches the CNN's last top-1" if reach is None else
-                   f"the feature model reaches the CNN's last top-1 after {reach:.1f} s")
+        reach_s = (
+            "no feature point reaches the CNN's last top-1"
+            if reach is None
+            else f"the feature model reaches the CNN's last top-1 after {reach:.1f} s"
+        )
         last = eq["pairs"][-1]
-        delta = ("no feature model is done by then" if last["delta"] is None else
-                 f"CNN - features = {100 * last['delta']:+.1f} points")
-        lines.append(f"- `{approach}`: {verdict}; {reach_s}; at the CNN's last epoch "
-                     f"({last['seconds']:.1f} s): {delta}.")
+        delta = (
+            "no feature model is done by then"
+            if last["delta"] is None
+            else f"CNN - features = {100 * last['delta']:+.1f} points"
+        )
+        lines.append(
+            f"- `{approach}`: {verdict}; {reach_s}; at the CNN's last epoch "
+            f"({last['seconds']:.1f} s): {delta}."
+        )
     return lines + [""]
 
 
@@ -347,7 +470,8 @@ def markdown(doc: dict) -> str:
     for s in doc["sets"]:
         lines += _set_markdown(s)
     lines += [
-        "## Protocol", "",
+        "## Protocol",
+        "",
         f"Seed {a['seed']}, `{a['weighting']}` class weighting for both approaches, device "
         f"{a['device']}, {a['threads']} threads (torch and XGBoost) on {doc['cpu_count']} CPU cores"
         f"{', --quick' if a['quick'] else ''}. CNN: {a['epochs']} epochs, batch {a['batch_size']}, "
@@ -371,7 +495,8 @@ def markdown(doc: dict) -> str:
         "rows and the per-pattern feature extraction gain less; on a GPU the CNN curve moves left "
         "much more than the feature curve, and the crossover (if any) comes earlier. Run with "
         "`--device cuda` to measure it.",
-        ""]
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -384,32 +509,66 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="sets", action="append", nargs="+", required=True,
-                        metavar="NAME DATA_DIR [TABLE]", help="a data set: name, HDF5 directory, "
-                        "feature table (default DATA_DIR.parquet, extracted when missing); repeatable")
-    parser.add_argument("--archs", default="resnet,small", help="CNN architectures (comma-separated)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        nargs="+",
+        required=True,
+        metavar="NAME DATA_DIR [TABLE]",
+        help="a data set: name, HDF5 directory, "
+        "feature table (default DATA_DIR.parquet, extracted when missing); repeatable",
+    )
+    parser.add_argument(
+        "--archs", default="resnet,small", help="CNN architectures (comma-separated)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="CNN epochs [30; --quick: 2]")
-    parser.add_argument("--width", type=int, default=32,
-                        help="ResNet width (64: ResNet-18; 32 trains about 4x faster on a CPU)")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=32,
+        help="ResNet width (64: ResNet-18; 32 trains about 4x faster on a CPU)",
+    )
     parser.add_argument("--lr", type=float, default=1e-3, help="ResNet peak learning rate")
-    parser.add_argument("--tta", type=int, default=8, choices=[1, 2, 4, 8], help="ResNet test-time views")
+    parser.add_argument(
+        "--tta", type=int, default=8, choices=[1, 2, 4, 8], help="ResNet test-time views"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None, help="[128; --quick: 64]")
-    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                        help="keep the CNN's preprocessed inputs in memory after epoch 1")
+    parser.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the CNN's preprocessed inputs in memory after epoch 1",
+    )
     parser.add_argument("--workers", type=int, default=0, help="CNN DataLoader workers")
     parser.add_argument("--curve-every", type=int, default=1, help="score the CNN every N epochs")
-    parser.add_argument("--rounds", type=_ints, default=None,
-                        help=f"XGBoost rounds of the feature curve [{','.join(map(str, DEFAULT_ROUNDS))}]")
-    parser.add_argument("--extract-rows", type=int, default=200,
-                        help="train rows whose extraction is timed")
-    parser.add_argument("--weighting", default="balanced", choices=["none", "balanced", "sqrt", "effective"])
-    parser.add_argument("--resamples", type=int, default=None, help="bootstrap resamples [1000; --quick: 100]")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch and XGBoost threads [all cores]")
+    parser.add_argument(
+        "--rounds",
+        type=_ints,
+        default=None,
+        help=f"XGBoost rounds of the feature curve [{','.join(map(str, DEFAULT_ROUNDS))}]",
+    )
+    parser.add_argument(
+        "--extract-rows", type=int, default=200, help="train rows whose extraction is timed"
+    )
+    parser.add_argument(
+        "--weighting", default="balanced", choices=["none", "balanced", "sqrt", "effective"]
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=None, help="bootstrap resamples [1000; --quick: 100]"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch and XGBoost threads [all cores]",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="2 epochs at 64 x 64, fewer rounds (smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 epochs at 64 x 64, fewer rounds (smoke run)"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--name", default="cnn", help="stem of the result files")
     args = parser.parse_args(argv)
@@ -430,10 +589,13 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    doc = {"question": "features + XGBoost against CNNs on the raw patterns, at equal training time",
-           "cpu_count": os.cpu_count(), "torch": torch.__version__,
-           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "sets": [run_set(name, data, table, args) for name, data, table in sets]}
+    doc = {
+        "question": "features + XGBoost against CNNs on the raw patterns, at equal training time",
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "sets": [run_set(name, data, table, args) for name, data, table in sets],
+    }
     doc["total_seconds"] = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.json").write_text(to_json(doc) + "\n")

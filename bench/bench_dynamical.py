@@ -62,15 +62,29 @@ DEFAULT_KINEMATIC_DATA = DATA / "dynamical-kinematic"
 RESULTS = ROOT / "results"
 QUICK_ROUNDS = 30
 QUICK_RESAMPLES = 200
-EXTRA_PREFIX = "extra:"  # material ids of --extra-kinematic rows: another plan's "syn-7" is another crystal
+EXTRA_PREFIX = (
+    "extra:"  # material ids of --extra-kinematic rows: another plan's "syn-7" is another crystal
+)
 
 # Metrics that are the mean of a per-row quantity: their intervals come from weighted means.
-ROW_METRICS = ("top1_accuracy", "top5_accuracy", "crystal_system_accuracy", "laue_class_accuracy",
-               "point_group_accuracy", "equivalence_accuracy", "kinematic_ceiling",
-               "errors_wrong_crystal_system", "errors_wrong_laue_class", "errors_wrong_absences",
-               "errors_indistinguishable")
-HIERARCHY = (("crystal_system_accuracy", "crystal_system"), ("laue_class_accuracy", "laue_class"),
-             ("point_group_accuracy", "point_group"))
+ROW_METRICS = (
+    "top1_accuracy",
+    "top5_accuracy",
+    "crystal_system_accuracy",
+    "laue_class_accuracy",
+    "point_group_accuracy",
+    "equivalence_accuracy",
+    "kinematic_ceiling",
+    "errors_wrong_crystal_system",
+    "errors_wrong_laue_class",
+    "errors_wrong_absences",
+    "errors_indistinguishable",
+)
+HIERARCHY = (
+    ("crystal_system_accuracy", "crystal_system"),
+    ("laue_class_accuracy", "laue_class"),
+    ("point_group_accuracy", "point_group"),
+)
 
 logger = logging.getLogger("bench_dynamical")
 
@@ -92,8 +106,10 @@ def _levels(numbers) -> dict:
     from cbedfeat.data.labels import space_group_info
 
     lookup = {int(n): space_group_info(int(n)) for n in np.unique(numbers)}
-    return {field: np.array([getattr(lookup[int(n)], field) for n in numbers], dtype=object)
-            for _, field in HIERARCHY}
+    return {
+        field: np.array([getattr(lookup[int(n)], field) for n in numbers], dtype=object)
+        for _, field in HIERARCHY
+    }
 
 
 def row_values(y, y_pred, top5, train_counts) -> dict:
@@ -120,9 +136,12 @@ def row_values(y, y_pred, top5, train_counts) -> dict:
     true_lv, pred_lv = _levels(y), _levels(y_pred)
     eq = equivalence_index_table()
     codes = error_bin_codes(y, y_pred)
-    out = {"top1_accuracy": y_pred == y, "top5_accuracy": (top5 == y[:, None]).any(axis=1),
-           "equivalence_accuracy": eq[y] == eq[y_pred],
-           "kinematic_ceiling": best_guess_table(train_counts)[y] == y}
+    out = {
+        "top1_accuracy": y_pred == y,
+        "top5_accuracy": (top5 == y[:, None]).any(axis=1),
+        "equivalence_accuracy": eq[y] == eq[y_pred],
+        "kinematic_ceiling": best_guess_table(train_counts)[y] == y,
+    }
     for key, field in HIERARCHY:
         out[key] = true_lv[field] == pred_lv[field]
     for i, (name, _) in enumerate(ERROR_BINS):
@@ -142,24 +161,42 @@ def bootstrap_intervals(y, y_pred, values: dict, materials, *, n_resamples: int,
     weights = material_weights(materials, n_resamples, seed)
     means = weighted_means(values, weights)
     ci = {k: interval(v) for k, v in means.items()}
-    ratio = np.divide(means["top1_accuracy"], means["kinematic_ceiling"],
-                      out=np.full(n_resamples, np.nan), where=means["kinematic_ceiling"] > 0)
+    ratio = np.divide(
+        means["top1_accuracy"],
+        means["kinematic_ceiling"],
+        out=np.full(n_resamples, np.nan),
+        where=means["kinematic_ceiling"] > 0,
+    )
     ci["top1_over_ceiling"] = interval(ratio)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ci["macro_f1"] = interval(weighted_statistic(
-            lambda i, w: f1_score(y[i], y_pred[i], labels=np.unique(y[i]), average="macro",
-                                  sample_weight=w, zero_division=0), weights))
-        ci["balanced_accuracy"] = interval(weighted_statistic(
-            lambda i, w: balanced_accuracy_score(y[i], y_pred[i], sample_weight=w), weights))
+        ci["macro_f1"] = interval(
+            weighted_statistic(
+                lambda i, w: f1_score(
+                    y[i],
+                    y_pred[i],
+                    labels=np.unique(y[i]),
+                    average="macro",
+                    sample_weight=w,
+                    zero_division=0,
+                ),
+                weights,
+            )
+        )
+        ci["balanced_accuracy"] = interval(
+            weighted_statistic(
+                lambda i, w: balanced_accuracy_score(y[i], y_pred[i], sample_weight=w), weights
+            )
+        )
     return ci
 
 
 # ----------------------------------------------------------------------------- scoring
 
 
-def score(proba, classes, rows, training_rows, *, n_resamples: int, seed: int,
-          rare_threshold: int) -> dict:
+def score(
+    proba, classes, rows, training_rows, *, n_resamples: int, seed: int, rare_threshold: int
+) -> dict:
     """Every metric of one model's predictions on ``rows``, with intervals over materials."""
     import numpy as np
 
@@ -171,18 +208,26 @@ def score(proba, classes, rows, training_rows, *, n_resamples: int, seed: int,
     )
 
     y = rows["space_group"].to_numpy(dtype=np.int64)
-    counts = class_training_counts(training_rows["space_group"].to_numpy(),
-                                   training_rows["material"].astype(str).to_numpy())
-    metrics = evaluate_predictions(y, proba, classes, train_counts=counts, rare_threshold=rare_threshold)
+    counts = class_training_counts(
+        training_rows["space_group"].to_numpy(), training_rows["material"].astype(str).to_numpy()
+    )
+    metrics = evaluate_predictions(
+        y, proba, classes, train_counts=counts, rare_threshold=rare_threshold
+    )
     y_pred = np.asarray(classes)[np.argmax(proba, axis=1)]
     top5, _ = top_k_predictions(proba, classes, 5)
     values = row_values(y, y_pred, top5, {k: v["samples"] for k, v in counts.items()})
     materials = rows["material"].astype(str).to_numpy()
-    return {**summary_metrics(metrics),
-            "ci95": bootstrap_intervals(y, y_pred, values, materials, n_resamples=n_resamples, seed=seed),
-            "n_rows": int(y.size), "n_materials": int(np.unique(materials).size),
-            "unseen_classes": metrics["unseen"]["classes"],
-            "confused_pairs": metrics["confused_pairs"][:5]}
+    return {
+        **summary_metrics(metrics),
+        "ci95": bootstrap_intervals(
+            y, y_pred, values, materials, n_resamples=n_resamples, seed=seed
+        ),
+        "n_rows": int(y.size),
+        "n_materials": int(np.unique(materials).size),
+        "unseen_classes": metrics["unseen"]["classes"],
+        "confused_pairs": metrics["confused_pairs"][:5],
+    }
 
 
 def majority_row(training_rows, rows, *, n_resamples: int, seed: int, rare_threshold: int) -> dict:
@@ -198,17 +243,28 @@ def majority_row(training_rows, rows, *, n_resamples: int, seed: int, rare_thres
 
     labels, n = np.unique(training_rows["space_group"].to_numpy(dtype=np.int64), return_counts=True)
     proba = np.tile(n / n.sum(), (len(rows), 1))
-    out = score(proba, labels, rows, training_rows, n_resamples=n_resamples, seed=seed,
-                rare_threshold=rare_threshold)
-    train_lv, test_lv = _levels(training_rows["space_group"].to_numpy()), _levels(rows["space_group"].to_numpy())
+    out = score(
+        proba,
+        labels,
+        rows,
+        training_rows,
+        n_resamples=n_resamples,
+        seed=seed,
+        rare_threshold=rare_threshold,
+    )
+    train_lv, test_lv = (
+        _levels(training_rows["space_group"].to_numpy()),
+        _levels(rows["space_group"].to_numpy()),
+    )
     values, most = {}, {}
     for key, field in HIERARCHY:
         kinds, k_n = np.unique(train_lv[field].astype(str), return_counts=True)
         most[field] = str(kinds[np.argmax(k_n)])  # ties: the first in sorted order
         values[key] = (test_lv[field].astype(str) == most[field]).astype(float)
         out[key] = float(values[key].mean())
-    means = weighted_means(values, material_weights(rows["material"].astype(str).to_numpy(),
-                                                    n_resamples, seed))
+    means = weighted_means(
+        values, material_weights(rows["material"].astype(str).to_numpy(), n_resamples, seed)
+    )
     out["ci95"].update({k: interval(v) for k, v in means.items()})
     out["majority"] = {"space_group": int(labels[np.argmax(n)]), **most}
     return out
@@ -224,14 +280,25 @@ def _synthetic_tables(directory: Path, seed: int) -> tuple[Path, Path]:
     from cbedfeat.data.table import feature_columns
     from cbedfeat.testing import make_feature_table, write_feature_table
 
-    kin = make_feature_table(n_classes=12, n_features=10, max_materials=20, samples_per_material=2,
-                             split_fractions=(0.6, 0.15, 0.25), class_separation=1.5, seed=seed)
+    kin = make_feature_table(
+        n_classes=12,
+        n_features=10,
+        max_materials=20,
+        samples_per_material=2,
+        split_fractions=(0.6, 0.15, 0.25),
+        class_separation=1.5,
+        seed=seed,
+    )
     names = feature_columns(list(kin.columns))
     dyn = kin.copy()
     rng = np.random.default_rng(seed + 1)
-    dyn[names] = (0.5 * kin[names].to_numpy() + rng.normal(0, 1, (len(kin), len(names)))).astype("float32")
-    return (write_feature_table(dyn, directory / "synthetic_dynamical.parquet"),
-            write_feature_table(kin, directory / "synthetic_kinematic.parquet"))
+    dyn[names] = (0.5 * kin[names].to_numpy() + rng.normal(0, 1, (len(kin), len(names)))).astype(
+        "float32"
+    )
+    return (
+        write_feature_table(dyn, directory / "synthetic_dynamical.parquet"),
+        write_feature_table(kin, directory / "synthetic_kinematic.parquet"),
+    )
 
 
 def ensure_table(table: Path, data_dir: Path | None, *, workers: int | None, device: str) -> Path:
@@ -249,38 +316,58 @@ def ensure_table(table: Path, data_dir: Path | None, *, workers: int | None, dev
         "  cbedfeat simulate --preset bench-dynamical --out bench/data/dynamical -j 2\n"
         "  cbedfeat simulate --preset bench-dynamical --engine kinematic "
         "--out bench/data/dynamical-kinematic -j 2\n"
-        "or run with --synthetic for random development tables.")
+        "or run with --synthetic for random development tables."
+    )
 
 
 def pairing(dyn, kin) -> dict:
     """How well the two tables pair: materials with the same split and space group."""
+
     def key(t):
-        return dict(zip(t["material"].astype(str), zip(t["split"].astype(str), t["space_group"].astype(int),
-                                                         strict=True), strict=True))
+        return dict(
+            zip(
+                t["material"].astype(str),
+                zip(t["split"].astype(str), t["space_group"].astype(int), strict=True),
+                strict=True,
+            )
+        )
 
     a, b = key(dyn), key(kin)
     common = set(a) & set(b)
     agree = sum(a[m] == b[m] for m in common)
-    return {"dynamical_materials": len(a), "kinematic_materials": len(b), "common_materials": len(common),
-            "agreeing_split_and_group": agree,
-            "paired": len(a) == len(b) == len(common) == agree}
+    return {
+        "dynamical_materials": len(a),
+        "kinematic_materials": len(b),
+        "common_materials": len(common),
+        "agreeing_split_and_group": agree,
+        "paired": len(a) == len(b) == len(common) == agree,
+    }
 
 
-def drop_columns(names: list[str], *, family: str | None = None, prefix: str | None = None,
-                 feature_config: dict | None = None) -> list[str]:
+def drop_columns(
+    names: list[str],
+    *,
+    family: str | None = None,
+    prefix: str | None = None,
+    feature_config: dict | None = None,
+) -> list[str]:
     """The feature columns of one family (through :mod:`cbedfeat.features.names`) or prefix.
 
     A prefix matches a column name with or without its ``p{i}_`` pattern prefix.
     """
     if prefix is not None:
-        return [n for n in names if n.startswith(prefix) or re.sub(r"^p\d+_", "", n).startswith(prefix)]
+        return [
+            n for n in names if n.startswith(prefix) or re.sub(r"^p\d+_", "", n).startswith(prefix)
+        ]
     from cbedfeat.features.config import FeatureConfig
     from cbedfeat.features.names import family_names
 
     try:
         config = FeatureConfig.from_dict(feature_config or {})
     except (TypeError, ValueError) as exc:
-        raise SystemExit(f"--drop-family needs the table's feature config ({exc}); use --drop-prefix") from None
+        raise SystemExit(
+            f"--drop-family needs the table's feature config ({exc}); use --drop-prefix"
+        ) from None
     members = set(family_names(family, config))
     return [n for n in names if re.sub(r"^p\d+_", "", n) in members]
 
@@ -288,9 +375,20 @@ def drop_columns(names: list[str], *, family: str | None = None, prefix: str | N
 # ----------------------------------------------------------------------------- the run
 
 
-def run(dynamical: Path, kinematic: Path, *, extra: Path | None = None, model: str, weighting: str,
-        seed: int, device: str, params: dict, n_resamples: int, ablations: list[tuple[str, str]],
-        quick: bool) -> dict:
+def run(
+    dynamical: Path,
+    kinematic: Path,
+    *,
+    extra: Path | None = None,
+    model: str,
+    weighting: str,
+    seed: int,
+    device: str,
+    params: dict,
+    n_resamples: int,
+    ablations: list[tuple[str, str]],
+    quick: bool,
+) -> dict:
     """Fit every training set, score every row; return the results document."""
     import pandas as pd
 
@@ -326,57 +424,107 @@ def run(dynamical: Path, kinematic: Path, *, extra: Path | None = None, model: s
     tests = {"dynamical": part(dyn, "test"), "kinematic": part(kin, "test")}
     if tests["dynamical"].empty:
         raise SystemExit(f"{dynamical} has no test rows")
-    plan = [("kinematic", kin_fit, names, None, ("kinematic", "dynamical")),
-            ("dynamical", dyn_fit, names, None, ("dynamical",)),
-            ("both", both_fit, names, None, ("dynamical",))]
+    plan = [
+        ("kinematic", kin_fit, names, None, ("kinematic", "dynamical")),
+        ("dynamical", dyn_fit, names, None, ("dynamical",)),
+        ("both", both_fit, names, None, ("dynamical",)),
+    ]
     for kind, value in ablations:
         dropped = drop_columns(names, feature_config=dyn_meta["feature_config"], **{kind: value})
         if not dropped:
             raise SystemExit(f"--drop-{kind} {value}: no feature column matches")
         kept = [n for n in names if n not in set(dropped)]
-        plan.append((f"dynamical without {value}", dyn_fit, kept, {kind: value, "n_dropped": len(dropped)},
-                     ("dynamical",)))
+        plan.append(
+            (
+                f"dynamical without {value}",
+                dyn_fit,
+                kept,
+                {kind: value, "n_dropped": len(dropped)},
+                ("dynamical",),
+            )
+        )
 
     opts = {"n_resamples": n_resamples, "seed": seed, "rare_threshold": DEFAULT_RARE_THRESHOLD}
     rows = []
     for train_name, table, cols, ablation, test_names in plan:
         logger.info("fitting on %s (%d rows, %d features)", train_name, len(table), len(cols))
-        est, training, seconds = fit_and_validate(table, cols, model=model, weighting=weighting,
-                                                  device=device, seed=seed, params=params)
+        est, training, seconds = fit_and_validate(
+            table, cols, model=model, weighting=weighting, device=device, seed=seed, params=params
+        )
         fit_rows = table[table["split"].astype(str) == "train"]
         for test_name in test_names:
             rows_ = tests[test_name]
             proba = est.predict_proba(rows_[cols].to_numpy(dtype="float64"))
-            row = {"train": train_name, "test": test_name, "model": model, "weighting": weighting,
-                   "n_features": len(cols), "n_train_rows": len(fit_rows),
-                   "n_train_materials": int(fit_rows["material"].nunique()),
-                   "fit_seconds": seconds, "device_used": training["device_used"],
-                   "best_iteration": training["best_iteration"],
-                   "validation": training["validation"],
-                   **score(proba, est.classes_, rows_, fit_rows, **opts)}
+            row = {
+                "train": train_name,
+                "test": test_name,
+                "model": model,
+                "weighting": weighting,
+                "n_features": len(cols),
+                "n_train_rows": len(fit_rows),
+                "n_train_materials": int(fit_rows["material"].nunique()),
+                "fit_seconds": seconds,
+                "device_used": training["device_used"],
+                "best_iteration": training["best_iteration"],
+                "validation": training["validation"],
+                **score(proba, est.classes_, rows_, fit_rows, **opts),
+            }
             if ablation:
                 row["ablation"] = ablation
             rows.append(row)
-            logger.info("%s -> %s: top-1 %.3f system %.3f (%.1f s)", train_name, test_name,
-                        row["top1_accuracy"], row["crystal_system_accuracy"], seconds)
-    baselines = [{"train": "majority of dynamical train", "test": "dynamical",
-                  **majority_row(part(dyn, "train"), tests["dynamical"], **opts)}]
+            logger.info(
+                "%s -> %s: top-1 %.3f system %.3f (%.1f s)",
+                train_name,
+                test_name,
+                row["top1_accuracy"],
+                row["crystal_system_accuracy"],
+                seconds,
+            )
+    baselines = [
+        {
+            "train": "majority of dynamical train",
+            "test": "dynamical",
+            **majority_row(part(dyn, "train"), tests["dynamical"], **opts),
+        }
+    ]
     if extra is not None:
-        baselines.append({"train": "majority of kinematic + extra train", "test": "dynamical",
-                          **majority_row(part(kin_fit, "train"), tests["dynamical"], **opts)})
+        baselines.append(
+            {
+                "train": "majority of kinematic + extra train",
+                "test": "dynamical",
+                **majority_row(part(kin_fit, "train"), tests["dynamical"], **opts),
+            }
+        )
     return {
         "question": "models trained on kinematic, dynamical or both CBED patterns, scored on dynamical ones",
-        "dynamical": str(dynamical), "kinematic": str(kinematic),
-        "extra_kinematic": None if extra is None else str(extra), "n_extra_kinematic_rows": n_extra,
+        "dynamical": str(dynamical),
+        "kinematic": str(kinematic),
+        "extra_kinematic": None if extra is None else str(extra),
+        "n_extra_kinematic_rows": n_extra,
         "fingerprints": {"dynamical": data_fingerprint(dyn), "kinematic": data_fingerprint(kin)},
-        "feature_version": dyn_meta["feature_version"], "n_features": len(names),
-        "splits": {name: {s: {"rows": int((t["split"].astype(str) == s).sum()),
-                              "materials": int(t.loc[t["split"].astype(str) == s, "material"].nunique())}
-                          for s in ("train", "dev", "test")} for name, t in (("dynamical", dyn),
-                                                                              ("kinematic", kin))},
-        "pairing": pair, "model": model, "weighting": weighting, "params": params, "seed": seed,
-        "device": device, "quick": quick, "n_resamples": n_resamples, "level": 0.95,
-        "rows": rows, "baselines": baselines,
+        "feature_version": dyn_meta["feature_version"],
+        "n_features": len(names),
+        "splits": {
+            name: {
+                s: {
+                    "rows": int((t["split"].astype(str) == s).sum()),
+                    "materials": int(t.loc[t["split"].astype(str) == s, "material"].nunique()),
+                }
+                for s in ("train", "dev", "test")
+            }
+            for name, t in (("dynamical", dyn), ("kinematic", kin))
+        },
+        "pairing": pair,
+        "model": model,
+        "weighting": weighting,
+        "params": params,
+        "seed": seed,
+        "device": device,
+        "quick": quick,
+        "n_resamples": n_resamples,
+        "level": 0.95,
+        "rows": rows,
+        "baselines": baselines,
     }
 
 
@@ -406,22 +554,39 @@ def markdown(doc: dict) -> str:
         "|---|" + "---:|" * (len(cols) + 1),
     ]
     for r in doc["rows"]:
-        lines.append(f"| {r['train']} -> {r['test']} | " + " | ".join(_cell(r, k) for k, _ in cols)
-                     + f" | {r['fit_seconds']:.1f} |")
+        lines.append(
+            f"| {r['train']} -> {r['test']} | "
+            + " | ".join(_cell(r, k) for k, _ in cols)
+            + f" | {r['fit_seconds']:.1f} |"
+        )
     for r in doc["baselines"]:
-        lines.append(f"| {r['train']} -> {r['test']} | " + " | ".join(_cell(r, k) for k, _ in cols)
-                     + " | - |")
+        lines.append(
+            f"| {r['train']} -> {r['test']} | "
+            + " | ".join(_cell(r, k) for k, _ in cols)
+            + " | - |"
+        )
     s = doc["splits"]
     pair = doc["pairing"]
     rounds = doc["params"].get("n_estimators")
-    extra = (f" The kinematic training rows include the {doc['n_extra_kinematic_rows']} train rows of "
-             f"`{doc['extra_kinematic']}` (material ids prefixed, so none is taken for a material of "
-             "the paired plan)." if doc["extra_kinematic"] else "")
+    extra = (
+        f" The kinematic training rows include the {doc['n_extra_kinematic_rows']} train rows of "
+        f"`{doc['extra_kinematic']}` (material ids prefixed, so none is taken for a material of "
+        "the paired plan)."
+        if doc["extra_kinematic"]
+        else ""
+    )
     ablations = [r for r in doc["rows"] if r.get("ablation")]
-    ablated = (" Ablation rows train the same model on the dynamical train split without the "
-               "columns named: " + "; ".join(
-                   f"{r['train']} ({r['ablation']['n_dropped']} of {doc['n_features']} columns dropped)"
-                   for r in ablations) + "." if ablations else "")
+    ablated = (
+        " Ablation rows train the same model on the dynamical train split without the "
+        "columns named: "
+        + "; ".join(
+            f"{r['train']} ({r['ablation']['n_dropped']} of {doc['n_features']} columns dropped)"
+            for r in ablations
+        )
+        + "."
+        if ablations
+        else ""
+    )
     lines += [
         "",
         "Metrics in % of the test rows, with 95 % bootstrap intervals in brackets "
@@ -433,22 +598,32 @@ def markdown(doc: dict) -> str:
         + ", ".join(f"{b['majority']['space_group']}" for b in doc["baselines"])
         + "); their system, Laue and point-group columns always guess the most common crystal "
         "system, Laue class and point group of the training rows ("
-        + "; ".join(f"{b['majority']['crystal_system']}, {b['majority']['laue_class']}, "
-                    f"{b['majority']['point_group']}" for b in doc["baselines"]) + ").",
+        + "; ".join(
+            f"{b['majority']['crystal_system']}, {b['majority']['laue_class']}, "
+            f"{b['majority']['point_group']}"
+            for b in doc["baselines"]
+        )
+        + ").",
         "",
         "## Protocol",
         "",
         f"Dynamical table `{doc['dynamical']}` (fingerprint `{doc['fingerprints']['dynamical'][:12]}`), "
         f"kinematic table `{doc['kinematic']}` (fingerprint `{doc['fingerprints']['kinematic'][:12]}`); "
         f"{doc['n_features']} features (version {doc['feature_version']}). Dynamical split: "
-        + ", ".join(f"{k} {v['rows']} rows / {v['materials']} materials" for k, v in s["dynamical"].items())
+        + ", ".join(
+            f"{k} {v['rows']} rows / {v['materials']} materials" for k, v in s["dynamical"].items()
+        )
         + "; kinematic: "
-        + ", ".join(f"{k} {v['rows']} rows / {v['materials']} materials" for k, v in s["kinematic"].items())
+        + ", ".join(
+            f"{k} {v['rows']} rows / {v['materials']} materials" for k, v in s["kinematic"].items()
+        )
         + ". "
-        + ("The two tables are paired: every material has the same split and space group in both."
-           if pair["paired"] else
-           f"The tables are NOT fully paired ({pair['common_materials']} common materials, "
-           f"{pair['agreeing_split_and_group']} with the same split and group).")
+        + (
+            "The two tables are paired: every material has the same split and space group in both."
+            if pair["paired"]
+            else f"The tables are NOT fully paired ({pair['common_materials']} common materials, "
+            f"{pair['agreeing_split_and_group']} with the same split and group)."
+        )
         + extra,
         "",
         f"Model `{doc['model']}` with `{doc['weighting']}` class weighting, seed {doc['seed']}, "
@@ -481,41 +656,98 @@ def _parse_params(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     defaults = train_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dynamical", type=Path, default=DEFAULT_DYNAMICAL, help="dynamical feature table")
-    parser.add_argument("--kinematic", type=Path, default=DEFAULT_KINEMATIC,
-                        help="the paired kinematic feature table")
-    parser.add_argument("--dynamical-data", type=Path, default=DEFAULT_DYNAMICAL_DATA,
-                        help="HDF5 directory to extract --dynamical from when it is missing")
-    parser.add_argument("--kinematic-data", type=Path, default=DEFAULT_KINEMATIC_DATA,
-                        help="HDF5 directory to extract --kinematic from when it is missing")
-    parser.add_argument("--extra-kinematic", type=Path, default=None,
-                        help="another kinematic table whose train rows join the kinematic training rows")
-    parser.add_argument("--model", default=defaults["model"],
-                        help=f"model of cbedfeat train (default: its default, {defaults['model']})")
-    parser.add_argument("--weighting", default=defaults["weighting"],
-                        choices=["none", "balanced", "sqrt", "effective"],
-                        help=f"class weighting (default: cbedfeat train's, {defaults['weighting']})")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="boosting rounds, n_estimators (default: the estimator's; --quick: "
-                        f"{QUICK_ROUNDS})")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra estimator parameter (JSON value), repeatable")
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)")
-    parser.add_argument("--drop-family", action="append", default=[], metavar="NAME",
-                        help="ablation row: the dynamical model without this feature family "
-                        "(cbedfeat.features.names), repeatable")
-    parser.add_argument("--drop-prefix", action="append", default=[], metavar="PREFIX",
-                        help="ablation row: without the columns whose name, with or without its "
-                        "p{i}_ prefix, starts with PREFIX, repeatable")
-    parser.add_argument("--resamples", type=int, default=None,
-                        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and resamples (smoke run)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="random paired tables instead (development; results get a _synthetic suffix)")
+    parser.add_argument(
+        "--dynamical", type=Path, default=DEFAULT_DYNAMICAL, help="dynamical feature table"
+    )
+    parser.add_argument(
+        "--kinematic",
+        type=Path,
+        default=DEFAULT_KINEMATIC,
+        help="the paired kinematic feature table",
+    )
+    parser.add_argument(
+        "--dynamical-data",
+        type=Path,
+        default=DEFAULT_DYNAMICAL_DATA,
+        help="HDF5 directory to extract --dynamical from when it is missing",
+    )
+    parser.add_argument(
+        "--kinematic-data",
+        type=Path,
+        default=DEFAULT_KINEMATIC_DATA,
+        help="HDF5 directory to extract --kinematic from when it is missing",
+    )
+    parser.add_argument(
+        "--extra-kinematic",
+        type=Path,
+        default=None,
+        help="another kinematic table whose train rows join the kinematic training rows",
+    )
+    parser.add_argument(
+        "--model",
+        default=defaults["model"],
+        help=f"model of cbedfeat train (default: its default, {defaults['model']})",
+    )
+    parser.add_argument(
+        "--weighting",
+        default=defaults["weighting"],
+        choices=["none", "balanced", "sqrt", "effective"],
+        help=f"class weighting (default: cbedfeat train's, {defaults['weighting']})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"boosting rounds, n_estimators (default: the estimator's; --quick: {QUICK_ROUNDS})",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra estimator parameter (JSON value), repeatable",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)",
+    )
+    parser.add_argument(
+        "--drop-family",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ablation row: the dynamical model without this feature family "
+        "(cbedfeat.features.names), repeatable",
+    )
+    parser.add_argument(
+        "--drop-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="ablation row: without the columns whose name, with or without its "
+        "p{i}_ prefix, starts with PREFIX, repeatable",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and resamples (smoke run)"
+    )
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="random paired tables instead (development; results get a _synthetic suffix)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--workers", type=int, default=None, help="extraction workers (default: all cores)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="extraction workers (default: all cores)"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -532,21 +764,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_jobs:
         params.setdefault("n_jobs", args.n_jobs)
     resamples = args.resamples or (QUICK_RESAMPLES if args.quick else N_RESAMPLES)
-    ablations = [("family", f) for f in args.drop_family] + [("prefix", p) for p in args.drop_prefix]
+    ablations = [("family", f) for f in args.drop_family] + [
+        ("prefix", p) for p in args.drop_prefix
+    ]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
             dynamical, kinematic = _synthetic_tables(Path(tmp), args.seed)
             stem = "dynamical_synthetic"
         else:
-            dynamical = ensure_table(args.dynamical, args.dynamical_data, workers=args.workers,
-                                     device=args.device)
-            kinematic = ensure_table(args.kinematic, args.kinematic_data, workers=args.workers,
-                                     device=args.device)
+            dynamical = ensure_table(
+                args.dynamical, args.dynamical_data, workers=args.workers, device=args.device
+            )
+            kinematic = ensure_table(
+                args.kinematic, args.kinematic_data, workers=args.workers, device=args.device
+            )
             stem = "dynamical"
-        doc = run(dynamical, kinematic, extra=args.extra_kinematic, model=args.model,
-                  weighting=args.weighting, seed=args.seed, device=args.device, params=params,
-                  n_resamples=resamples, ablations=ablations, quick=args.quick)
+        doc = run(
+            dynamical,
+            kinematic,
+            extra=args.extra_kinematic,
+            model=args.model,
+            weighting=args.weighting,
+            seed=args.seed,
+            device=args.device,
+            params=params,
+            n_resamples=resamples,
+            ablations=ablations,
+            quick=args.quick,
+        )
     doc["total_seconds"] = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")

@@ -72,23 +72,45 @@ STRATEGIES: tuple[Strategy, ...] = (
     Strategy("bagging", "bagging", "balanced", "Balanced bagging of XGBoost"),
     Strategy("easy", "easy", "balanced", "Easy ensemble"),
     Strategy("rusboost", "rusboost", "balanced", "RUSBoost"),
-    Strategy("hierarchical", "hierarchical", "balanced", "Hierarchical (system, then group), XGBoost"),
-    Strategy("xgb-balanced-plainstop", "xgb", "balanced",
-             "XGBoost, balanced weights, stopped on the unweighted hold-out",
-             (("weight_validation", False),)),
+    Strategy(
+        "hierarchical", "hierarchical", "balanced", "Hierarchical (system, then group), XGBoost"
+    ),
+    Strategy(
+        "xgb-balanced-plainstop",
+        "xgb",
+        "balanced",
+        "XGBoost, balanced weights, stopped on the unweighted hold-out",
+        (("weight_validation", False),),
+    ),
     Strategy("xgb-none-fixed", "xgb", "none", "XGBoost, unweighted, fixed rounds", _FIXED),
-    Strategy("xgb-balanced-fixed", "xgb", "balanced", "XGBoost, balanced weights, fixed rounds",
-             _FIXED),
+    Strategy(
+        "xgb-balanced-fixed", "xgb", "balanced", "XGBoost, balanced weights, fixed rounds", _FIXED
+    ),
     Strategy("logit", "logit", "none", "XGBoost (fixed rounds), logit-adjusted", _FIXED),
     Strategy("gated", "gated", "none", "XGBoost (fixed rounds), system-gated", _FIXED),
-    Strategy("gated-logit", "gated-logit", "none",
-             "XGBoost (fixed rounds), system-gated, logit-adjusted", _FIXED),
+    Strategy(
+        "gated-logit",
+        "gated-logit",
+        "none",
+        "XGBoost (fixed rounds), system-gated, logit-adjusted",
+        _FIXED,
+    ),
     # The blend weight is chosen inside fit, on a material-grouped hold-out of the train
     # rows (lowest log loss, cbedfeat/models/blend.py), never on dev or test.
-    Strategy("blend", "blend", "none",
-             "XGBoost (fixed rounds) + ExtraTrees, weight on grouped hold-out", _FIXED),
-    Strategy("gated-blend-logit", "gated-blend-logit", "none",
-             "XGBoost (fixed rounds) + ExtraTrees, system-gated, logit-adjusted", _FIXED),
+    Strategy(
+        "blend",
+        "blend",
+        "none",
+        "XGBoost (fixed rounds) + ExtraTrees, weight on grouped hold-out",
+        _FIXED,
+    ),
+    Strategy(
+        "gated-blend-logit",
+        "gated-blend-logit",
+        "none",
+        "XGBoost (fixed rounds) + ExtraTrees, system-gated, logit-adjusted",
+        _FIXED,
+    ),
 )
 BASELINE = "xgb-none"
 
@@ -111,8 +133,15 @@ QUICK_PARAMS: dict[str, dict] = {
 def _synthetic_table(directory: Path, seed: int) -> Path:
     from cbedfeat.testing import make_feature_table, write_feature_table
 
-    table = make_feature_table(n_classes=40, n_features=24, max_materials=60, tail_exponent=1.2,
-                               samples_per_material=5, class_separation=1.0, seed=seed)
+    table = make_feature_table(
+        n_classes=40,
+        n_features=24,
+        max_materials=60,
+        tail_exponent=1.2,
+        samples_per_material=5,
+        class_separation=1.0,
+        seed=seed,
+    )
     return write_feature_table(table, directory / "synthetic_features.parquet")
 
 
@@ -120,12 +149,22 @@ def _params(strategy: Strategy, quick: bool, rounds: int | None) -> dict:
     model = strategy.model
     params = {**dict(strategy.params), **(QUICK_PARAMS[model] if quick else {})}
     if rounds is not None:  # boosting rounds of every XGBoost inside the strategy
-        params[{"bagging": "boost_rounds", "easy": "boost_rounds"}.get(model, "n_estimators")] = rounds
+        params[{"bagging": "boost_rounds", "easy": "boost_rounds"}.get(model, "n_estimators")] = (
+            rounds
+        )
     return params
 
 
-def run(features: Path, *, quick: bool, seed: int, device: str, rounds: int | None = None,
-        only: tuple[str, ...] = (), n_jobs: int | None = 1) -> dict:
+def run(
+    features: Path,
+    *,
+    quick: bool,
+    seed: int,
+    device: str,
+    rounds: int | None = None,
+    only: tuple[str, ...] = (),
+    n_jobs: int | None = 1,
+) -> dict:
     """Fit and score every strategy; return the results document."""
     from cbedfeat.data.table import data_fingerprint, read_table
     from cbedfeat.metrics.classification import evaluate_predictions, summary_metrics
@@ -144,27 +183,48 @@ def run(features: Path, *, quick: bool, seed: int, device: str, rounds: int | No
         params = _params(strategy, quick, rounds)
         logger.info("fitting %s", strategy.key)
         model, training, seconds = fit_and_validate(
-            table, names, model=strategy.model, weighting=strategy.weighting, device=device,
-            seed=seed, params={**params, "n_jobs": n_jobs})
+            table,
+            names,
+            model=strategy.model,
+            weighting=strategy.weighting,
+            device=device,
+            seed=seed,
+            params={**params, "n_jobs": n_jobs},
+        )
         counts = {int(k): v for k, v in training["class_counts"].items()}
-        metrics = evaluate_predictions(test["space_group"].to_numpy(),
-                                       model.predict_proba(test[names].to_numpy(dtype="float64")),
-                                       model.classes_, train_counts=counts,
-                                       rare_threshold=training["rare_threshold_materials"])
-        row = {"strategy": strategy.key, "label": strategy.label, "model": strategy.model,
-               "weighting": strategy.weighting, "params": params, "fit_seconds": seconds,
-               "device_used": training["device_used"],
-               "tau": getattr(model, "tau_", None),
-               "tau_tuning": getattr(model, "tuning_", None) if hasattr(model, "tau_") else None,
-               **_blend_record(model),
-               **summary_metrics(metrics),
-               "rare_recall_micro": metrics["rare"]["recall_micro"],
-               "frequent_recall_micro": metrics["frequent"]["recall_micro"],
-               "validation": training["validation"]}
+        metrics = evaluate_predictions(
+            test["space_group"].to_numpy(),
+            model.predict_proba(test[names].to_numpy(dtype="float64")),
+            model.classes_,
+            train_counts=counts,
+            rare_threshold=training["rare_threshold_materials"],
+        )
+        row = {
+            "strategy": strategy.key,
+            "label": strategy.label,
+            "model": strategy.model,
+            "weighting": strategy.weighting,
+            "params": params,
+            "fit_seconds": seconds,
+            "device_used": training["device_used"],
+            "tau": getattr(model, "tau_", None),
+            "tau_tuning": getattr(model, "tuning_", None) if hasattr(model, "tau_") else None,
+            **_blend_record(model),
+            **summary_metrics(metrics),
+            "rare_recall_micro": metrics["rare"]["recall_micro"],
+            "frequent_recall_micro": metrics["frequent"]["recall_micro"],
+            "validation": training["validation"],
+        }
         rows.append(row)
         per_class[strategy.key] = metrics["per_class"]
-        logger.info("%s: top-1 %.3f macro-F1 %.3f balanced %.3f (%.1f s)", strategy.key,
-                    row["top1_accuracy"], row["macro_f1"], row["balanced_accuracy"], seconds)
+        logger.info(
+            "%s: top-1 %.3f macro-F1 %.3f balanced %.3f (%.1f s)",
+            strategy.key,
+            row["top1_accuracy"],
+            row["macro_f1"],
+            row["balanced_accuracy"],
+            seconds,
+        )
     base = next(r for r in rows if r["strategy"] == BASELINE)
     for r in rows:
         r["fit_time_vs_baseline"] = r["fit_seconds"] / base["fit_seconds"]
@@ -187,12 +247,21 @@ def run(features: Path, *, quick: bool, seed: int, device: str, rounds: int | No
     return {
         "features": str(features),
         "data_fingerprint": data_fingerprint(train),
-        "n_train": len(train), "n_dev": int((split == "dev").sum()), "n_test": len(test),
+        "n_train": len(train),
+        "n_dev": int((split == "dev").sum()),
+        "n_test": len(test),
         "n_classes_train": int(train["space_group"].nunique()),
-        "n_features": len(names), "quick": quick, "seed": seed, "device": device, "rounds": rounds,
+        "n_features": len(names),
+        "quick": quick,
+        "seed": seed,
+        "device": device,
+        "rounds": rounds,
         "n_jobs": n_jobs,
         "rare_threshold_materials": training["rare_threshold_materials"],
-        "rows": rows, "best": best["strategy"], "target": target, "per_class": per_class,
+        "rows": rows,
+        "best": best["strategy"],
+        "target": target,
+        "per_class": per_class,
     }
 
 
@@ -215,17 +284,28 @@ def _blend_record(model) -> dict:
     if not found:
         return {}
     top = next(iter(found.values()))
-    return {"blend_weight": {k: b.weight_ for k, b in found.items()},
-            "blend_tuning": {k: b.tuning_ for k, b in found.items()},
-            "blend_n_trees": top.n_trees if top.trees is None else None,
-            "blend_grid": sorted(map(float, top.weights))}
+    return {
+        "blend_weight": {k: b.weight_ for k, b in found.items()},
+        "blend_tuning": {k: b.tuning_ for k, b in found.items()},
+        "blend_n_trees": top.n_trees if top.trees is None else None,
+        "blend_grid": sorted(map(float, top.weights)),
+    }
 
 
 CV_KEYS = ("top1_accuracy", "balanced_accuracy", "macro_f1", "crystal_system_accuracy")
 
 
-def cross_validate(features: Path, keys: tuple[str, ...], *, folds: int, quick: bool, seed: int,
-                   device: str, rounds: int | None = None, n_jobs: int | None = 1) -> dict:
+def cross_validate(
+    features: Path,
+    keys: tuple[str, ...],
+    *,
+    folds: int,
+    quick: bool,
+    seed: int,
+    device: str,
+    rounds: int | None = None,
+    n_jobs: int | None = 1,
+) -> dict:
     """Material-grouped K-fold cross-validation of some strategies on the train rows.
 
     Each fold's held-out materials play the part of the dev split of
@@ -251,8 +331,14 @@ def cross_validate(features: Path, keys: tuple[str, ...], *, folds: int, quick: 
         for strategy in chosen:
             logger.info("fold %d: fitting %s", fold, strategy.key)
             _, training, _ = fit_and_validate(
-                part, names, model=strategy.model, weighting=strategy.weighting, device=device,
-                seed=seed, params={**_params(strategy, quick, rounds), "n_jobs": n_jobs})
+                part,
+                names,
+                model=strategy.model,
+                weighting=strategy.weighting,
+                device=device,
+                seed=seed,
+                params={**_params(strategy, quick, rounds), "n_jobs": n_jobs},
+            )
             for k in CV_KEYS:
                 scores[strategy.key][k].append(training["validation"][k])
     rows = []
@@ -265,8 +351,15 @@ def cross_validate(features: Path, keys: tuple[str, ...], *, folds: int, quick: 
             row[f"delta_{k}"] = float(delta.mean())
             row[f"delta_{k}_sd"] = float(delta.std(ddof=1)) if folds > 1 else float("nan")
         rows.append(row)
-    return {"features": str(features), "folds": folds, "seed": seed, "quick": quick,
-            "n_rows": len(train), "n_materials": int(train["material"].nunique()), "rows": rows}
+    return {
+        "features": str(features),
+        "folds": folds,
+        "seed": seed,
+        "quick": quick,
+        "n_rows": len(train),
+        "n_materials": int(train["material"].nunique()),
+        "rows": rows,
+    }
 
 
 def _cv_markdown(doc: dict) -> str:
@@ -286,7 +379,9 @@ def _cv_markdown(doc: dict) -> str:
     ]
     for r in doc["rows"]:
         means = [f"{100 * r[k]:.1f}" for k in CV_KEYS]
-        deltas = [f"{100 * r[f'delta_{k}']:+.1f} +- {100 * r[f'delta_{k}_sd']:.1f}" for k in CV_KEYS]
+        deltas = [
+            f"{100 * r[f'delta_{k}']:+.1f} +- {100 * r[f'delta_{k}_sd']:.1f}" for k in CV_KEYS
+        ]
         lines.append(f"| {r['label']} | " + " | ".join(means + deltas) + " |")
     return "\n".join(lines) + "\n"
 
@@ -295,7 +390,9 @@ def _markdown(doc: dict) -> str:
     from _tables import METRIC_COLUMNS as cols
     from _tables import pct
 
-    mode = (", --quick" if doc["quick"] else "") + (f", {doc['rounds']} boosting rounds" if doc["rounds"] else "")
+    mode = (", --quick" if doc["quick"] else "") + (
+        f", {doc['rounds']} boosting rounds" if doc["rounds"] else ""
+    )
     lines = [
         "# Class-imbalance strategies (bench/bench_imbalance.py)",
         "",
@@ -312,8 +409,11 @@ def _markdown(doc: dict) -> str:
     for r in doc["rows"]:
         mark = " **(best)**" if r["strategy"] == doc["best"] else ""
         cells = [pct(r.get(k)) for k, _ in cols]
-        lines.append(f"| {r['label']}{mark} | " + " | ".join(cells)
-                     + f" | {r['fit_seconds']:.1f} | {r['fit_time_vs_baseline']:.2f} |")
+        lines.append(
+            f"| {r['label']}{mark} | "
+            + " | ".join(cells)
+            + f" | {r['fit_seconds']:.1f} | {r['fit_time_vs_baseline']:.2f} |"
+        )
     t = doc["target"]
     best = next(r for r in doc["rows"] if r["strategy"] == doc["best"])
 
@@ -348,15 +448,19 @@ def _markdown(doc: dict) -> str:
 def _protocol(doc: dict) -> list[str]:
     """How every row was made, the tau the logit-adjusted rows chose, and the dev metrics."""
     fixed = doc["rounds"] or (QUICK_PARAMS["xgb"]["n_estimators"] if doc["quick"] else FIXED_ROUNDS)
-    dev = [("top1_accuracy", "top-1"), ("balanced_accuracy", "bal. acc"), ("macro_f1", "macro-F1"),
-           ("crystal_system_accuracy", "system")]
+    dev = [
+        ("top1_accuracy", "top-1"),
+        ("balanced_accuracy", "bal. acc"),
+        ("macro_f1", "macro-F1"),
+        ("crystal_system_accuracy", "system"),
+    ]
     lines = [
         "## Protocol",
         "",
         f"Every strategy is fitted once on the train rows (seed {doc['seed']}, "
         f"{doc.get('n_jobs')} thread(s)) and scored once on the test rows. No parameter is "
         "tuned on the test rows; only the choice of the best row above reads them, as the "
-        f"target defines it. \"Fixed rounds\" models train {fixed} boosting rounds "
+        f'target defines it. "Fixed rounds" models train {fixed} boosting rounds '
         "on all training rows without early stopping. The logit adjustment divides the "
         "probabilities by the training class prior to the power tau; tau is chosen on a "
         "material-grouped hold-out of 20 % of the training materials (best balanced accuracy + "
@@ -380,8 +484,11 @@ def _protocol(doc: dict) -> list[str]:
             "a material-grouped hold-out of 20 % of the training materials, then both members "
             "are refitted on all training rows. In the gated rows the crystal-system model is "
             "such a blend too, with its own weight. Chosen XGBoost share: "
-            + "; ".join(f"{r['label']}: " + ", ".join(
-                f"{k} {w:g}" for k, w in r["blend_weight"].items()) for r in blended) + ".",
+            + "; ".join(
+                f"{r['label']}: " + ", ".join(f"{k} {w:g}" for k, w in r["blend_weight"].items())
+                for r in blended
+            )
+            + ".",
             "",
         ]
     lines += [
@@ -395,28 +502,52 @@ def _protocol(doc: dict) -> list[str]:
     ]
     for r in doc["rows"]:
         v = r.get("validation") or {}
-        lines.append(f"| {r['label']} | " + " | ".join(
-            f"{100 * v[k]:.1f}" if isinstance(v.get(k), float) else "n/a" for k, _ in dev) + " |")
+        lines.append(
+            f"| {r['label']} | "
+            + " | ".join(
+                f"{100 * v[k]:.1f}" if isinstance(v.get(k), float) else "n/a" for k, _ in dev
+            )
+            + " |"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, default=DEFAULT_FEATURES, help="feature table (Parquet)")
+    parser.add_argument(
+        "--features", type=Path, default=DEFAULT_FEATURES, help="feature table (Parquet)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and members (smoke run)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="use a random synthetic table instead (development; results get a _synthetic suffix)")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use a random synthetic table instead (development; results get a _synthetic suffix)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="boosting rounds of every XGBoost model (default: the estimators' own)")
-    parser.add_argument("--only", default="", help="comma-separated strategies to run besides the baseline: "
-                        + ",".join(s.key for s in STRATEGIES))
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="threads of every model that takes n_jobs (default 1)")
-    parser.add_argument("--cv", type=int, default=0, metavar="K",
-                        help="instead: K-fold material-grouped cross-validation on the train rows of "
-                        "the baseline and the --only strategies (writes <stem>_cv.json/.md)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="boosting rounds of every XGBoost model (default: the estimators' own)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated strategies to run besides the baseline: "
+        + ",".join(s.key for s in STRATEGIES),
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=1, help="threads of every model that takes n_jobs (default 1)"
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead: K-fold material-grouped cross-validation on the train rows of "
+        "the baseline and the --only strategies (writes <stem>_cv.json/.md)",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -430,10 +561,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             features, stem = args.features, "imbalance"
             if not features.exists():
-                print(f"{features} not found. Make it with:\n"
-                      "  cbedfeat simulate --preset bench --out bench/data/raw\n"
-                      f"  cbedfeat extract bench/data/raw --out {features}\n"
-                      "or run with --synthetic for a random development table.", file=sys.stderr)
+                print(
+                    f"{features} not found. Make it with:\n"
+                    "  cbedfeat simulate --preset bench --out bench/data/raw\n"
+                    f"  cbedfeat extract bench/data/raw --out {features}\n"
+                    "or run with --synthetic for a random development table.",
+                    file=sys.stderr,
+                )
                 return 2
         start = time.perf_counter()
         only = tuple(k for k in args.only.split(",") if k)
@@ -441,11 +575,26 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown strategies {sorted(unknown)}")
         if args.cv:
-            doc = cross_validate(features, only, folds=args.cv, quick=args.quick, seed=args.seed,
-                                 device=args.device, rounds=args.rounds, n_jobs=args.n_jobs)
+            doc = cross_validate(
+                features,
+                only,
+                folds=args.cv,
+                quick=args.quick,
+                seed=args.seed,
+                device=args.device,
+                rounds=args.rounds,
+                n_jobs=args.n_jobs,
+            )
         else:
-            doc = run(features, quick=args.quick, seed=args.seed, device=args.device,
-                      rounds=args.rounds, only=only, n_jobs=args.n_jobs)
+            doc = run(
+                features,
+                quick=args.quick,
+                seed=args.seed,
+                device=args.device,
+                rounds=args.rounds,
+                only=only,
+                n_jobs=args.n_jobs,
+            )
         doc["total_seconds"] = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.cv:
@@ -456,7 +605,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     best = next(r for r in doc["rows"] if r["strategy"] == doc["best"])
     plot_recall_vs_frequency(
-        {"XGBoost, unweighted": doc["per_class"][BASELINE], best["label"]: doc["per_class"][doc["best"]]},
+        {
+            "XGBoost, unweighted": doc["per_class"][BASELINE],
+            best["label"]: doc["per_class"][doc["best"]],
+        },
         args.out_dir / f"{stem}_recall.png",
         title="Per-class recall: unweighted XGBoost against the best strategy",
     )

@@ -60,12 +60,19 @@ QUICK_RESAMPLES = 200
 HEADLINE = ("top1_accuracy", "crystal_system_accuracy", "errors_wrong_absences")
 # (key of the summary metrics, column header), in table order.
 COLUMNS = [
-    ("top1_accuracy", "top-1"), ("top5_accuracy", "top-5"), ("macro_f1", "macro-F1"),
-    ("crystal_system_accuracy", "system"), ("laue_class_accuracy", "Laue"),
-    ("point_group_accuracy", "point grp"), ("kinematic_ceiling", "ceiling"),
-    ("top1_over_ceiling", "top-1/ceiling"), ("equivalence_accuracy", "up to equiv."),
-    ("errors_wrong_crystal_system", "err: system"), ("errors_wrong_laue_class", "err: Laue"),
-    ("errors_wrong_absences", "err: absences"), ("errors_indistinguishable", "err: indisting."),
+    ("top1_accuracy", "top-1"),
+    ("top5_accuracy", "top-5"),
+    ("macro_f1", "macro-F1"),
+    ("crystal_system_accuracy", "system"),
+    ("laue_class_accuracy", "Laue"),
+    ("point_group_accuracy", "point grp"),
+    ("kinematic_ceiling", "ceiling"),
+    ("top1_over_ceiling", "top-1/ceiling"),
+    ("equivalence_accuracy", "up to equiv."),
+    ("errors_wrong_crystal_system", "err: system"),
+    ("errors_wrong_laue_class", "err: Laue"),
+    ("errors_wrong_absences", "err: absences"),
+    ("errors_indistinguishable", "err: indisting."),
 ]
 
 logger = logging.getLogger("bench_learning_curve")
@@ -121,7 +128,9 @@ def material_order(train_rows, seed: int):
     """
     import numpy as np
 
-    materials = np.unique(train_rows["material"].astype(str).to_numpy())  # sorted: seed alone decides
+    materials = np.unique(
+        train_rows["material"].astype(str).to_numpy()
+    )  # sorted: seed alone decides
     return np.random.default_rng(seed).permutation(materials)
 
 
@@ -185,9 +194,13 @@ def log_linear_trend(n_materials, values, target: float) -> dict | None:
     fitted = slope * x + intercept
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum((y - fitted) ** 2)) / ss_tot if ss_tot > 0 else None
-    return {"slope_per_doubling": float(slope), "intercept": float(intercept),
-            "extrapolated": float(slope * math.log2(target) + intercept), "r2": r2,
-            "n_points": int(x.size)}
+    return {
+        "slope_per_doubling": float(slope),
+        "intercept": float(intercept),
+        "extrapolated": float(slope * math.log2(target) + intercept),
+        "r2": r2,
+        "n_points": int(x.size),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -207,8 +220,18 @@ def parse_model(spec: str, default_weighting: str) -> tuple[str, str]:
     return name, weighting
 
 
-def run(features: Path, *, models: list[tuple[str, str]], sizes: list[int | None], seed: int,
-        device: str, params: dict, n_resamples: int, target: float, quick: bool) -> dict:
+def run(
+    features: Path,
+    *,
+    models: list[tuple[str, str]],
+    sizes: list[int | None],
+    seed: int,
+    device: str,
+    params: dict,
+    n_resamples: int,
+    target: float,
+    quick: bool,
+) -> dict:
     """Fit every model on every draw, score the test split; return the results document."""
     import pandas as pd
     from bench_dynamical import score
@@ -223,8 +246,10 @@ def run(features: Path, *, models: list[tuple[str, str]], sizes: list[int | None
     split = table["split"].astype(str)
     train, dev, test = table[split == "train"], table[split == "dev"], table[split == "test"]
     if train.empty or test.empty:
-        raise SystemExit(f"{features} needs train and test rows "
-                         f"(train {len(train)}, dev {len(dev)}, test {len(test)})")
+        raise SystemExit(
+            f"{features} needs train and test rows "
+            f"(train {len(train)}, dev {len(dev)}, test {len(test)})"
+        )
     order = material_order(train, seed)
     draws = nested_draws(train, sizes, seed)
     opts = {"n_resamples": n_resamples, "seed": seed, "rare_threshold": DEFAULT_RARE_THRESHOLD}
@@ -234,38 +259,70 @@ def run(features: Path, *, models: list[tuple[str, str]], sizes: list[int | None
         for n, rows in draws:
             logger.info("%s (%s): fitting on %d materials, %d rows", model, weighting, n, len(rows))
             fit_table = rows if dev.empty else pd.concat([rows, dev])
-            est, training, seconds = fit_and_validate(fit_table, names, model=model, weighting=weighting,
-                                                      device=device, seed=seed, params=params)
+            est, training, seconds = fit_and_validate(
+                fit_table,
+                names,
+                model=model,
+                weighting=weighting,
+                device=device,
+                seed=seed,
+                params=params,
+            )
             proba = est.predict_proba(test[names].to_numpy(dtype="float64"))
-            point = {"n_train_materials": n, "n_train_rows": len(rows),
-                     "n_train_classes": int(rows["space_group"].nunique()),
-                     "fit_seconds": seconds, "device_used": training["device_used"],
-                     "best_iteration": training["best_iteration"], "validation": training["validation"],
-                     **score(proba, est.classes_, test, rows, **opts)}
+            point = {
+                "n_train_materials": n,
+                "n_train_rows": len(rows),
+                "n_train_classes": int(rows["space_group"].nunique()),
+                "fit_seconds": seconds,
+                "device_used": training["device_used"],
+                "best_iteration": training["best_iteration"],
+                "validation": training["validation"],
+                **score(proba, est.classes_, test, rows, **opts),
+            }
             points.append(point)
-            logger.info("%s at %d materials: top-1 %.3f, system %.3f, absences bin %.3f (%.1f s)", model, n,
-                        point["top1_accuracy"], point["crystal_system_accuracy"],
-                        point["errors_wrong_absences"], seconds)
+            logger.info(
+                "%s at %d materials: top-1 %.3f, system %.3f, absences bin %.3f (%.1f s)",
+                model,
+                n,
+                point["top1_accuracy"],
+                point["crystal_system_accuracy"],
+                point["errors_wrong_absences"],
+                seconds,
+            )
         x = [p["n_train_materials"] for p in points]
         # Every scalar metric of the summary (fit seconds are not a metric of the predictions).
-        metric_keys = [k for k, v in points[0].items() if isinstance(v, float) and k != "fit_seconds"]
+        metric_keys = [
+            k for k, v in points[0].items() if isinstance(v, float) and k != "fit_seconds"
+        ]
         trend = {k: log_linear_trend(x, [p[k] for p in points], target) for k in metric_keys}
         curves.append({"model": model, "weighting": weighting, "points": points, "trend": trend})
     return {
         "question": "accuracy and error bins against training materials (nested draws), "
-                    "with a log-linear extrapolation",
-        "features": str(features), "fingerprint": data_fingerprint(table),
-        "feature_version": meta["feature_version"], "n_features": len(names),
+        "with a log-linear extrapolation",
+        "features": str(features),
+        "fingerprint": data_fingerprint(table),
+        "feature_version": meta["feature_version"],
+        "n_features": len(names),
         "n_unlabelled_left_out": n_unlabelled,
-        "splits": {s: {"rows": int((split == s).sum()), "materials": int(table.loc[split == s, "material"].nunique())}
-                   for s in ("train", "dev", "test")},
+        "splits": {
+            s: {
+                "rows": int((split == s).sum()),
+                "materials": int(table.loc[split == s, "material"].nunique()),
+            }
+            for s in ("train", "dev", "test")
+        },
         "sizes_requested": [("all" if n is None else n) for n in sizes],
         "sizes": [n for n, _ in draws],
         "material_order": [str(m) for m in order],
         "extrapolate_to": target,
         "trend_x": "log2(training materials)",
-        "params": params, "seed": seed, "device": device, "quick": quick,
-        "n_resamples": n_resamples, "level": 0.95, "rare_threshold": DEFAULT_RARE_THRESHOLD,
+        "params": params,
+        "seed": seed,
+        "device": device,
+        "quick": quick,
+        "n_resamples": n_resamples,
+        "level": 0.95,
+        "rare_threshold": DEFAULT_RARE_THRESHOLD,
         "curves": curves,
     }
 
@@ -299,17 +356,25 @@ def markdown(doc: dict) -> str:
     for curve in doc["curves"]:
         lines += [f"## {curve['model']}, weighting {curve['weighting']}", "", head, rule]
         for p in curve["points"]:
-            lines.append(f"| {p['n_train_materials']:,} | {p['n_train_rows']:,} | "
-                         + " | ".join(_cell(p, k, p["ci95"]) for k, _ in COLUMNS)
-                         + f" | {p['fit_seconds']:.1f} |")
+            lines.append(
+                f"| {p['n_train_materials']:,} | {p['n_train_rows']:,} | "
+                + " | ".join(_cell(p, k, p["ci95"]) for k, _ in COLUMNS)
+                + f" | {p['fit_seconds']:.1f} |"
+            )
         trend = curve["trend"]
         if any(trend.get(k) for k, _ in COLUMNS):
             slope = {k: (None if t is None else t["slope_per_doubling"]) for k, t in trend.items()}
             extra = {k: (None if t is None else t["extrapolated"]) for k, t in trend.items()}
-            lines.append("| *trend: change per doubling* | | "
-                         + " | ".join(_signed(slope.get(k)) for k, _ in COLUMNS) + " | |")
-            lines.append(f"| ***extrapolation to {target:,.0f}*** | | "
-                         + " | ".join(f"*{_cell(extra, k)}*" for k, _ in COLUMNS) + " | |")
+            lines.append(
+                "| *trend: change per doubling* | | "
+                + " | ".join(_signed(slope.get(k)) for k, _ in COLUMNS)
+                + " | |"
+            )
+            lines.append(
+                f"| ***extrapolation to {target:,.0f}*** | | "
+                + " | ".join(f"*{_cell(extra, k)}*" for k, _ in COLUMNS)
+                + " | |"
+            )
         lines.append("")
     s = doc["splits"]
     rounds = doc["params"].get("n_estimators")
@@ -335,7 +400,11 @@ def markdown(doc: dict) -> str:
         f"Feature table `{doc['features']}` (fingerprint `{doc['fingerprint'][:12]}`), "
         f"{doc['n_features']} features (version {doc['feature_version']}); splits "
         + ", ".join(f"{k} {v['rows']:,} rows / {v['materials']:,} materials" for k, v in s.items())
-        + (f"; {doc['n_unlabelled_left_out']} unlabelled rows left out" if doc["n_unlabelled_left_out"] else "")
+        + (
+            f"; {doc['n_unlabelled_left_out']} unlabelled rows left out"
+            if doc["n_unlabelled_left_out"]
+            else ""
+        )
         + ". The train materials are put in one random order (seed "
         f"{doc['seed']}); the draw of n materials is the first n of that order with all their rows, so "
         "the draws are nested (each is a subset of every larger one) and grouped by material. "
@@ -360,9 +429,16 @@ def _synthetic_table(directory: Path, seed: int) -> Path:
     """A small random feature table (development and tests)."""
     from cbedfeat.testing import make_feature_table, write_feature_table
 
-    table = make_feature_table(n_classes=10, n_features=8, n_noise_features=2, max_materials=24,
-                               samples_per_material=2, split_fractions=(0.6, 0.15, 0.25),
-                               class_separation=1.5, seed=seed)
+    table = make_feature_table(
+        n_classes=10,
+        n_features=8,
+        n_noise_features=2,
+        max_materials=24,
+        samples_per_material=2,
+        split_fractions=(0.6, 0.15, 0.25),
+        class_separation=1.5,
+        seed=seed,
+    )
     return write_feature_table(table, directory / "synthetic_learning_curve.parquet")
 
 
@@ -382,30 +458,69 @@ def main(argv: list[str] | None = None) -> int:
     defaults = train_defaults()
     models_default = default_models()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, default=DEFAULT_FEATURES,
-                        help=f"feature table (default {DEFAULT_FEATURES.relative_to(ROOT.parent)})")
-    parser.add_argument("--sizes", default=None,
-                        help=f"training materials per draw, comma-separated, 'all' for every one "
-                        f"(default {DEFAULT_SIZES}; --synthetic: {SYNTHETIC_SIZES})")
-    parser.add_argument("--models", nargs="+", default=models_default, metavar="NAME[:WEIGHTING]",
-                        help="models of cbedfeat train, each with its class weighting (default: "
-                        f"{' '.join(models_default)}: XGBoost unweighted and cbedfeat train's default "
-                        f"model and weighting; a NAME alone gets {defaults['weighting']})")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="boosting rounds, n_estimators (default: the estimator's; --quick: "
-                        f"{QUICK_ROUNDS})")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra estimator parameter (JSON value), repeatable")
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)")
-    parser.add_argument("--extrapolate-to", type=float, default=EXTRAPOLATE_TO,
-                        help=f"training materials of the trend's extrapolation (default {EXTRAPOLATE_TO:,})")
-    parser.add_argument("--resamples", type=int, default=None,
-                        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and resamples (smoke run)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="a tiny random table instead (development; results get a _synthetic suffix)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the fits and the bootstrap")
+    parser.add_argument(
+        "--features",
+        type=Path,
+        default=DEFAULT_FEATURES,
+        help=f"feature table (default {DEFAULT_FEATURES.relative_to(ROOT.parent)})",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help=f"training materials per draw, comma-separated, 'all' for every one "
+        f"(default {DEFAULT_SIZES}; --synthetic: {SYNTHETIC_SIZES})",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=models_default,
+        metavar="NAME[:WEIGHTING]",
+        help="models of cbedfeat train, each with its class weighting (default: "
+        f"{' '.join(models_default)}: XGBoost unweighted and cbedfeat train's default "
+        f"model and weighting; a NAME alone gets {defaults['weighting']})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"boosting rounds, n_estimators (default: the estimator's; --quick: {QUICK_ROUNDS})",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra estimator parameter (JSON value), repeatable",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)",
+    )
+    parser.add_argument(
+        "--extrapolate-to",
+        type=float,
+        default=EXTRAPOLATE_TO,
+        help=f"training materials of the trend's extrapolation (default {EXTRAPOLATE_TO:,})",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and resamples (smoke run)"
+    )
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="a tiny random table instead (development; results get a _synthetic suffix)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the draws, the fits and the bootstrap"
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -433,12 +548,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             features, stem = args.features, "learning_curve"
             if not features.exists():
-                raise SystemExit(f"{features} not found. Make it with:\n"
-                                 "  cbedfeat simulate --preset bench-large --out bench/data/large --workers 2\n"
-                                 "  cbedfeat extract bench/data/large --out bench/data/large.parquet --workers 2\n"
-                                 "or run with --synthetic for a random development table.")
-        doc = run(features, models=models, sizes=sizes, seed=args.seed, device=args.device, params=params,
-                  n_resamples=resamples, target=args.extrapolate_to, quick=args.quick)
+                raise SystemExit(
+                    f"{features} not found. Make it with:\n"
+                    "  cbedfeat simulate --preset bench-large --out bench/data/large --workers 2\n"
+                    "  cbedfeat extract bench/data/large --out bench/data/large.parquet --workers 2\n"
+                    "or run with --synthetic for a random development table."
+                )
+        doc = run(
+            features,
+            models=models,
+            sizes=sizes,
+            seed=args.seed,
+            device=args.device,
+            params=params,
+            n_resamples=resamples,
+            target=args.extrapolate_to,
+            quick=args.quick,
+        )
     doc["total_seconds"] = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out_dir / f"{stem}.json", (to_json(doc) + "\n").encode())

@@ -110,12 +110,14 @@ def _direct_abtem(task):
         slab = ase.Atoms(numbers=numbers, positions=positions, cell=[box, box, period], pbc=True)
         slab = slab * (1, 1, reps)  # the full thickness
         for energy in config.energies_keV:
-            potential = abtem.Potential(slab, gpts=config.shape[0], slice_thickness=2,
-                                        projection="infinite")
+            potential = abtem.Potential(
+                slab, gpts=config.shape[0], slice_thickness=2, projection="infinite"
+            )
             lam = electron_wavelength(energy)
             probe = abtem.Probe(semiangle_cutoff=lam / (4 * d_ref) * 1e3, energy=energy * 1e3)
             pattern = probe.multislice(potential, scan=[[box / 2, box / 2]]).diffraction_patterns(
-                max_angle="full")
+                max_angle="full"
+            )
             np.asarray(pattern.compute().array)
             n += 1
     return n, _peak_rss_mb()
@@ -166,19 +168,33 @@ def _kinematic(args, n: int, shape: tuple[int, int]) -> dict:
         tasks = _tasks(config, sgs, first_index=10_000)
         for workers in (1, 2):
             seconds, patterns, peak = _run(tasks, workers)
-            rows.append({"crystals": label, "workers": workers, "materials": len(tasks),
-                         "patterns": patterns, "seconds": round(seconds, 3),
-                         "patterns_per_s": round(patterns / seconds, 2),
-                         "peak_worker_rss_mb": round(peak, 1)})
-            print(f"{label:13s} workers={workers} {patterns} patterns in {seconds:.2f} s "
-                  f"= {patterns / seconds:.1f} /s", flush=True)
+            rows.append(
+                {
+                    "crystals": label,
+                    "workers": workers,
+                    "materials": len(tasks),
+                    "patterns": patterns,
+                    "seconds": round(seconds, 3),
+                    "patterns_per_s": round(patterns / seconds, 2),
+                    "peak_worker_rss_mb": round(peak, 1),
+                }
+            )
+            print(
+                f"{label:13s} workers={workers} {patterns} patterns in {seconds:.2f} s "
+                f"= {patterns / seconds:.1f} /s",
+                flush=True,
+            )
     by = {(r["crystals"], r["workers"]): r["patterns_per_s"] for r in rows}
     speedup = {label: round(by[(label, 2)] / by[(label, 1)], 2) for label, _ in rows_spec}
     max_rss_mb = max(r["peak_worker_rss_mb"] for r in rows)
     demo_2w = by[("demo mix", 2)]
-    return {"rows": rows, "speedup_2_over_1": speedup, "max_worker_rss_mb": round(max_rss_mb, 1),
-            "target": {"demo_patterns_per_s_2_workers": 20, "max_worker_rss_mb": 1024},
-            "meets_target": bool(demo_2w >= 20 and max_rss_mb < 1024)}
+    return {
+        "rows": rows,
+        "speedup_2_over_1": speedup,
+        "max_worker_rss_mb": round(max_rss_mb, 1),
+        "target": {"demo_patterns_per_s_2_workers": 20, "max_worker_rss_mb": 1024},
+        "meets_target": bool(demo_2w >= 20 and max_rss_mb < 1024),
+    }
 
 
 def _multislice(n: int, shape: tuple[int, int]) -> dict:
@@ -188,24 +204,43 @@ def _multislice(n: int, shape: tuple[int, int]) -> dict:
     config = SimulationConfig.from_preset("bench-dynamical", shape=shape)
     tasks = _tasks(config, make_plan(config).space_groups[:n], first_index=0)
     rows = []
-    for label, engine, workers in (("cbedfeat multislice", "multislice", 1),
-                                   ("cbedfeat multislice", "multislice", 2),
-                                   ("abTEM directly", "abtem", 1)):
+    for label, engine, workers in (
+        ("cbedfeat multislice", "multislice", 1),
+        ("cbedfeat multislice", "multislice", 2),
+        ("abTEM directly", "abtem", 1),
+    ):
         seconds, patterns, peak = _run(tasks, workers, engine)
-        rows.append({"engine": label, "workers": workers, "materials": len(tasks),
-                     "patterns": patterns, "seconds": round(seconds, 3),
-                     "patterns_per_s": round(patterns / seconds, 3),
-                     "peak_worker_rss_mb": round(peak, 1)})
-        print(f"{label:20s} workers={workers} {patterns} patterns in {seconds:.2f} s "
-              f"= {patterns / seconds:.2f} /s, peak {peak:.0f} MB", flush=True)
+        rows.append(
+            {
+                "engine": label,
+                "workers": workers,
+                "materials": len(tasks),
+                "patterns": patterns,
+                "seconds": round(seconds, 3),
+                "patterns_per_s": round(patterns / seconds, 3),
+                "peak_worker_rss_mb": round(peak, 1),
+            }
+        )
+        print(
+            f"{label:20s} workers={workers} {patterns} patterns in {seconds:.2f} s "
+            f"= {patterns / seconds:.2f} /s, peak {peak:.0f} MB",
+            flush=True,
+        )
     one, two, direct = rows
-    return {"preset": "bench-dynamical", "settings": {
-                "shape": list(shape), "energies_keV": config.energies_keV,
-                "thickness_A": list(config.thickness_A), "probe_grid": config.probe_grid,
-                "oversampling": config.oversampling},
-            "rows": rows, "speedup_2_over_1": round(two["patterns_per_s"] / one["patterns_per_s"], 2),
-            "engine_over_direct": round(one["patterns_per_s"] / direct["patterns_per_s"], 2),
-            "meets_target": bool(one["patterns_per_s"] >= direct["patterns_per_s"])}
+    return {
+        "preset": "bench-dynamical",
+        "settings": {
+            "shape": list(shape),
+            "energies_keV": config.energies_keV,
+            "thickness_A": list(config.thickness_A),
+            "probe_grid": config.probe_grid,
+            "oversampling": config.oversampling,
+        },
+        "rows": rows,
+        "speedup_2_over_1": round(two["patterns_per_s"] / one["patterns_per_s"], 2),
+        "engine_over_direct": round(one["patterns_per_s"] / direct["patterns_per_s"], 2),
+        "meets_target": bool(one["patterns_per_s"] >= direct["patterns_per_s"]),
+    }
 
 
 def _markdown(result: dict, quick: bool) -> str:
@@ -213,40 +248,61 @@ def _markdown(result: dict, quick: bool) -> str:
     kin = result.get("kinematic")
     if kin:
         shape = "x".join(map(str, result["shape"]))
-        lines += [f"# bench_simulate: kinematic CBED patterns per second ({shape})", "",
-                  f"Machine: {os.cpu_count()} CPUs, {platform.platform()}. "
-                  f"{'Quick run. ' if quick else ''}One energy, 3 patterns per material.", "",
-                  "| crystals | workers | materials | patterns | s | patterns/s | peak MB/worker |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['crystals']} | {r['workers']} | {r['materials']} | {r['patterns']} | "
-                  f"{r['seconds']:.2f} | {r['patterns_per_s']:.1f} | {r['peak_worker_rss_mb']:.0f} |"
-                  for r in kin["rows"]]
-        lines += ["", "Speed-up of 2 workers over 1: "
-                  + ", ".join(f"{k} {v:.2f}x" for k, v in kin["speedup_2_over_1"].items()) + ".",
-                  f"Peak worker memory: {kin['max_worker_rss_mb']:.0f} MB. Target (demo mix, 2 workers): "
-                  f">= 20 patterns/s and < 1024 MB: {'met' if kin['meets_target'] else 'NOT met'}.", ""]
+        lines += [
+            f"# bench_simulate: kinematic CBED patterns per second ({shape})",
+            "",
+            f"Machine: {os.cpu_count()} CPUs, {platform.platform()}. "
+            f"{'Quick run. ' if quick else ''}One energy, 3 patterns per material.",
+            "",
+            "| crystals | workers | materials | patterns | s | patterns/s | peak MB/worker |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['crystals']} | {r['workers']} | {r['materials']} | {r['patterns']} | "
+            f"{r['seconds']:.2f} | {r['patterns_per_s']:.1f} | {r['peak_worker_rss_mb']:.0f} |"
+            for r in kin["rows"]
+        ]
+        lines += [
+            "",
+            "Speed-up of 2 workers over 1: "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in kin["speedup_2_over_1"].items())
+            + ".",
+            f"Peak worker memory: {kin['max_worker_rss_mb']:.0f} MB. Target (demo mix, 2 workers): "
+            f">= 20 patterns/s and < 1024 MB: {'met' if kin['meets_target'] else 'NOT met'}.",
+            "",
+        ]
     ms = result.get("multislice")
     if ms:
         st = ms["settings"]
-        lines += [f"## Multislice engine ({st['shape'][0]}x{st['shape'][1]}, bench-dynamical preset)", "",
-                  f"The first {ms['rows'][0]['materials']} materials of the bench-dynamical plan, 3 zone "
-                  f"axes each, {', '.join(map(str, st['energies_keV']))} keV, "
-                  f"{st['thickness_A'][0]:g}-{st['thickness_A'][1]:g} A thick, probe grid "
-                  f"{st['probe_grid']}, oversampling {st['oversampling']:g}; CPU, one thread per "
-                  "worker. 'abTEM directly': the same patterns by abTEM's documented calls (a "
-                  "full-thickness ase slab, Potential(gpts, slice_thickness=2, "
-                  "projection='infinite'), Probe, multislice at one scan position, "
-                  "diffraction_patterns(max_angle='full')) with its default configuration (no progress "
-                  "bar), in one worker.", "",
-                  "| engine | workers | materials | patterns | s | patterns/s | peak MB/worker |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['engine']} | {r['workers']} | {r['materials']} | {r['patterns']} | "
-                  f"{r['seconds']:.2f} | {r['patterns_per_s']:.2f} | {r['peak_worker_rss_mb']:.0f} |"
-                  for r in ms["rows"]]
-        lines += ["", f"Speed-up of 2 workers over 1: {ms['speedup_2_over_1']:.2f}x. The engine (1 "
-                  f"worker) renders {ms['engine_over_direct']:.2f}x the patterns per second of the "
-                  "direct call; target (the engine costs no more): "
-                  f"{'met' if ms['meets_target'] else 'NOT met'}.", ""]
+        lines += [
+            f"## Multislice engine ({st['shape'][0]}x{st['shape'][1]}, bench-dynamical preset)",
+            "",
+            f"The first {ms['rows'][0]['materials']} materials of the bench-dynamical plan, 3 zone "
+            f"axes each, {', '.join(map(str, st['energies_keV']))} keV, "
+            f"{st['thickness_A'][0]:g}-{st['thickness_A'][1]:g} A thick, probe grid "
+            f"{st['probe_grid']}, oversampling {st['oversampling']:g}; CPU, one thread per "
+            "worker. 'abTEM directly': the same patterns by abTEM's documented calls (a "
+            "full-thickness ase slab, Potential(gpts, slice_thickness=2, "
+            "projection='infinite'), Probe, multislice at one scan position, "
+            "diffraction_patterns(max_angle='full')) with its default configuration (no progress "
+            "bar), in one worker.",
+            "",
+            "| engine | workers | materials | patterns | s | patterns/s | peak MB/worker |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['engine']} | {r['workers']} | {r['materials']} | {r['patterns']} | "
+            f"{r['seconds']:.2f} | {r['patterns_per_s']:.2f} | {r['peak_worker_rss_mb']:.0f} |"
+            for r in ms["rows"]
+        ]
+        lines += [
+            "",
+            f"Speed-up of 2 workers over 1: {ms['speedup_2_over_1']:.2f}x. The engine (1 "
+            f"worker) renders {ms['engine_over_direct']:.2f}x the patterns per second of the "
+            "direct call; target (the engine costs no more): "
+            f"{'met' if ms['meets_target'] else 'NOT met'}.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -255,9 +311,15 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few materials, demo mix only")
     ap.add_argument("--materials", type=int, default=None, help="materials per kinematic row")
     ap.add_argument("--engine", choices=["kinematic", "multislice", "all"], default="all")
-    ap.add_argument("--multislice-materials", type=int, default=None,
-                    help="materials of the multislice rows (default 3; --quick: 1)")
-    ap.add_argument("--shape", type=int, default=512, help="detector size N (N x N); 512 is the ORNL one")
+    ap.add_argument(
+        "--multislice-materials",
+        type=int,
+        default=None,
+        help="materials of the multislice rows (default 3; --quick: 1)",
+    )
+    ap.add_argument(
+        "--shape", type=int, default=512, help="detector size N (N x N); 512 is the ORNL one"
+    )
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     n = args.materials or (4 if args.quick else 16)
@@ -266,15 +328,21 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "simulate",
         "question": "patterns/s of the kinematic and multislice engines, 1 vs 2 workers; "
-                    "the multislice engine against abTEM called directly",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
-        "shape": list(shape), "quick": args.quick,
+        "the multislice engine against abTEM called directly",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
+        "shape": list(shape),
+        "quick": args.quick,
     }
     if args.engine in ("kinematic", "all"):
         result["kinematic"] = _kinematic(args, n, shape)
     if args.engine in ("multislice", "all"):
-        result["multislice"] = _multislice(args.multislice_materials or (1 if args.quick else 3), shape)
+        result["multislice"] = _multislice(
+            args.multislice_materials or (1 if args.quick else 3), shape
+        )
     stem = "simulate" if args.engine == "all" else f"simulate_{args.engine}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -82,7 +82,13 @@ def base_table(path: str | None, *, n_classes: int, n_features: int, seed: int):
     if path is not None:
         table, meta = read_table(path)
         table, _ = labelled_rows(table)
-        return table, list(meta["feature_names"]), meta["feature_config"], meta["feature_version"], True
+        return (
+            table,
+            list(meta["feature_names"]),
+            meta["feature_config"],
+            meta["feature_version"],
+            True,
+        )
     from cbedfeat.testing import (
         SYNTHETIC_FEATURE_CONFIG,
         SYNTHETIC_FEATURE_VERSION,
@@ -90,10 +96,16 @@ def base_table(path: str | None, *, n_classes: int, n_features: int, seed: int):
     )
 
     n_noise = max(1, n_features // 10)
-    table = make_feature_table(n_classes=n_classes, n_features=n_features - n_noise,
-                               n_noise_features=n_noise, max_materials=max(4, 3 * n_classes),
-                               tail_exponent=1.0, samples_per_material=3,
-                               split_fractions=(0.8, 0.05, 0.15), seed=seed)
+    table = make_feature_table(
+        n_classes=n_classes,
+        n_features=n_features - n_noise,
+        n_noise_features=n_noise,
+        max_materials=max(4, 3 * n_classes),
+        tail_exponent=1.0,
+        samples_per_material=3,
+        split_fractions=(0.8, 0.05, 0.15),
+        seed=seed,
+    )
     names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
     return table, names, dict(SYNTHETIC_FEATURE_CONFIG), SYNTHETIC_FEATURE_VERSION, False
 
@@ -166,8 +178,14 @@ def _boosting_rounds(model) -> list[int]:
     return sorted(found)
 
 
-def model_params(name: str, *, n_jobs: int, max_rounds: int | None, max_trees: int | None,
-                 extra: dict | None = None) -> dict:
+def model_params(
+    name: str,
+    *,
+    n_jobs: int,
+    max_rounds: int | None,
+    max_trees: int | None,
+    extra: dict | None = None,
+) -> dict:
     """The parameters of ``name`` for a run: threads and the caps it takes."""
     from cbedfeat.models.registry import parameters
 
@@ -203,7 +221,8 @@ def measure(job: dict) -> dict:
     from cbedfeat.workflows.train import fit_and_validate
 
     table, names, config, version, real = base_table(
-        job["table"], n_classes=job["classes"], n_features=job["features"], seed=job["seed"])
+        job["table"], n_classes=job["classes"], n_features=job["features"], seed=job["seed"]
+    )
     split = table["split"].astype(str)
     train = table[split == "train"]
     test = table[split == "test"] if (split == "test").any() else table[split == "dev"]
@@ -215,27 +234,48 @@ def measure(job: dict) -> dict:
     rss_before = proc.memory_info().rss
     table_bytes = int(data[names].memory_usage(index=False, deep=False).sum())
     start = time.perf_counter()
-    est, training, fit_s = fit_and_validate(data, names, model=job["model"], device=job["device"],
-                                            seed=job["seed"], params=job["params"])
+    est, training, fit_s = fit_and_validate(
+        data,
+        names,
+        model=job["model"],
+        device=job["device"],
+        seed=job["seed"],
+        params=job["params"],
+    )
     train_s = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     val = training["validation"]
     out = {
-        "model": job["model"], "n": job["n"], "n_real": n_real, "real": n_real >= job["n"],
-        "n_classes": int(rows["space_group"].nunique()), "n_features": len(names),
-        "params": job["params"], "fit_s": fit_s, "train_call_s": train_s,
-        "peak_rss_bytes": int(peak), "rss_before_fit_bytes": int(rss_before),
-        "table_bytes": table_bytes, "boosting_rounds": _boosting_rounds(est),
+        "model": job["model"],
+        "n": job["n"],
+        "n_real": n_real,
+        "real": n_real >= job["n"],
+        "n_classes": int(rows["space_group"].nunique()),
+        "n_features": len(names),
+        "params": job["params"],
+        "fit_s": fit_s,
+        "train_call_s": train_s,
+        "peak_rss_bytes": int(peak),
+        "rss_before_fit_bytes": int(rss_before),
+        "table_bytes": table_bytes,
+        "boosting_rounds": _boosting_rounds(est),
         "device_used": training.get("device_used"),
         "top1": val.get("top1_accuracy") if n_real >= job["n"] and real else None,
-        "top1_any": val.get("top1_accuracy"), "n_test": int(len(test)),
+        "top1_any": val.get("top1_accuracy"),
+        "n_test": int(len(test)),
         "test_is_real": bool(real),
     }
     tmp = Path(tempfile.mkdtemp(prefix="train_scale_"))
     try:
         start = time.perf_counter()
-        save_bundle(tmp / "bundle", est, feature_names=names, feature_config=config,
-                    feature_version=version, training=training)
+        save_bundle(
+            tmp / "bundle",
+            est,
+            feature_names=names,
+            feature_config=config,
+            feature_version=version,
+            training=training,
+        )
         out["save_s"] = time.perf_counter() - start
         out["bundle_bytes"] = _dir_bytes(tmp / "bundle")
         start = time.perf_counter()
@@ -312,33 +352,75 @@ def run(args) -> dict:
             expect = expected_seconds(rows, model, n)
             used = time.perf_counter() - start
             if args.budget_s and expect is not None and used + expect > args.budget_s:
-                skipped.append({"model": model, "n": n, "expected_s": expect,
-                                "reason": f"expected {expect:.0f} s, {args.budget_s - used:.0f} s "
-                                          "of the budget left"})
+                skipped.append(
+                    {
+                        "model": model,
+                        "n": n,
+                        "expected_s": expect,
+                        "reason": f"expected {expect:.0f} s, {args.budget_s - used:.0f} s "
+                        "of the budget left",
+                    }
+                )
                 print(f"skip {model} at {n}: {skipped[-1]['reason']}", flush=True)
                 continue
-            job = {"table": args.table, "classes": args.classes, "features": args.features,
-                   "seed": args.seed, "noise": args.noise, "model": model, "n": n,
-                   "device": args.device, "h5": [str(p) for p in args.h5 or []],
-                   "params": model_params(model, n_jobs=args.n_jobs, max_rounds=args.max_rounds,
-                                          max_trees=args.max_trees)}
+            job = {
+                "table": args.table,
+                "classes": args.classes,
+                "features": args.features,
+                "seed": args.seed,
+                "noise": args.noise,
+                "model": model,
+                "n": n,
+                "device": args.device,
+                "h5": [str(p) for p in args.h5 or []],
+                "params": model_params(
+                    model, n_jobs=args.n_jobs, max_rounds=args.max_rounds, max_trees=args.max_trees
+                ),
+            }
             row = run_isolated(job)
             rows.append(row)
-            print({k: row[k] for k in ("model", "n", "fit_s", "peak_rss_bytes", "bundle_bytes",
-                                       "predict_rows_per_s", "top1")}, flush=True)
+            print(
+                {
+                    k: row[k]
+                    for k in (
+                        "model",
+                        "n",
+                        "fit_s",
+                        "peak_rss_bytes",
+                        "bundle_bytes",
+                        "predict_rows_per_s",
+                        "top1",
+                    )
+                },
+                flush=True,
+            )
     trends = {}
     for model in models:
         done = [r for r in rows if r["model"] == model]
         trend = power_law([r["n"] for r in done], [r["fit_s"] for r in done])
         if trend is not None:
-            trend["expected_fit_s_at_max"] = trend["coefficient"] * max(args.sizes) ** trend["exponent"]
+            trend["expected_fit_s_at_max"] = (
+                trend["coefficient"] * max(args.sizes) ** trend["exponent"]
+            )
         trends[model] = trend
     return {
-        "table": args.table, "synthetic": args.table is None, "recommended_model": recommended,
-        "models": models, "sizes": sorted(args.sizes), "noise": args.noise, "seed": args.seed,
-        "n_jobs": args.n_jobs, "device": args.device, "max_rounds": args.max_rounds,
-        "max_trees": args.max_trees, "budget_s": args.budget_s, "cpu_count": os.cpu_count(),
-        "h5": [str(p) for p in args.h5 or []], "rows": rows, "skipped": skipped, "trends": trends,
+        "table": args.table,
+        "synthetic": args.table is None,
+        "recommended_model": recommended,
+        "models": models,
+        "sizes": sorted(args.sizes),
+        "noise": args.noise,
+        "seed": args.seed,
+        "n_jobs": args.n_jobs,
+        "device": args.device,
+        "max_rounds": args.max_rounds,
+        "max_trees": args.max_trees,
+        "budget_s": args.budget_s,
+        "cpu_count": os.cpu_count(),
+        "h5": [str(p) for p in args.h5 or []],
+        "rows": rows,
+        "skipped": skipped,
+        "trends": trends,
         "total_s": time.perf_counter() - start,
     }
 
@@ -356,8 +438,12 @@ def markdown(doc: dict) -> str:
     """The Markdown report of :func:`run`'s document."""
     rows = doc["rows"]
     first = rows[0] if rows else {}
-    source = ("a synthetic table (cbedfeat.testing.make_feature_table; its accuracy says nothing "
-              "about CBED data)" if doc["synthetic"] else f"`{doc['table']}`")
+    source = (
+        "a synthetic table (cbedfeat.testing.make_feature_table; its accuracy says nothing "
+        "about CBED data)"
+        if doc["synthetic"]
+        else f"`{doc['table']}`"
+    )
     lines = [
         "# Training at scale (bench/bench_train_scale.py)",
         "",
@@ -386,19 +472,25 @@ def markdown(doc: dict) -> str:
             f"{1000 * r['fit_s'] / r['n']:.3f} | {','.join(map(str, r['boosting_rounds'])) or '-'} | "
             f"{_mb(r['peak_rss_bytes'])} | {_mb(r['table_bytes'])} | {_mb(r['bundle_bytes'])} | "
             f"{r['load_s']:.1f} | {_num(r['predict_rows_per_s'])} | "
-            f"{_num(r['stacks_per_s'], '{:.1f}')} | {top1} |")
-    lines += ["", "## Trend of fit time against rows (power law, least squares on log-log)", "",
-              f"| model | exponent b | t = c n^b, c | expected fit s at {max(doc['sizes']):,} rows |",
-              "|---|---:|---:|---:|"]
+            f"{_num(r['stacks_per_s'], '{:.1f}')} | {top1} |"
+        )
+    lines += [
+        "",
+        "## Trend of fit time against rows (power law, least squares on log-log)",
+        "",
+        f"| model | exponent b | t = c n^b, c | expected fit s at {max(doc['sizes']):,} rows |",
+        "|---|---:|---:|---:|",
+    ]
     for model, trend in doc["trends"].items():
         if trend is None:
             lines.append(f"| `{model}` | n/a | n/a | n/a (fewer than two sizes) |")
         else:
-            lines.append(f"| `{model}` | {trend['exponent']:.2f} | {trend['coefficient']:.3g} | "
-                         f"{trend['expected_fit_s_at_max']:.0f} |")
+            lines.append(
+                f"| `{model}` | {trend['exponent']:.2f} | {trend['coefficient']:.3g} | "
+                f"{trend['expected_fit_s_at_max']:.0f} |"
+            )
     if doc["skipped"]:
-        lines += ["", "Skipped to stay within the budget of "
-                  f"{doc['budget_s']:.0f} s:", ""]
+        lines += ["", f"Skipped to stay within the budget of {doc['budget_s']:.0f} s:", ""]
         lines += [f"- `{s['model']}` at {s['n']:,} rows: {s['reason']}" for s in doc["skipped"]]
     lines += ["", f"Total {doc['total_s']:.0f} s."]
     return "\n".join(lines) + "\n"
@@ -407,23 +499,38 @@ def markdown(doc: dict) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default=None, help="feature table (default: synthetic)")
-    parser.add_argument("--h5", nargs="*", default=None,
-                        help="HDF5 files or directories for the end-to-end stacks/s")
+    parser.add_argument(
+        "--h5",
+        nargs="*",
+        default=None,
+        help="HDF5 files or directories for the end-to-end stacks/s",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
-    parser.add_argument("--models", nargs="+", default=["xgb", "recommended"],
-                        help="registry names; 'recommended' is the best standing model")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["xgb", "recommended"],
+        help="registry names; 'recommended' is the best standing model",
+    )
     parser.add_argument("--classes", type=int, default=200, help="classes of a synthetic table")
     parser.add_argument("--features", type=int, default=780, help="columns of a synthetic table")
     parser.add_argument("--noise", type=float, default=0.05)
     parser.add_argument("--max-rounds", type=int, default=None, help="cap of boosting rounds")
     parser.add_argument("--max-trees", type=int, default=None, help="cap of the blend's trees")
-    parser.add_argument("--budget-s", type=float, default=None,
-                        help="skip runs expected to overrun this many seconds in all")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="skip runs expected to overrun this many seconds in all",
+    )
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true",
-                        help=f"sizes {QUICK_SIZES}, 5 rounds, 5 trees, a small synthetic table")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"sizes {QUICK_SIZES}, 5 rounds, 5 trees, a small synthetic table",
+    )
     parser.add_argument("--out-dir", default=str(RESULTS))
     parser.add_argument("--name", default="train_scale")
     args = parser.parse_args(argv)

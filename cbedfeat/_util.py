@@ -49,8 +49,6 @@ def to_json(obj: Any) -> str:
     return json.dumps(clean(obj), indent=2, allow_nan=False)
 
 
-
-
 def _is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -58,8 +56,9 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def progress_bar(iterable: Any = None, *, enabled: bool | None = True, file: Any = None,
-                 **kwargs: Any) -> Any:
+def progress_bar(
+    iterable: Any = None, *, enabled: bool | None = True, file: Any = None, **kwargs: Any
+) -> Any:
     """A tqdm progress bar that stays quiet in log files.
 
     On a terminal the bar redraws as tqdm's defaults say; when the stream is not a

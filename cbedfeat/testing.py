@@ -77,7 +77,9 @@ def make_feature_table(
     rng = np.random.default_rng(seed)
     groups = np.sort(rng.choice(np.arange(1, 231), size=n_classes, replace=False))
     ranks = rng.permutation(n_classes)
-    n_materials = np.maximum(1, np.round(max_materials * (ranks + 1.0) ** -tail_exponent)).astype(int)
+    n_materials = np.maximum(1, np.round(max_materials * (ranks + 1.0) ** -tail_exponent)).astype(
+        int
+    )
     system_centroids = rng.normal(0.0, 2.0, size=(len(CRYSTAL_SYSTEMS), n_features))
     rows: list[dict[str, Any]] = []
     features: list[np.ndarray] = []
@@ -102,8 +104,12 @@ def make_feature_table(
                         "energy_keV": 100 + 10 * j,
                         "space_group": int(sg),
                         "crystal_system": system,
-                        "a": lattice[0], "b": lattice[1], "c": lattice[2],
-                        "alpha": 90.0, "beta": 90.0, "gamma": 90.0,
+                        "a": lattice[0],
+                        "b": lattice[1],
+                        "c": lattice[2],
+                        "alpha": 90.0,
+                        "beta": 90.0,
+                        "gamma": 90.0,
                     }
                 )
                 features.append(centroid + offset + rng.normal(0.0, 1.0, n_features))
@@ -111,7 +117,9 @@ def make_feature_table(
     informative = np.asarray(features)
     noise = rng.normal(0.0, 1.0, size=(len(rows), n_noise_features))
     table = pd.DataFrame(rows, columns=list(ID_COLUMNS) + list(TARGET_COLUMNS))
-    names = [f"f_{i:03d}" for i in range(n_features)] + [f"noise_{i:03d}" for i in range(n_noise_features)]
+    names = [f"f_{i:03d}" for i in range(n_features)] + [
+        f"noise_{i:03d}" for i in range(n_noise_features)
+    ]
     values = pd.DataFrame(np.hstack([informative, noise]).astype(np.float32), columns=names)
     return pd.concat([table, values], axis=1)
 

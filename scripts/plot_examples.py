@@ -16,8 +16,15 @@ from pathlib import Path
 import numpy as np
 
 # One common ORNL space group per crystal system.
-EXAMPLES = {"triclinic": 2, "monoclinic": 14, "orthorhombic": 62, "tetragonal": 139,
-            "trigonal": 166, "hexagonal": 194, "cubic": 225}
+EXAMPLES = {
+    "triclinic": 2,
+    "monoclinic": 14,
+    "orthorhombic": 62,
+    "tetragonal": 139,
+    "trigonal": 166,
+    "hexagonal": 194,
+    "cubic": 225,
+}
 
 
 def main(argv=None) -> int:
@@ -38,7 +45,7 @@ def main(argv=None) -> int:
 
     fig, axes = plt.subplots(len(EXAMPLES), 3, figsize=(7.5, 2.6 * len(EXAMPLES)))
     for row, (system, sg) in enumerate(EXAMPLES.items()):
-        (stack, meta), = simulate_material(config, row, sg)
+        ((stack, meta),) = simulate_material(config, row, sg)
         info = space_group_info(sg)
         for col in range(3):
             ax = axes[row, col]
@@ -48,8 +55,7 @@ def main(argv=None) -> int:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[row, 0].set_ylabel(f"{system}\n{info.symbol} ({sg})\n{meta.formula}", fontsize=8)
-    fig.suptitle("cbedfeat simulate: one stack per crystal system (100 keV, I^0.25)",
-                 fontsize=10)
+    fig.suptitle("cbedfeat simulate: one stack per crystal system (100 keV, I^0.25)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

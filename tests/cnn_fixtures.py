@@ -28,13 +28,26 @@ def _meta(group: str, material: str, sg: int, energy: int):
     from ornl_samples import build_meta
 
     abc, ang = LATTICES[sg][:3], LATTICES[sg][3:]
-    return build_meta(group=group, material=material, space_group=sg, energy_keV=energy,
-                      abc_angstrom=abc, angles_degree=ang)
+    return build_meta(
+        group=group,
+        material=material,
+        space_group=sg,
+        energy_keV=energy,
+        abc_angstrom=abc,
+        angles_degree=ang,
+    )
 
 
-def write_tiny_dir(root: Path, *, n_train_materials: int = 8, n_dev_materials: int = 4,
-                   n_test_materials: int = 0, energies: int = 2, size: int = 32,
-                   seed: int = 0) -> Path:
+def write_tiny_dir(
+    root: Path,
+    *,
+    n_train_materials: int = 8,
+    n_dev_materials: int = 4,
+    n_test_materials: int = 0,
+    energies: int = 2,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
     """``batch_train_0.h5``, ``batch_dev_0.h5`` (and ``batch_test_0.h5`` when
     ``n_test_materials``) of alternating classes 225 / 14."""
     from cbedfeat.data import ORNLWriter
@@ -42,15 +55,20 @@ def write_tiny_dir(root: Path, *, n_train_materials: int = 8, n_dev_materials: i
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     start = 0
-    for split, n_mat in (("train", n_train_materials), ("dev", n_dev_materials),
-                         ("test", n_test_materials)):
+    for split, n_mat in (
+        ("train", n_train_materials),
+        ("dev", n_dev_materials),
+        ("test", n_test_materials),
+    ):
         if n_mat == 0:
             continue
         with ORNLWriter(root / f"batch_{split}_0.h5") as w:
             for i in range(start, start + n_mat):
                 sg = 225 if i % 2 == 0 else 14
                 for j in range(energies):
-                    w.write(tiny_stack(sg, rng, size), _meta(f"sample_{i}_{j}", f"mp-{i}", sg,
-                                                             100 + 10 * j))
+                    w.write(
+                        tiny_stack(sg, rng, size),
+                        _meta(f"sample_{i}_{j}", f"mp-{i}", sg, 100 + 10 * j),
+                    )
         start += n_mat
     return root

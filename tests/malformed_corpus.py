@@ -25,12 +25,14 @@ from cbedfeat.data import (
 def _set_attr(name, value):
     def mutate(g):
         g.attrs[name] = value
+
     return mutate
 
 
 def _del_attr(name):
     def mutate(g):
         del g.attrs[name]
+
     return mutate
 
 
@@ -38,6 +40,7 @@ def _replace_stack(data):
     def mutate(g):
         del g["cbed_stack"]
         g.create_dataset("cbed_stack", data=data)
+
     return mutate
 
 
@@ -61,24 +64,51 @@ BAD_GROUPS = {
     "sample_1_3": (_replace_stack(_nan_stack()), BadStackError, "1 NaN"),
     "sample_1_4": (_replace_stack(_inf_stack()), BadStackError, "1 Inf"),
     "sample_1_5": (_replace_stack(np.ones((3, 8, 8), np.int32)), BadStackError, "dtype int32"),
-    "sample_1_6": (lambda g: g.__delitem__("cbed_stack"), MissingDataError, "'cbed_stack' is missing"),
+    "sample_1_6": (
+        lambda g: g.__delitem__("cbed_stack"),
+        MissingDataError,
+        "'cbed_stack' is missing",
+    ),
     "sample_2_0": (_set_attr("space_group", np.bytes_(b"0")), BadAttributeError, "space_group"),
     "sample_2_1": (_set_attr("space_group", np.bytes_(b"231")), BadAttributeError, "out of range"),
-    "sample_2_2": (_set_attr("space_group", np.bytes_(b"abc")), BadAttributeError, "not an integer"),
+    "sample_2_2": (
+        _set_attr("space_group", np.bytes_(b"abc")),
+        BadAttributeError,
+        "not an integer",
+    ),
     "sample_2_3": (_del_attr("energy_keV"), MissingAttributeError, "'energy_keV' is missing"),
-    "sample_2_4": (_set_attr("abc_angstrom", np.array([5.0, 2.5e-314, 7.0])), BadAttributeError,
-                   "garbage value 2.5e-314"),
-    "sample_2_5": (_set_attr("d_hkls_angstrom", np.array([2.0, 2.5e-314, 1.0], dtype=np.longdouble)),
-                   BadAttributeError, "garbage"),
+    "sample_2_4": (
+        _set_attr("abc_angstrom", np.array([5.0, 2.5e-314, 7.0])),
+        BadAttributeError,
+        "garbage value 2.5e-314",
+    ),
+    "sample_2_5": (
+        _set_attr("d_hkls_angstrom", np.array([2.0, 2.5e-314, 1.0], dtype=np.longdouble)),
+        BadAttributeError,
+        "garbage",
+    ),
     "sample_2_6": (_set_attr("formula", np.bytes_(b"Fe\xff\xfe O3")), BadAttributeError, "UTF-8"),
-    "sample_2_7": (_set_attr("z_dirs", np.ones((3, 3), np.int64)), BadAttributeError, "shape (3, 3)"),
+    "sample_2_7": (
+        _set_attr("z_dirs", np.ones((3, 3), np.int64)),
+        BadAttributeError,
+        "shape (3, 3)",
+    ),
     "sample_2_8": (_set_attr("z_dirs", np.full((1, 3, 3), 0.5)), BadAttributeError, "not integer"),
-    "sample_2_9": (_set_attr("abc_angstrom", np.array([5.0, 150.0, 7.0])), BadAttributeError,
-                   "out of range"),
-    "sample_3_0": (_set_attr("angles_degree", np.array([90.0, 180.0, 90.0])), BadAttributeError,
-                   "out of range"),
-    "sample_3_1": (_set_attr("semi_angles_rad", np.array([np.nan, 0.01, 0.01])), BadAttributeError,
-                   "non-finite"),
+    "sample_2_9": (
+        _set_attr("abc_angstrom", np.array([5.0, 150.0, 7.0])),
+        BadAttributeError,
+        "out of range",
+    ),
+    "sample_3_0": (
+        _set_attr("angles_degree", np.array([90.0, 180.0, 90.0])),
+        BadAttributeError,
+        "out of range",
+    ),
+    "sample_3_1": (
+        _set_attr("semi_angles_rad", np.array([np.nan, 0.01, 0.01])),
+        BadAttributeError,
+        "non-finite",
+    ),
     "sample_3_2": (_set_attr("energy_keV", np.int64(5)), BadAttributeError, "energy_keV"),
     "sample_3_3": (_set_attr("material", np.bytes_(b"")), BadAttributeError, "empty"),
     "sample_3_4": (_set_attr("y_dirs", np.ones((1, 3, 2))), BadAttributeError, "y_dirs"),
@@ -104,11 +134,11 @@ def write_corpus(root):
 
     write_groups(root / "batch_dev_0.h5", ["sample_8_0"])
     data = (root / "batch_dev_0.h5").read_bytes()
-    (root / "batch_dev_1.h5").write_bytes(data[: len(data) // 2])      # truncated
+    (root / "batch_dev_1.h5").write_bytes(data[: len(data) // 2])  # truncated
     (root / "batch_dev_0.h5").unlink()
     (root / "batch_dev_2.h5").write_bytes(b"space_group,train\n14,9\n")  # not HDF5
-    (root / "batch_dev_3.h5").write_bytes(b"")                         # empty
-    os.symlink(root / "gone.h5", root / "batch_dev_4.h5")             # unreadable: dangling link
+    (root / "batch_dev_3.h5").write_bytes(b"")  # empty
+    os.symlink(root / "gone.h5", root / "batch_dev_4.h5")  # unreadable: dangling link
 
     # A damaged chunk: the group opens and its attributes read, the stack does not.
     damaged = root / "batch_train_1.h5"
@@ -128,12 +158,26 @@ def write_corpus(root):
 # Groups whose pattern is fine and only an attribute is bad, and the field left empty.
 METADATA_GROUPS = {g: v for g, v in BAD_GROUPS.items() if v[1].kind in METADATA_KINDS}
 EMPTY_FIELD = {
-    "sample_2_0": "space_group", "sample_2_1": "space_group", "sample_2_2": "space_group",
-    "sample_2_3": "energy_keV", "sample_2_4": "abc_angstrom", "sample_2_5": "d_hkls_angstrom",
-    "sample_2_6": "formula", "sample_2_7": "z_dirs", "sample_2_8": "z_dirs",
-    "sample_2_9": "abc_angstrom", "sample_3_0": "angles_degree", "sample_3_1": "semi_angles_rad",
-    "sample_3_2": "energy_keV", "sample_3_3": "material", "sample_3_4": "y_dirs",
+    "sample_2_0": "space_group",
+    "sample_2_1": "space_group",
+    "sample_2_2": "space_group",
+    "sample_2_3": "energy_keV",
+    "sample_2_4": "abc_angstrom",
+    "sample_2_5": "d_hkls_angstrom",
+    "sample_2_6": "formula",
+    "sample_2_7": "z_dirs",
+    "sample_2_8": "z_dirs",
+    "sample_2_9": "abc_angstrom",
+    "sample_3_0": "angles_degree",
+    "sample_3_1": "semi_angles_rad",
+    "sample_3_2": "energy_keV",
+    "sample_3_3": "material",
+    "sample_3_4": "y_dirs",
 }
 
-FILE_PROBLEMS = {"batch_dev_1.h5": "cannot open as HDF5", "batch_dev_2.h5": "cannot open as HDF5",
-                 "batch_dev_3.h5": "empty", "batch_dev_4.h5": "cannot stat"}
+FILE_PROBLEMS = {
+    "batch_dev_1.h5": "cannot open as HDF5",
+    "batch_dev_2.h5": "cannot open as HDF5",
+    "batch_dev_3.h5": "empty",
+    "batch_dev_4.h5": "cannot stat",
+}

@@ -8,23 +8,52 @@ import click
 @click.command("predict")
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Predictions CSV to write.")
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Space groups (with probabilities) per sample.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where features are computed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Stacks per feature batch.")
-@click.option("--coverage", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="Write each sample's conformal set of space groups at this nominal coverage, "
-                   "e.g. 0.9 (needs a bundle trained with --calibration-fraction).")
-@click.option("--mondrian", is_flag=True,
-              help="Class-conditional conformal sets (coverage per frequent class and for the rare "
-                   "classes together).")
-@click.option("--combine-materials", is_flag=True,
-              help="One prediction per material: the sum of its stacks' calibrated log-probabilities.")
+@click.option(
+    "--out", "-o", required=True, type=click.Path(dir_okay=False), help="Predictions CSV to write."
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Space groups (with probabilities) per sample.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where features are computed.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Stacks per feature batch.",
+)
+@click.option(
+    "--coverage",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Write each sample's conformal set of space groups at this nominal coverage, "
+    "e.g. 0.9 (needs a bundle trained with --calibration-fraction).",
+)
+@click.option(
+    "--mondrian",
+    is_flag=True,
+    help="Class-conditional conformal sets (coverage per frequent class and for the rare "
+    "classes together).",
+)
+@click.option(
+    "--combine-materials",
+    is_flag=True,
+    help="One prediction per material: the sum of its stacks' calibrated log-probabilities.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Write OUT as JSON lines instead of CSV.")
-def predict(model, inputs, out, top_k, device, batch_size, coverage, mondrian, combine_materials, as_json):
+def predict(
+    model, inputs, out, top_k, device, batch_size, coverage, mondrian, combine_materials, as_json
+):
     """Predict the space group of every stack in INPUTS.
 
     INPUTS are ORNL-layout HDF5 files and directories (batch_*.h5), .npy files and
@@ -55,8 +84,15 @@ def predict(model, inputs, out, top_k, device, batch_size, coverage, mondrian, c
         raise click.UsageError("--mondrian needs --coverage")
     try:
         bundle = load_bundle(model)
-        result = predict_files(bundle, inputs, top_k=top_k, device=device, batch_size=batch_size,
-                               coverage=coverage, mondrian=mondrian)
+        result = predict_files(
+            bundle,
+            inputs,
+            top_k=top_k,
+            device=device,
+            batch_size=batch_size,
+            coverage=coverage,
+            mondrian=mondrian,
+        )
     except FileNotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="INPUTS") from None
     except (BundleError, ValueError) as exc:
@@ -66,9 +102,12 @@ def predict(model, inputs, out, top_k, device, batch_size, coverage, mondrian, c
         result = combine_by_material(result)
     path, skipped, metadata = write_predictions(result, out, as_json=as_json)
     what = f", combined into {len(result.rows)} materials" if combine_materials else ""
-    click.echo(f"{n_samples} samples predicted ({n_unlabelled} without a valid "
-               f"stored label){what}: {path}")
+    click.echo(
+        f"{n_samples} samples predicted ({n_unlabelled} without a valid stored label){what}: {path}"
+    )
     if metadata is not None:
-        click.echo(f"{len(result.metadata_problems)} metadata problems of predicted samples: {metadata}")
+        click.echo(
+            f"{len(result.metadata_problems)} metadata problems of predicted samples: {metadata}"
+        )
     if skipped is not None:
         click.echo(f"{len(result.problems)} samples or files skipped: {skipped}")

@@ -39,38 +39,96 @@ def _models_epilog() -> str:
 
 @click.command("train", epilog=_models_epilog())
 @click.argument("features", type=click.Path(exists=True))
-@click.option("--out", "-o", required=True, type=click.Path(), help="Model bundle directory to write.")
-@click.option("--model", type=click.Choice(list(MODELS)), default=DEFAULT_MODEL, show_default=True,
-              help=f"Estimator (listed below). Default {DEFAULT_MODEL} with --weighting "
-                   f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}. cnn reads the stacks that FEATURES, "
-                   "a feature table or an HDF5 directory, points to (--param epochs=N, "
-                   "batch_size=N ...).")
-@click.option("--weighting", type=click.Choice(list(WEIGHTING_SCHEMES)), default=DEFAULT_WEIGHTING,
-              show_default=True, help="Cost-sensitive class weighting.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where XGBoost (or the CNN) trains.")
+@click.option(
+    "--out", "-o", required=True, type=click.Path(), help="Model bundle directory to write."
+)
+@click.option(
+    "--model",
+    type=click.Choice(list(MODELS)),
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help=f"Estimator (listed below). Default {DEFAULT_MODEL} with --weighting "
+    f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}. cnn reads the stacks that FEATURES, "
+    "a feature table or an HDF5 directory, points to (--param epochs=N, "
+    "batch_size=N ...).",
+)
+@click.option(
+    "--weighting",
+    type=click.Choice(list(WEIGHTING_SCHEMES)),
+    default=DEFAULT_WEIGHTING,
+    show_default=True,
+    help="Cost-sensitive class weighting.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where XGBoost (or the CNN) trains.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
-@click.option("--n-estimators", type=click.IntRange(min=1), default=None,
-              help="Boosting rounds / ensemble members [default: the estimator's].")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Extra estimator parameter (JSON value), repeatable, e.g. --param max_depth=4.")
-@click.option("--holdout-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=DEFAULT_HOLDOUT_FRACTION, show_default=True,
-              help="Share of training materials held out for validation when FEATURES has no dev rows.")
-@click.option("--rare-threshold", type=click.IntRange(min=1), default=None,
-              help="Classes with fewer training materials are 'rare' in the metrics [default: 10].")
-@click.option("--calibration-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=None,
-              help="Hold out this share of the training materials (never fitted on) to fit a "
-                   "temperature and conformal scores, stored in the bundle (predict --coverage).")
-@click.option("--scheduler", default=None, metavar="ADDR|local",
-              help="Train XGBoost on Dask (xgboost.dask): 'local' (a LocalCluster) or a scheduler "
-                   "address. FEATURES may then be the Parquet parts directory extract writes; the "
-                   "table is never gathered on one process. Models: xgb.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Workers of --scheduler local [default: Dask's].")
-def train(features, out, model, weighting, device, seed, n_estimators, params, holdout_fraction,
-          rare_threshold, calibration_fraction, scheduler, workers):
+@click.option(
+    "--n-estimators",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Boosting rounds / ensemble members [default: the estimator's].",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra estimator parameter (JSON value), repeatable, e.g. --param max_depth=4.",
+)
+@click.option(
+    "--holdout-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_HOLDOUT_FRACTION,
+    show_default=True,
+    help="Share of training materials held out for validation when FEATURES has no dev rows.",
+)
+@click.option(
+    "--rare-threshold",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Classes with fewer training materials are 'rare' in the metrics [default: 10].",
+)
+@click.option(
+    "--calibration-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Hold out this share of the training materials (never fitted on) to fit a "
+    "temperature and conformal scores, stored in the bundle (predict --coverage).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDR|local",
+    help="Train XGBoost on Dask (xgboost.dask): 'local' (a LocalCluster) or a scheduler "
+    "address. FEATURES may then be the Parquet parts directory extract writes; the "
+    "table is never gathered on one process. Models: xgb.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Workers of --scheduler local [default: Dask's].",
+)
+def train(
+    features,
+    out,
+    model,
+    weighting,
+    device,
+    seed,
+    n_estimators,
+    params,
+    holdout_fraction,
+    rare_threshold,
+    calibration_fraction,
+    scheduler,
+    workers,
+):
     """Train a classifier on the 'train' rows of FEATURES and save a bundle to OUT.
 
     Validation runs on the 'dev' rows, or on a material-grouped hold-out of the
@@ -84,7 +142,9 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
     extra = _parse_params(params)
     if n_estimators is not None:
         if MODELS[model].inputs == "stacks":
-            raise click.UsageError(f"--n-estimators does not apply to {model}; use --param epochs=N")
+            raise click.UsageError(
+                f"--n-estimators does not apply to {model}; use --param epochs=N"
+            )
         extra["n_estimators"] = n_estimators
     if model == "cnn" and calibration_fraction is not None:
         raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
@@ -99,31 +159,56 @@ def train(features, out, model, weighting, device, seed, n_estimators, params, h
         if scheduler is not None:
             from cbedfeat.workflows.train_dask import train_model_dask
 
-            result = train_model_dask(features, out, scheduler=scheduler, model=model,
-                                      weighting=weighting, device=device, seed=seed, params=extra,
-                                      holdout_fraction=holdout_fraction,
-                                      rare_threshold=rare_threshold, workers=workers)
+            result = train_model_dask(
+                features,
+                out,
+                scheduler=scheduler,
+                model=model,
+                weighting=weighting,
+                device=device,
+                seed=seed,
+                params=extra,
+                holdout_fraction=holdout_fraction,
+                rare_threshold=rare_threshold,
+                workers=workers,
+            )
         else:
-            result = train_model(features, out, model=model, weighting=weighting, device=device,
-                                 seed=seed, params=extra, holdout_fraction=holdout_fraction,
-                                 rare_threshold=rare_threshold,
-                                 calibration_fraction=calibration_fraction)
+            result = train_model(
+                features,
+                out,
+                model=model,
+                weighting=weighting,
+                device=device,
+                seed=seed,
+                params=extra,
+                holdout_fraction=holdout_fraction,
+                rare_threshold=rare_threshold,
+                calibration_fraction=calibration_fraction,
+            )
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except (BundleError, ValueError, OSError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     val = result.validation
     if result.training.get("n_unlabelled_left_out"):
-        click.echo(f"left out {result.training['n_unlabelled_left_out']} unlabelled rows "
-                   "(no valid label, material or lattice)")
-    click.echo(f"trained {model} ({weighting} weighting) on {result.training['n_train_samples']} samples "
-               f"in {result.fit_seconds:.1f} s, device {result.training.get('device_used') or 'cpu'}")
+        click.echo(
+            f"left out {result.training['n_unlabelled_left_out']} unlabelled rows "
+            "(no valid label, material or lattice)"
+        )
+    click.echo(
+        f"trained {model} ({weighting} weighting) on {result.training['n_train_samples']} samples "
+        f"in {result.fit_seconds:.1f} s, device {result.training.get('device_used') or 'cpu'}"
+    )
     if "top1_accuracy" in val:
-        click.echo(f"validation ({val['source']}, {val['n_samples']} samples): "
-                   f"top-1 {val['top1_accuracy']:.3f}  balanced accuracy {val['balanced_accuracy']:.3f}  "
-                   f"macro-F1 {val['macro_f1']:.3f}  crystal system {val['crystal_system_accuracy']:.3f}")
+        click.echo(
+            f"validation ({val['source']}, {val['n_samples']} samples): "
+            f"top-1 {val['top1_accuracy']:.3f}  balanced accuracy {val['balanced_accuracy']:.3f}  "
+            f"macro-F1 {val['macro_f1']:.3f}  crystal system {val['crystal_system_accuracy']:.3f}"
+        )
     if "regression" in val:
         mae = val["regression"]["mae"]
-        click.echo("validation lattice MAE: " + "  ".join(
-            f"{k} {v:.3g} {val['regression']['units'][k]}" for k, v in mae.items()))
+        click.echo(
+            "validation lattice MAE: "
+            + "  ".join(f"{k} {v:.3g} {val['regression']['units'][k]}" for k, v in mae.items())
+        )
     click.echo(f"model bundle: {result.bundle_path}")

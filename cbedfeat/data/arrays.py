@@ -38,7 +38,14 @@ from cbedfeat.data.ornl import _record, open_h5
 from cbedfeat.data.sample import Sample, SampleMeta
 from cbedfeat.data.validate import check_stack_layout, check_stack_values
 
-__all__ = ["ROW_PREFIX", "ArraySource", "count_rows", "iter_array", "parse_array_source", "row_name"]
+__all__ = [
+    "ROW_PREFIX",
+    "ArraySource",
+    "count_rows",
+    "iter_array",
+    "parse_array_source",
+    "row_name",
+]
 
 ROW_PREFIX = "row_"
 NPY_SUFFIX = ".npy"
@@ -106,8 +113,9 @@ def _layout(shape: tuple[int, ...], dtype: np.dtype, name: str) -> int:
         check_stack_layout(stack_shape, dtype, spec)
     except ValueError as exc:
         raise BadStackError(
-            name, None, f"array of shape {tuple(shape)}: a stack {exc}; expected (3, H, W) "
-            "or (N, 3, H, W)"
+            name,
+            None,
+            f"array of shape {tuple(shape)}: a stack {exc}; expected (3, H, W) or (N, 3, H, W)",
         ) from None
     return int(n) if len(shape) == len(spec.shape) + 1 else -1
 
@@ -189,8 +197,11 @@ def iter_array(
                 try:
                     stack = _row(arr, i, n, into(_shape(arr, n)) if into is not None else None)
                 except Exception as exc:  # noqa: BLE001 - damaged chunks, short files
-                    _record(ReadError(source.name, group, f"cannot read the row: {exc}"),
-                            strict, problems)
+                    _record(
+                        ReadError(source.name, group, f"cannot read the row: {exc}"),
+                        strict,
+                        problems,
+                    )
                     continue
                 try:
                     check_stack_values(stack)

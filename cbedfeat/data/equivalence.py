@@ -142,7 +142,10 @@ def equivalence_classes(hkl_max: int = HKL_MAX) -> tuple[tuple[int, ...], ...]:
     """
     members: dict[tuple[str, bytes], list[int]] = {}
     for number in range(1, 231):
-        key = (space_group_info(number).laue_class, np.packbits(absence_mask(number, hkl_max)).tobytes())
+        key = (
+            space_group_info(number).laue_class,
+            np.packbits(absence_mask(number, hkl_max)).tobytes(),
+        )
         members.setdefault(key, []).append(number)
     return tuple(sorted(tuple(m) for m in members.values()))
 

@@ -95,8 +95,14 @@ class BadAttributeError(CBEDDataError):
 
 ERROR_KINDS: dict[str, type[CBEDDataError]] = {
     cls.kind: cls
-    for cls in (FileOpenError, ReadError, MissingDataError, MissingAttributeError, BadStackError,
-                BadAttributeError)
+    for cls in (
+        FileOpenError,
+        ReadError,
+        MissingDataError,
+        MissingAttributeError,
+        BadStackError,
+        BadAttributeError,
+    )
 }
 # Kinds of problem that concern the metadata only: the pattern is still usable.
 METADATA_KINDS: frozenset[str] = frozenset({MissingAttributeError.kind, BadAttributeError.kind})

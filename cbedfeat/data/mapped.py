@@ -74,9 +74,7 @@ class StackMapper:
             return None
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
         try:
-            m = mmap.mmap(
-                self._fd, nbytes + offset - start, access=mmap.ACCESS_READ, offset=start
-            )
+            m = mmap.mmap(self._fd, nbytes + offset - start, access=mmap.ACCESS_READ, offset=start)
         except (OSError, ValueError):
             return None
         arr = np.frombuffer(m, dtype=_F32, count=nbytes // 4, offset=offset - start)

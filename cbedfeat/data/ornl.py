@@ -44,9 +44,21 @@ log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 __all__ = [
-    "SPLITS", "ORNLFile", "Sample", "SampleMeta", "find_h5_files", "iter_file", "iter_samples",
-    "list_groups", "open_h5", "read_group", "read_sample", "split_of",
+    "SPLITS",
+    "ORNLFile",
+    "Sample",
+    "SampleMeta",
+    "find_h5_files",
+    "iter_file",
+    "iter_samples",
+    "list_groups",
+    "open_h5",
+    "read_group",
+    "read_sample",
+    "split_of",
 ]
+
+
 def split_of(path: str | os.PathLike) -> str:
     """Split of a file from its name: ``batch_<split>_<n>.h5`` -> split, else 'unknown'."""
     return _split_of_name(os.path.basename(os.fspath(path)))
@@ -211,7 +223,9 @@ def read_group(
 
     reader = attributes if attributes is not None else AttributeReader()
     values, problems = _read_attributes(g, file, group, reader, require_metadata)
-    meta = SampleMeta(file=str(file), group=group, split=split_of(file), problems=problems, **values)
+    meta = SampleMeta(
+        file=str(file), group=group, split=split_of(file), problems=problems, **values
+    )
 
     stack = None
     if load_stack:
@@ -244,7 +258,9 @@ def _read_attributes(
         try:
             raw = reader.read(g, name)
         except KeyError:
-            err: CBEDDataError = MissingAttributeError(file, group, f"attribute {name!r} is missing")
+            err: CBEDDataError = MissingAttributeError(
+                file, group, f"attribute {name!r} is missing"
+            )
         except Exception as exc:  # noqa: BLE001 - undecodable strings, odd HDF5 types
             err = BadAttributeError(file, group, f"attribute {name!r} cannot be read: {exc}")
         else:
@@ -256,10 +272,16 @@ def _read_attributes(
         if require_metadata:
             raise err from None
         problems.append(err.to_problem())
-    if not values and len(problems) == len(schema) and \
-            all(p.kind == MissingAttributeError.kind for p in problems):
-        problems = [MissingAttributeError(
-            file, group, "no metadata attributes (an unlabelled sample)").to_problem()]
+    if (
+        not values
+        and len(problems) == len(schema)
+        and all(p.kind == MissingAttributeError.kind for p in problems)
+    ):
+        problems = [
+            MissingAttributeError(
+                file, group, "no metadata attributes (an unlabelled sample)"
+            ).to_problem()
+        ]
     return values, tuple(problems)
 
 
@@ -297,8 +319,9 @@ def read_sample(
         A subclass naming file, group and what is wrong.
     """
     with open_h5(path) as f:
-        return read_group(f, str(path), group, load_stack=load_stack,
-                          require_metadata=require_metadata)
+        return read_group(
+            f, str(path), group, load_stack=load_stack, require_metadata=require_metadata
+        )
 
 
 class ORNLFile:
@@ -319,7 +342,11 @@ class ORNLFile:
     def read(self, group: str, *, load_stack: bool = True, require_metadata: bool = True) -> Sample:
         """Read and validate one sample (see :func:`read_group`)."""
         return read_group(
-            self._f, self.path, group, load_stack=load_stack, attributes=self._attributes,
+            self._f,
+            self.path,
+            group,
+            load_stack=load_stack,
+            attributes=self._attributes,
             require_metadata=require_metadata,
         )
 
@@ -425,5 +452,10 @@ def iter_samples(
         ``stack`` : (3, H, W) float32 ndarray (or None), ``meta`` : SampleMeta.
     """
     for path in find_h5_files(paths):
-        yield from iter_file(path, strict=strict, problems=problems, load_stack=load_stack,
-                             require_metadata=require_metadata)
+        yield from iter_file(
+            path,
+            strict=strict,
+            problems=problems,
+            load_stack=load_stack,
+            require_metadata=require_metadata,
+        )

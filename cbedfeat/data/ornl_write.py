@@ -83,8 +83,12 @@ class ORNLWriter:
     ...     w.write(stack, meta)
     """
 
-    def __init__(self, path: str | os.PathLike, compression: str | None = None,
-                 compression_opts: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        compression: str | None = None,
+        compression_opts: int | None = None,
+    ) -> None:
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
         if compression_opts is not None and compression != "gzip":
@@ -92,8 +96,11 @@ class ORNLWriter:
         self.path = Path(path)
         self.tmp_path = self.path.with_name(self.path.name + ".tmp")
         self.compression = compression
-        self.compression_opts = (compression_opts if compression_opts is not None else 4) \
-            if compression == "gzip" else None
+        self.compression_opts = (
+            (compression_opts if compression_opts is not None else 4)
+            if compression == "gzip"
+            else None
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f: h5py.File | None = h5py.File(self.tmp_path, "w")
         self._groups: set[str] = set()
@@ -136,8 +143,11 @@ class ORNLWriter:
         attrs = {}
         for name, spec in manifest.attribute_schema().items():
             if getattr(meta, name) is None:
-                raise BadAttributeError(file, group, f"attribute {name!r} is None: the writer "
-                                                     "writes complete records only")
+                raise BadAttributeError(
+                    file,
+                    group,
+                    f"attribute {name!r} is None: the writer writes complete records only",
+                )
             try:
                 encoded = encode_attribute(getattr(meta, name), spec)
                 decode_attribute(encoded, spec)

@@ -28,7 +28,11 @@ _ARRAY_FIELDS = {
 
 
 _METADATA_FIELDS = (
-    "material", "space_group", "energy_keV", *_ARRAY_FIELDS, "formula",
+    "material",
+    "space_group",
+    "energy_keV",
+    *_ARRAY_FIELDS,
+    "formula",
 )
 
 

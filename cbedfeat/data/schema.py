@@ -113,7 +113,9 @@ def _check_manifest(data: Any) -> None:
     for name, spec in attrs.items():
         unknown = set(spec) - known
         if unknown:
-            raise ValueError(f"data manifest: attribute {name!r} has unknown keys {sorted(unknown)}")
+            raise ValueError(
+                f"data manifest: attribute {name!r} has unknown keys {sorted(unknown)}"
+            )
         if spec.get("stored") not in _STORED or spec.get("value") not in _VALUE:
             raise ValueError(f"data manifest: attribute {name!r} has a bad stored/value type")
     re.compile(data["ornl"]["files"]["regex"])

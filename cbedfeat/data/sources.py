@@ -72,8 +72,15 @@ def iter_source(
     if src is not None:
         yield from iter_array(src, strict=strict, problems=problems, into=into)
     else:
-        yield from iter_file(source, strict=strict, problems=problems, load_stack=load_stack,
-                             into=into, mapped=mapped, require_metadata=require_metadata)
+        yield from iter_file(
+            source,
+            strict=strict,
+            problems=problems,
+            load_stack=load_stack,
+            into=into,
+            mapped=mapped,
+            require_metadata=require_metadata,
+        )
 
 
 def iter_inputs(

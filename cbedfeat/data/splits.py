@@ -10,8 +10,9 @@ __all__ = ["DEFAULT_HOLDOUT_FRACTION", "holdout_split"]
 DEFAULT_HOLDOUT_FRACTION = 0.2
 
 
-def holdout_split(y: Any, groups: Any, *, fraction: float = DEFAULT_HOLDOUT_FRACTION,
-                  seed: int = 0) -> tuple[Any, Any]:
+def holdout_split(
+    y: Any, groups: Any, *, fraction: float = DEFAULT_HOLDOUT_FRACTION, seed: int = 0
+) -> tuple[Any, Any]:
     """Material-grouped, class-stratified hold-out of training rows.
 
     Classes with a single material keep it in the fitting part (a hold-out would remove

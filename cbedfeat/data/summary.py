@@ -24,8 +24,15 @@ from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_of, space_group
 from cbedfeat.data.ornl import SPLITS, find_h5_files, iter_file, split_of
 
 # Numeric attributes whose ranges are reported (min and max over all elements).
-_RANGE_ATTRS = ("energy_keV", "abc_angstrom", "angles_degree", "semi_angles_rad",
-                "d_hkls_angstrom", "z_dirs", "y_dirs")
+_RANGE_ATTRS = (
+    "energy_keV",
+    "abc_angstrom",
+    "angles_degree",
+    "semi_angles_rad",
+    "d_hkls_angstrom",
+    "z_dirs",
+    "y_dirs",
+)
 
 
 @dataclass
@@ -105,8 +112,12 @@ class DataSummary:
     def found(self) -> str:
         """Which kinds of problem were found: 'none', 'pattern', 'metadata' or 'both'."""
         kinds = (bool(self.problems), bool(self.metadata_problems))
-        return {(False, False): "none", (True, False): "pattern", (False, True): "metadata",
-                (True, True): "both"}[kinds]
+        return {
+            (False, False): "none",
+            (True, False): "pattern",
+            (False, True): "metadata",
+            (True, True): "both",
+        }[kinds]
 
     def to_dict(self, expected: dict[str, int] | None = None) -> dict[str, Any]:
         """JSON-ready dict (space-group keys become strings, as JSON requires).
@@ -150,30 +161,40 @@ class DataSummary:
         n_unopened = sum(not f["opened"] for f in self.files)
         lines.append(f"files: {len(self.files)} ({n_unopened} could not be opened)")
         n_problems = len(self.problems) + len(self.metadata_problems)
-        lines.append(f"samples: {self.n_samples} valid, {self.n_materials} materials, "
-                     f"{n_problems} problems"
-                     + ("" if self.stacks_checked else " (metadata only: intensities not read)"))
-        lines.append(f"unlabelled: {self.n_unlabelled} samples with a usable pattern but missing or "
-                     "invalid metadata (predict and extract use them, train and evaluate do not)")
+        lines.append(
+            f"samples: {self.n_samples} valid, {self.n_materials} materials, "
+            f"{n_problems} problems"
+            + ("" if self.stacks_checked else " (metadata only: intensities not read)")
+        )
+        lines.append(
+            f"unlabelled: {self.n_unlabelled} samples with a usable pattern but missing or "
+            "invalid metadata (predict and extract use them, train and evaluate do not)"
+        )
         lines.append("")
-        lines.append(f"{'split':<8}{'files':>7}{'samples':>10}{'materials':>11}"
-                     + (f"{'expected':>10}" if expected else ""))
+        lines.append(
+            f"{'split':<8}{'files':>7}{'samples':>10}{'materials':>11}"
+            + (f"{'expected':>10}" if expected else "")
+        )
         files_per_split = Counter(f["split"] for f in self.files)
         splits = list(self.samples_per_split)
         splits += [s for s in (expected or {}) if s not in self.samples_per_split]
         for split in splits:
-            lines.append(f"{split:<8}{files_per_split[split]:>7}"
-                         f"{self.samples_per_split.get(split, 0):>10}"
-                         f"{self.materials_per_split.get(split, 0):>11}"
-                         + (f"{expected.get(split, 0):>10}" if expected else ""))
+            lines.append(
+                f"{split:<8}{files_per_split[split]:>7}"
+                f"{self.samples_per_split.get(split, 0):>10}"
+                f"{self.materials_per_split.get(split, 0):>11}"
+                + (f"{expected.get(split, 0):>10}" if expected else "")
+            )
         lines.append("")
         ranked = sorted(self.space_groups.items(), key=lambda kv: (-kv[1]["samples"], kv[0]))
         lines.append(f"space groups: {len(ranked)} present; top {min(top, len(ranked))} by samples")
         lines.append(f"{'sg':>5}  {'symbol':<12}{'system':<14}{'samples':>9}{'materials':>11}")
         for sg, c in ranked[:top]:
             info = space_group_info(sg)
-            lines.append(f"{sg:>5}  {info.symbol:<12}{info.crystal_system:<14}"
-                         f"{c['samples']:>9}{c['materials']:>11}")
+            lines.append(
+                f"{sg:>5}  {info.symbol:<12}{info.crystal_system:<14}"
+                f"{c['samples']:>9}{c['materials']:>11}"
+            )
         lines.append("")
         lines.append(f"{'crystal system':<16}{'samples':>9}{'materials':>11}")
         for system, c in self.crystal_systems.items():
@@ -186,11 +207,15 @@ class DataSummary:
         lines.append(f"  {'stack shapes':<18}{shapes or '-'}")
         lines.append("")
         if self.problems:
-            lines.append(f"pattern problems ({len(self.problems)}): samples or files unusable everywhere")
+            lines.append(
+                f"pattern problems ({len(self.problems)}): samples or files unusable everywhere"
+            )
             lines.extend(f"  {p}" for p in self.problems)
         if self.metadata_problems:
-            lines.append(f"metadata problems ({len(self.metadata_problems)}): "
-                         f"{self.n_unlabelled} samples usable for prediction only")
+            lines.append(
+                f"metadata problems ({len(self.metadata_problems)}): "
+                f"{self.n_unlabelled} samples usable for prediction only"
+            )
             lines.extend(f"  {p}" for p in self.metadata_problems)
         if self.ok:
             lines.append("problems: none")
@@ -238,8 +263,13 @@ def summarize(
     for path in bar:
         n_before, n_meta_before = len(summary.problems), len(summary.metadata_problems)
         n_valid = n_unlabelled = 0
-        for stack, meta in iter_file(path, strict=strict, problems=summary.problems,
-                                     load_stack=load_stack, require_metadata=strict):
+        for stack, meta in iter_file(
+            path,
+            strict=strict,
+            problems=summary.problems,
+            load_stack=load_stack,
+            require_metadata=strict,
+        ):
             if stack is not None:
                 ranges.setdefault("intensity", _Range()).add([stack.min(), stack.max()])
                 shapes["x".join(map(str, stack.shape))] += 1
@@ -256,15 +286,17 @@ def summarize(
             for name in _RANGE_ATTRS:
                 ranges.setdefault(name, _Range()).add(getattr(meta, name))
         new = summary.problems[n_before:]
-        summary.files.append({
-            "file": str(path),
-            "split": split_of(path),
-            "samples": n_valid,
-            "unlabelled": n_unlabelled,
-            "problems": len(new),
-            "metadata_problems": len(summary.metadata_problems) - n_meta_before,
-            "opened": not any(p.group is None and p.kind == "file_open" for p in new),
-        })
+        summary.files.append(
+            {
+                "file": str(path),
+                "split": split_of(path),
+                "samples": n_valid,
+                "unlabelled": n_unlabelled,
+                "problems": len(new),
+                "metadata_problems": len(summary.metadata_problems) - n_meta_before,
+                "opened": not any(p.group is None and p.kind == "file_open" for p in new),
+            }
+        )
         bar.set_postfix(samples=sum(split_counts.values()), problems=len(summary.problems))
 
     splits = [*SPLITS, *(s for s in sorted(set(split_counts) | set(unlabelled)) if s not in SPLITS)]
@@ -274,7 +306,8 @@ def summarize(
     summary.materials_per_split = {s: len(split_materials[s]) for s in summary.samples_per_split}
     summary.n_materials = len(set().union(*split_materials.values()))
     summary.space_groups = {
-        sg: {"samples": sg_counts[sg], "materials": len(sg_materials[sg])} for sg in sorted(sg_counts)
+        sg: {"samples": sg_counts[sg], "materials": len(sg_materials[sg])}
+        for sg in sorted(sg_counts)
     }
     sys_counts: Counter[str] = Counter()
     sys_materials: dict[str, set[str]] = defaultdict(set)
@@ -284,7 +317,8 @@ def summarize(
         sys_materials[system] |= sg_materials[sg]
     summary.crystal_systems = {
         s: {"samples": sys_counts[s], "materials": len(sys_materials[s])}
-        for s in CRYSTAL_SYSTEMS if sys_counts[s]
+        for s in CRYSTAL_SYSTEMS
+        if sys_counts[s]
     }
     summary.ranges = {k: [r.lo, r.hi] for k, r in ranges.items()}
     summary.stack_shapes = dict(shapes)

@@ -57,7 +57,9 @@ LEAKY_NAMES: frozenset[str] = frozenset(
 LABEL_COLUMNS: tuple[str, ...] = ("material", "energy_keV", *TARGET_COLUMNS)
 # Integer columns (nullable in Parquet; pandas reads them as float when a null is present).
 INTEGER_COLUMNS: tuple[str, ...] = ("energy_keV", "space_group")
-NON_FEATURE_COLUMNS: frozenset[str] = frozenset(ID_COLUMNS) | frozenset(TARGET_COLUMNS) | LEAKY_NAMES
+NON_FEATURE_COLUMNS: frozenset[str] = (
+    frozenset(ID_COLUMNS) | frozenset(TARGET_COLUMNS) | LEAKY_NAMES
+)
 
 # Parquet schema-metadata keys written by extraction (values are JSON strings).
 META_FEATURE_NAMES = b"cbedfeat.feature_names"
@@ -128,8 +130,13 @@ def labelled_rows(table, purpose: str = "training"):
     n_left_out = int(mask.size - mask.sum())
     if not n_left_out:
         return table, 0
-    logger.warning("%s: left out %d of %d rows without a valid label, material or lattice "
-                   "(unlabelled samples)", purpose, n_left_out, mask.size)
+    logger.warning(
+        "%s: left out %d of %d rows without a valid label, material or lattice "
+        "(unlabelled samples)",
+        purpose,
+        n_left_out,
+        mask.size,
+    )
     rows = table[mask]
     ints = {c: "int64" for c in INTEGER_COLUMNS if c in rows.columns and rows[c].dtype.kind == "f"}
     return (rows.astype(ints) if ints else rows), n_left_out
@@ -197,8 +204,10 @@ def read_table(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such feature table")
     table, raw = read_feature_table(path)
-    meta = {key: raw.get(key) for key in ("feature_names", "feature_config", "feature_version",
-                                          "cbedfeat_version")}
+    meta = {
+        key: raw.get(key)
+        for key in ("feature_names", "feature_config", "feature_version", "cbedfeat_version")
+    }
     if not meta["feature_names"]:
         meta["feature_names"] = feature_columns(list(table.columns))
     check_no_leak(meta["feature_names"])

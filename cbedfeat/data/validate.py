@@ -81,7 +81,9 @@ def _check_floats(arr: np.ndarray, spec: AttributeSpec) -> None:
         tiny = (arr != 0) & (np.abs(arr) < GARBAGE_ABS)
         if np.any(tiny):
             bad = arr[tiny].flat[0]
-            raise ValueError(f"holds garbage value {float(bad):.3g} (|x| < {GARBAGE_ABS:g}) in {_show(arr)}")
+            raise ValueError(
+                f"holds garbage value {float(bad):.3g} (|x| < {GARBAGE_ABS:g}) in {_show(arr)}"
+            )
 
 
 def _check_bounds(arr: np.ndarray, spec: AttributeSpec) -> None:
@@ -102,8 +104,12 @@ def _show(arr: np.ndarray) -> str:
     """Short text of a value for messages."""
     if arr.shape == ():
         return repr(arr.item())
-    return np.array2string(np.asarray(arr, dtype=np.float64) if arr.dtype.kind == "f" else arr,
-                           precision=4, separator=", ", threshold=12).replace("\n", "")
+    return np.array2string(
+        np.asarray(arr, dtype=np.float64) if arr.dtype.kind == "f" else arr,
+        precision=4,
+        separator=", ",
+        threshold=12,
+    ).replace("\n", "")
 
 
 def decode_attribute(value: object, spec: AttributeSpec) -> int | str | np.ndarray:

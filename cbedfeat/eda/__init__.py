@@ -73,12 +73,16 @@ def run_eda(
     files = find_h5_files(inputs)
     problems: list = []
     samples = progress_bar(
-        iter_samples(files, problems=problems, load_stack=False), desc="metadata", unit="sample",
+        iter_samples(files, problems=problems, load_stack=False),
+        desc="metadata",
+        unit="sample",
         enabled=progress,
     )
     meta = metadata_table(samples)
     if meta.empty:
-        raise ValueError(f"no valid sample found in {', '.join(map(str, inputs))} ({len(problems)} problems)")
+        raise ValueError(
+            f"no valid sample found in {', '.join(map(str, inputs))} ({len(problems)} problems)"
+        )
 
     tables = count_tables(meta)
     simulated = bool(meta["material"].str.startswith("syn-").all())
@@ -96,8 +100,14 @@ def run_eda(
 
     figs = {
         "targets": figures.space_group_counts(tables["space_group"], out)
-        + [figures.class_groupings(tables, out), figures.ornl_comparison(comparison["fractions"], out)],
-        "properties": [figures.lattice_by_system(meta, out), figures.property_histograms(meta, out)],
+        + [
+            figures.class_groupings(tables, out),
+            figures.ornl_comparison(comparison["fractions"], out),
+        ],
+        "properties": [
+            figures.lattice_by_system(meta, out),
+            figures.property_histograms(meta, out),
+        ],
     }
 
     pstats = pattern_statistics(meta, max_samples=max_samples, seed=seed, progress=progress)
@@ -112,8 +122,12 @@ def run_eda(
         dr = pstats.dynamic_range[["p0", "p1", "p2"]].to_numpy()
         summary["patterns"]["dynamic_range_decades_median"] = float(_nanmedian(dr))
         if pstats.pca is not None:
-            figs["pca"] = figures.pca_figures(pstats.pca, pstats.pca_scores, pstats.pca_systems, out)
-            summary["patterns"]["pca_explained_variance_ratio"] = [float(v) for v in pstats.pca.explained_variance_ratio_]
+            figs["pca"] = figures.pca_figures(
+                pstats.pca, pstats.pca_scores, pstats.pca_systems, out
+            )
+            summary["patterns"]["pca_explained_variance_ratio"] = [
+                float(v) for v in pstats.pca.explained_variance_ratio_
+            ]
 
     fstats = None
     if features is not None:
@@ -129,10 +143,13 @@ def run_eda(
             "n_features": fstats.n_features,
             "n_correlation_clusters": int(sizes.size),
             "largest_clusters": [
-                sorted(fstats.clusters.index[fstats.clusters == c].tolist())[:10] for c in sizes.index[:5]
+                sorted(fstats.clusters.index[fstats.clusters == c].tolist())[:10]
+                for c in sizes.index[:5]
             ],
             "top_mi_space_group": {k: float(v) for k, v in fstats.mi_space_group.iloc[:20].items()},
-            "top_mi_crystal_system": {k: float(v) for k, v in fstats.mi_crystal_system.iloc[:20].items()},
+            "top_mi_crystal_system": {
+                k: float(v) for k, v in fstats.mi_crystal_system.iloc[:20].items()
+            },
         }
 
     summary["problems"] = [p.to_dict() for p in problems]

@@ -24,7 +24,9 @@ class FeatureStats:
     embedding: pd.DataFrame  # columns x, y, crystal_system, method
 
 
-def correlation_clusters(X: np.ndarray, names: list[str], threshold: float = 0.9) -> tuple[pd.Series, list[int], np.ndarray]:
+def correlation_clusters(
+    X: np.ndarray, names: list[str], threshold: float = 0.9
+) -> tuple[pd.Series, list[int], np.ndarray]:
     """Group features whose absolute Spearman correlation exceeds ``threshold``.
 
     Parameters
@@ -98,8 +100,12 @@ def feature_statistics(
     X = np.where(np.isfinite(X), X, np.nan)
     X = np.where(np.isnan(X), np.nanmedian(X, axis=0), X)
     X = np.nan_to_num(X)
-    mi_sg = pd.Series(mutual_info_classif(X, table["space_group"].to_numpy(), random_state=seed), index=names)
-    mi_cs = pd.Series(mutual_info_classif(X, table["crystal_system"].to_numpy(), random_state=seed), index=names)
+    mi_sg = pd.Series(
+        mutual_info_classif(X, table["space_group"].to_numpy(), random_state=seed), index=names
+    )
+    mi_cs = pd.Series(
+        mutual_info_classif(X, table["crystal_system"].to_numpy(), random_state=seed), index=names
+    )
     mi_sg, mi_cs = mi_sg.sort_values(ascending=False), mi_cs.sort_values(ascending=False)
 
     clusters, _, _ = correlation_clusters(X, names)
@@ -115,12 +121,20 @@ def feature_statistics(
         from sklearn.manifold import TSNE
 
         pre = PCA(n_components=min(30, Z.shape[1], len(Z)), random_state=seed).fit_transform(Z)
-        xy = TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), random_state=seed, init="pca").fit_transform(pre)
+        xy = TSNE(
+            n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), random_state=seed, init="pca"
+        ).fit_transform(pre)
         method = "t-SNE (on 30 principal components)"
     else:
-        xy = PCA(n_components=2, random_state=seed).fit_transform(Z) if len(Z) >= 2 else np.zeros((len(Z), 2))
+        xy = (
+            PCA(n_components=2, random_state=seed).fit_transform(Z)
+            if len(Z) >= 2
+            else np.zeros((len(Z), 2))
+        )
         method = "PCA"
-    embedding = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "crystal_system": systems, "method": method})
+    embedding = pd.DataFrame(
+        {"x": xy[:, 0], "y": xy[:, 1], "crystal_system": systems, "method": method}
+    )
     return FeatureStats(
         n_rows=len(table),
         n_features=len(names),

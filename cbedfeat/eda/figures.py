@@ -10,7 +10,11 @@ import pandas as pd
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, LAUE_CLASSES, POINT_GROUPS
 
 SYSTEM_COLOURS = dict(
-    zip(CRYSTAL_SYSTEMS, ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#17becf"), strict=True)
+    zip(
+        CRYSTAL_SYSTEMS,
+        ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#17becf"),
+        strict=True,
+    )
 )
 
 
@@ -34,7 +38,10 @@ def space_group_counts(sg: pd.DataFrame, out: Path) -> list[str]:
     """Samples and materials per space group, by count and by crystal system (log scale)."""
     plt = _plt()
     names = []
-    for order, fname in (("count", "targets_space_groups_by_count.png"), ("system", "targets_space_groups_by_system.png")):
+    for order, fname in (
+        ("count", "targets_space_groups_by_count.png"),
+        ("system", "targets_space_groups_by_system.png"),
+    ):
         t = sg.sort_values("samples", ascending=False) if order == "count" else sg.sort_index()
         fig, ax = plt.subplots(figsize=(12, 3.8))
         x = np.arange(len(t))
@@ -43,11 +50,25 @@ def space_group_counts(sg: pd.DataFrame, out: Path) -> list[str]:
         ax.plot(x, t["materials"], "k.", ms=3, label="materials")
         ax.set_yscale("log")
         ax.set_xticks(x if len(t) <= 60 else x[:: max(1, len(t) // 40)])
-        ax.set_xticklabels(t.index[:: 1 if len(t) <= 60 else max(1, len(t) // 40)], rotation=90, fontsize=7)
-        ax.set_xlabel("space group" + (" (ordered by samples)" if order == "count" else " (ordered by number = by crystal system)"))
+        ax.set_xticklabels(
+            t.index[:: 1 if len(t) <= 60 else max(1, len(t) // 40)], rotation=90, fontsize=7
+        )
+        ax.set_xlabel(
+            "space group"
+            + (
+                " (ordered by samples)"
+                if order == "count"
+                else " (ordered by number = by crystal system)"
+            )
+        )
         ax.set_ylabel("count (log)")
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in SYSTEM_COLOURS.values()]
-        ax.legend(handles + ax.get_legend_handles_labels()[0][-1:], list(SYSTEM_COLOURS) + ["materials"], fontsize=7, ncol=4)
+        ax.legend(
+            handles + ax.get_legend_handles_labels()[0][-1:],
+            list(SYSTEM_COLOURS) + ["materials"],
+            fontsize=7,
+            ncol=4,
+        )
         names.append(_save(fig, out, fname))
     return names
 
@@ -56,7 +77,12 @@ def class_groupings(tables: dict[str, pd.DataFrame], out: Path) -> str:
     """Samples per crystal system / Laue class / point group, stacked by split."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [7, 11, 32]})
-    for ax, key, order in zip(axes, ("crystal_system", "laue_class", "point_group"), (CRYSTAL_SYSTEMS, LAUE_CLASSES, POINT_GROUPS), strict=True):
+    for ax, key, order in zip(
+        axes,
+        ("crystal_system", "laue_class", "point_group"),
+        (CRYSTAL_SYSTEMS, LAUE_CLASSES, POINT_GROUPS),
+        strict=True,
+    ):
         t = tables[key].reindex([o for o in order if o in tables[key].index])
         splits = [c for c in ("train", "dev", "test", "unknown") if c in t.columns]
         bottom = np.zeros(len(t))
@@ -75,8 +101,12 @@ def ornl_comparison(fractions: pd.DataFrame, out: Path) -> str:
     """Fraction of samples per space group: this data set against the ORNL train split."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(12, 3.5))
-    ax.semilogy(fractions.index, fractions["ornl_train"], "-", color="0.5", label="ORNL train (reference)")
-    ax.semilogy(fractions.index, fractions["data"].replace(0, np.nan), "o", ms=3, label="this data set")
+    ax.semilogy(
+        fractions.index, fractions["ornl_train"], "-", color="0.5", label="ORNL train (reference)"
+    )
+    ax.semilogy(
+        fractions.index, fractions["data"].replace(0, np.nan), "o", ms=3, label="this data set"
+    )
     ax.set_xlabel("space group")
     ax.set_ylabel("fraction of samples")
     ax.legend(fontsize=8)
@@ -194,14 +224,20 @@ def feature_figures(fs, out: Path, top: int = 20) -> list[str]:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 6))
     im = ax.imshow(fs.corr, cmap="viridis", vmin=0, vmax=1)
-    ax.set_title(f"|Spearman rho| of the {len(fs.corr_order)} most informative features (clustered)", fontsize=9)
+    ax.set_title(
+        f"|Spearman rho| of the {len(fs.corr_order)} most informative features (clustered)",
+        fontsize=9,
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046)
     names = [_save(fig, out, "features_correlation.png")]
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, series, title in ((axes[0], fs.mi_space_group, "space group"), (axes[1], fs.mi_crystal_system, "crystal system")):
+    for ax, series, title in (
+        (axes[0], fs.mi_space_group, "space group"),
+        (axes[1], fs.mi_crystal_system, "crystal system"),
+    ):
         s = series.iloc[:top][::-1]
         ax.barh(np.arange(len(s)), s.to_numpy())
         ax.set_yticks(np.arange(len(s)))

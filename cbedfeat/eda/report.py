@@ -31,7 +31,9 @@ def _fmt(x, digits: int = 3) -> str:
     return html.escape(str(x))
 
 
-def write_html(path: Path, summary: dict, tables: dict[str, pd.DataFrame], figs: dict[str, list[str]], fstats) -> None:
+def write_html(
+    path: Path, summary: dict, tables: dict[str, pd.DataFrame], figs: dict[str, list[str]], fstats
+) -> None:
     """Write ``report.html`` (atomically) from the summary, count tables and figure names."""
     imb = summary["imbalance"]
     leak = summary["leakage"]
@@ -59,7 +61,9 @@ def write_html(path: Path, summary: dict, tables: dict[str, pd.DataFrame], figs:
         )
     for t, n in imb["classes_below"].items():
         parts.append(f"<tr><th>classes with fewer than {t} samples</th><td>{n}</td></tr>")
-    parts.append("</table><table><tr><th>split</th><th>classes</th><th>only in this split</th><th>missing here</th></tr>")
+    parts.append(
+        "</table><table><tr><th>split</th><th>classes</th><th>only in this split</th><th>missing here</th></tr>"
+    )
     for split, p in imb["splits"].items():
         parts.append(
             f"<tr><td>{html.escape(split)}</td><td>{p['n_classes']}</td>"

@@ -85,7 +85,9 @@ def metadata_table(samples: Iterable) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    df["volume"] = cell_volume(df[["a", "b", "c"]].to_numpy(), df[["alpha", "beta", "gamma"]].to_numpy())
+    df["volume"] = cell_volume(
+        df[["a", "b", "c"]].to_numpy(), df[["alpha", "beta", "gamma"]].to_numpy()
+    )
     return df
 
 
@@ -149,7 +151,9 @@ def imbalance_summary(df: pd.DataFrame) -> dict:
             "only_here": sorted(int(c) for c in classes - others),
             "missing_here": sorted(int(c) for c in others - classes),
         }
-    unseen = sorted(int(c) for s, cl in per_split.items() if s in ("dev", "test") for c in cl - train)
+    unseen = sorted(
+        int(c) for s, cl in per_split.items() if s in ("dev", "test") for c in cl - train
+    )
     return {
         "n_samples": int(len(df)),
         "n_materials": int(df["material"].nunique()),
@@ -158,7 +162,10 @@ def imbalance_summary(df: pd.DataFrame) -> dict:
         "entropy_ratio": entropy_ratio(counts.to_numpy()),
         "classes_for_half": classes_for_half(counts.to_numpy()),
         "imbalance_ratio": float(counts.max() / counts.min()) if counts.size else float("nan"),
-        "largest_class": {"space_group": int(counts.index[0]), "fraction": float(counts.iloc[0] / len(df))}
+        "largest_class": {
+            "space_group": int(counts.index[0]),
+            "fraction": float(counts.iloc[0] / len(df)),
+        }
         if counts.size
         else None,
         "classes_below": {str(t): int((counts < t).sum()) for t in (10, 30, 100)},
@@ -179,7 +186,11 @@ def count_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """
     out = {}
     sg = df.groupby("space_group").agg(samples=("group", "size"), materials=("material", "nunique"))
-    sg = sg.join(df.pivot_table(index="space_group", columns="split", values="group", aggfunc="size", fill_value=0))
+    sg = sg.join(
+        df.pivot_table(
+            index="space_group", columns="split", values="group", aggfunc="size", fill_value=0
+        )
+    )
     sg["crystal_system"] = [space_group_info(int(n)).crystal_system for n in sg.index]
     sg["symbol"] = [space_group_info(int(n)).symbol for n in sg.index]
     out["space_group"] = sg.sort_values("samples", ascending=False)
@@ -250,14 +261,20 @@ def lattice_leakage(df: pd.DataFrame, seed: int = 0) -> dict:
     result: dict = {"majority_baseline": float(pd.Series(y).value_counts(normalize=True).iloc[0])}
     if n_groups >= 5 and len(set(y)) >= 2:
         tree = DecisionTreeClassifier(max_depth=6, random_state=seed)
-        scores = cross_val_score(tree, X, y, groups=groups, cv=GroupKFold(n_splits=min(5, n_groups)))
+        scores = cross_val_score(
+            tree, X, y, groups=groups, cv=GroupKFold(n_splits=min(5, n_groups))
+        )
         result["tree_accuracy"] = float(scores.mean())
     else:
         result["tree_accuracy"] = None
     cubic = df[df["crystal_system"] == "cubic"]
     if len(cubic):
-        equal = np.isclose(cubic[["a", "b", "c"]].to_numpy(), cubic[["a"]].to_numpy(), rtol=1e-3).all(axis=1)
-        right = np.isclose(cubic[["alpha", "beta", "gamma"]].to_numpy(), 90.0, atol=1e-2).all(axis=1)
+        equal = np.isclose(
+            cubic[["a", "b", "c"]].to_numpy(), cubic[["a"]].to_numpy(), rtol=1e-3
+        ).all(axis=1)
+        right = np.isclose(cubic[["alpha", "beta", "gamma"]].to_numpy(), 90.0, atol=1e-2).all(
+            axis=1
+        )
         result["cubic_metric_fraction"] = float((equal & right).mean())
     else:
         result["cubic_metric_fraction"] = None

@@ -154,8 +154,11 @@ class ExtractResult:
             f"-> {target}; {computed} computed in {self.seconds:.1f} s ({rate:.1f} stacks/s, "
             f"{self.device}, {self.runner} x {self.workers}); {len(self.skipped)} skipped "
             f"(see {self.skipped_report})"
-            + (f"; {self.unlabelled} rows unlabelled, with null fields (see {self.metadata_report})"
-               if self.unlabelled else "")
+            + (
+                f"; {self.unlabelled} rows unlabelled, with null fields (see {self.metadata_report})"
+                if self.unlabelled
+                else ""
+            )
         )
 
 
@@ -178,7 +181,9 @@ def output_paths(
 
 def metadata_report_path(skipped_report: Path) -> Path:
     """``FEATURES.metadata.csv`` beside ``FEATURES.skipped.csv``."""
-    return skipped_report.with_name(skipped_report.name.removesuffix(".skipped.csv") + ".metadata.csv")
+    return skipped_report.with_name(
+        skipped_report.name.removesuffix(".skipped.csv") + ".metadata.csv"
+    )
 
 
 def resolve_device(device: str) -> str:
@@ -440,10 +445,12 @@ def extract(
         inputs = [inputs]
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
-    files = list(dict.fromkeys(
-        s if parse_array_source(s) is not None else str(Path(s).resolve())
-        for s in resolve_inputs(list(inputs))
-    ))
+    files = list(
+        dict.fromkeys(
+            s if parse_array_source(s) is not None else str(Path(s).resolve())
+            for s in resolve_inputs(list(inputs))
+        )
+    )
     if not files:
         raise ExtractError(f"no HDF5 files found in {', '.join(map(str, inputs))}")
     cfg = _load_config(config)
@@ -523,8 +530,16 @@ def extract(
     ordered = [results[i] for i in range(len(files))]
     for p in stale:
         p.unlink(missing_ok=True)
-    result = ExtractResult(table_path, parts_dir, skipped_path, metadata_report_path(skipped_path),
-                           ordered, device, runner, n_workers)
+    result = ExtractResult(
+        table_path,
+        parts_dir,
+        skipped_path,
+        metadata_report_path(skipped_path),
+        ordered,
+        device,
+        runner,
+        n_workers,
+    )
     write_skipped_report(result.skipped, skipped_path)
     write_skipped_report(result.metadata_problems, result.metadata_report)
     result.seconds = time.perf_counter() - t_start

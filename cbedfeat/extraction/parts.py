@@ -287,8 +287,9 @@ def read_batches(
             return [buf[k] if v is None else v for k, v in enumerate(views)]
         return buf[:n]
 
-    samples = iter_source(source, strict=strict, problems=problems, into=slot, mapped=mapped,
-                          require_metadata=strict)
+    samples = iter_source(
+        source, strict=strict, problems=problems, into=slot, mapped=mapped, require_metadata=strict
+    )
     metas, read_s = [], 0.0
     while True:
         t0 = time.perf_counter()
@@ -412,7 +413,9 @@ class PartBuilder:
             ],
         }
         for i, name in enumerate(("a", "b", "c")):
-            columns[name] = [None if m.abc_angstrom is None else float(m.abc_angstrom[i]) for m in metas]
+            columns[name] = [
+                None if m.abc_angstrom is None else float(m.abc_angstrom[i]) for m in metas
+            ]
         for i, name in enumerate(("alpha", "beta", "gamma")):
             columns[name] = [
                 None if m.angles_degree is None else float(m.angles_degree[i]) for m in metas
@@ -424,8 +427,12 @@ class PartBuilder:
             else np.empty((0, self.n_features), np.float32)
         )
         meta = {k.encode() if isinstance(k, str) else k: v for k, v in self.job.metadata.items()}
-        info = {"fingerprint": self.job.fingerprint, "rows": len(metas), "skipped": self.skipped,
-                "metadata": self.metadata_problems}
+        info = {
+            "fingerprint": self.job.fingerprint,
+            "rows": len(metas),
+            "skipped": self.skipped,
+            "metadata": self.metadata_problems,
+        }
         meta[PART_INFO_KEY] = json.dumps(info, sort_keys=True).encode()
         feature_names = json.loads(meta[META_FEATURE_NAMES])
         schema = table_schema(feature_names, meta)

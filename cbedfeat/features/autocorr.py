@@ -149,7 +149,9 @@ def local_maxima(acf):
     xp = get_array_module(acf)
     if xp is not np:
         ndi = ndimage_module(xp)
-        return to_numpy(ndi.maximum_filter(acf, size=(1, 3, 3), mode="constant", cval=-np.inf) == acf)
+        return to_numpy(
+            ndi.maximum_filter(acf, size=(1, 3, 3), mode="constant", cval=-np.inf) == acf
+        )
     acf = np.ascontiguousarray(acf)
     out = np.empty(acf.shape, dtype=np.bool_)
     _local_maxima(acf, out)

@@ -18,7 +18,14 @@ from typing import Any
 FEATURE_VERSION = "1"
 
 FAMILIES: tuple[str, ...] = (
-    "radial", "angular", "rotation", "mirror", "zernike", "autocorr", "net", "sites",
+    "radial",
+    "angular",
+    "rotation",
+    "mirror",
+    "zernike",
+    "autocorr",
+    "net",
+    "sites",
 )
 
 _TUPLE_FIELDS = ("bands", "rotation_orders", "families")

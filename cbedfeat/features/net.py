@@ -31,8 +31,19 @@ __all__ = ["NET_LAGS", "net_features", "net_feature_names"]
 
 #: lattice lags (i, j) of ``i v1 + j v2`` sampled in the autocorrelation
 NET_LAGS: tuple[tuple[int, int], ...] = (
-    (1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2),
-    (2, 2), (3, 0), (0, 3),
+    (1, 0),
+    (0, 1),
+    (1, 1),
+    (1, -1),
+    (2, 0),
+    (0, 2),
+    (2, 1),
+    (1, 2),
+    (2, -1),
+    (1, -2),
+    (2, 2),
+    (3, 0),
+    (0, 3),
 )
 
 
@@ -42,9 +53,11 @@ def _lag_name(i: int, j: int) -> str:
 
 def net_feature_names() -> list[str]:
     """Names of the family for one pattern (without the ``p{i}_`` prefix)."""
-    return (["net_found", "net_ratio", "net_disk_ratio"]
-            + [f"net_acf_{_lag_name(i, j)}" for i, j in NET_LAGS]
-            + ["net_parity1", "net_parity2", "net_centring"])
+    return (
+        ["net_found", "net_ratio", "net_disk_ratio"]
+        + [f"net_acf_{_lag_name(i, j)}" for i, j in NET_LAGS]
+        + ["net_parity1", "net_parity2", "net_centring"]
+    )
 
 
 def net_features(acf, vectors, disk_radius_px, bin_factor: int) -> np.ndarray:

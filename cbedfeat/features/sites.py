@@ -36,20 +36,20 @@ import numpy as np
 __all__ = ["SITE_FEATURES", "site_feature_names", "site_features"]
 
 SITE_FEATURES: tuple[str, ...] = (
-    "sites_found",          # 1 where a net was found and refined
-    "sites_count",          # log(1 + number of sites sampled)
-    "sites_fit_rms",        # rms centroid misfit of the refined net, in units of |v1|
-    "sites_ratio",          # |v2| / |v1| of the refined net
-    "sites_angle",          # angle between v1 and v2, degrees
-    "sites_empty",          # share of sites more than 10x below their radial trend
-    "sites_row1_odd",       # excess: odd - even i on the row j = 0
-    "sites_row2_odd",       # excess: odd - even j on the row i = 0
-    "sites_off1_odd",       # excess: odd - even i on the rows j != 0
-    "sites_off2_odd",       # excess: odd - even j on the rows i != 0
-    "sites_sum_odd",        # excess: i + j odd - even
-    "sites_both_odd",       # excess: i and j odd - the rest
-    "sites_friedel",        # mean |excess(g) - excess(-g)|
-    "sites_spread",         # standard deviation of the excess
+    "sites_found",  # 1 where a net was found and refined
+    "sites_count",  # log(1 + number of sites sampled)
+    "sites_fit_rms",  # rms centroid misfit of the refined net, in units of |v1|
+    "sites_ratio",  # |v2| / |v1| of the refined net
+    "sites_angle",  # angle between v1 and v2, degrees
+    "sites_empty",  # share of sites more than 10x below their radial trend
+    "sites_row1_odd",  # excess: odd - even i on the row j = 0
+    "sites_row2_odd",  # excess: odd - even j on the row i = 0
+    "sites_off1_odd",  # excess: odd - even i on the rows j != 0
+    "sites_off2_odd",  # excess: odd - even j on the rows i != 0
+    "sites_sum_odd",  # excess: i + j odd - even
+    "sites_both_odd",  # excess: i and j odd - the rest
+    "sites_friedel",  # mean |excess(g) - excess(-g)|
+    "sites_spread",  # standard deviation of the excess
 )
 
 
@@ -142,8 +142,9 @@ def _parity(excess: np.ndarray, select: np.ndarray, odd: np.ndarray) -> float:
     return float(excess[a].mean() - excess[b].mean())
 
 
-def _one_pattern(image: np.ndarray, center, v_binned: np.ndarray, factor: int, disk_r: float,
-                 signal_r: float) -> np.ndarray:
+def _one_pattern(
+    image: np.ndarray, center, v_binned: np.ndarray, factor: int, disk_r: float, signal_r: float
+) -> np.ndarray:
     out = np.zeros(len(SITE_FEATURES))
     v = np.asarray(v_binned, dtype=np.float64) * factor
     if not (np.hypot(*v[0]) > 0 and np.hypot(*v[1]) > 0):
@@ -186,7 +187,9 @@ def _one_pattern(image: np.ndarray, center, v_binned: np.ndarray, factor: int, d
     lookup[i + n, j + n] = np.arange(len(ij))
     opposite = lookup[n - i, n - j]
     paired = opposite >= 0
-    friedel = float(np.abs(excess[paired] - excess[opposite[paired]]).mean()) if paired.any() else 0.0
+    friedel = (
+        float(np.abs(excess[paired] - excess[opposite[paired]]).mean()) if paired.any() else 0.0
+    )
     cosang = np.clip(v[0] @ v[1] / (len1 * len2), -1.0, 1.0)
     out[:] = (
         1.0,
@@ -238,6 +241,7 @@ def site_features(images, center, vectors, factor: int, disk_radius_px, ring_mea
     last = np.where(above.any(axis=1), rings.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)
     out = np.zeros((len(disk), len(SITE_FEATURES)), dtype=np.float64)
     for b, image in enumerate(images):
-        out[b] = _one_pattern(np.asarray(image), center, vectors[b], factor, float(disk[b]),
-                              float(last[b]))
+        out[b] = _one_pattern(
+            np.asarray(image), center, vectors[b], factor, float(disk[b]), float(last[b])
+        )
     return out.astype(np.float32)

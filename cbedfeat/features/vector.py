@@ -101,7 +101,6 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
     r_max = geometry.inscribed_radius(shape, center)
     out: dict = {}
 
-
     def scale(values):
         return scale_intensity(
             values,
@@ -187,20 +186,22 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
         if zernike_binned:
             # Block i covers pixels f*i .. f*i + f - 1: the centre and radius in blocks.
             cb = ((center[0] - (f - 1) / 2) / f, (center[1] - (f - 1) / 2) / f)
-            out["zernike"] = zernike.zernike_moments(binned, r_max / f, c.zernike_degree, cb)[
-                :, 1:
-            ]
+            out["zernike"] = zernike.zernike_moments(binned, r_max / f, c.zernike_degree, cb)[:, 1:]
         if lattice_wanted:
             profile, summary, acf, vectors = _autocorrelation_lattice(binned, c, center, r_max, xp)
             if "autocorr" in fams:
-                out["autocorr"] = xp.concatenate([profile, xp.asarray(summary, dtype=xp.float32)],
-                                                 axis=1)
+                out["autocorr"] = xp.concatenate(
+                    [profile, xp.asarray(summary, dtype=xp.float32)], axis=1
+                )
             if "net" in fams:
                 out["net"] = xp.asarray(net.net_features(acf, vectors, disk_r, f))
             if "sites" in fams:
                 patterns = [img for blk in blocks for img in to_numpy(blk)]
-                out["sites"] = xp.asarray(sites.site_features(
-                    patterns, center, vectors, f, to_numpy(disk_r), to_numpy(proj.ring_mean)))
+                out["sites"] = xp.asarray(
+                    sites.site_features(
+                        patterns, center, vectors, f, to_numpy(disk_r), to_numpy(proj.ring_mean)
+                    )
+                )
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 

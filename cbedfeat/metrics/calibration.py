@@ -32,8 +32,13 @@ def _known(y_true: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.isin(np.asarray(y_true), np.asarray(classes))
 
 
-def reliability_bins(y_true: Sequence[int], proba: np.ndarray, classes: Sequence[int], *,
-                     n_bins: int = DEFAULT_ECE_BINS) -> dict[str, list[float]]:
+def reliability_bins(
+    y_true: Sequence[int],
+    proba: np.ndarray,
+    classes: Sequence[int],
+    *,
+    n_bins: int = DEFAULT_ECE_BINS,
+) -> dict[str, list[float]]:
     """Top-label confidence and accuracy in equal-width confidence bins.
 
     Parameters
@@ -64,19 +69,31 @@ def reliability_bins(y_true: Sequence[int], proba: np.ndarray, classes: Sequence
     acc_sum = np.bincount(index, weights=correct.astype(float), minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         conf, acc = conf_sum / count, acc_sum / count
-    return {"edges": edges.tolist(), "count": count.tolist(),
-            "confidence": [None if c == 0 else float(v) for c, v in zip(count, conf, strict=True)],
-            "accuracy": [None if c == 0 else float(v) for c, v in zip(count, acc, strict=True)]}
+    return {
+        "edges": edges.tolist(),
+        "count": count.tolist(),
+        "confidence": [None if c == 0 else float(v) for c, v in zip(count, conf, strict=True)],
+        "accuracy": [None if c == 0 else float(v) for c, v in zip(count, acc, strict=True)],
+    }
 
 
 def _ece(bins: Mapping[str, Any]) -> float:
     count = np.asarray(bins["count"], dtype=float)
-    gaps = [abs(a - c) * n for a, c, n in zip(bins["accuracy"], bins["confidence"], count, strict=True) if n]
+    gaps = [
+        abs(a - c) * n
+        for a, c, n in zip(bins["accuracy"], bins["confidence"], count, strict=True)
+        if n
+    ]
     return float(np.sum(gaps) / count.sum())
 
 
-def probability_scores(y_true: Sequence[int], proba: np.ndarray, classes: Sequence[int], *,
-                       n_bins: int = DEFAULT_ECE_BINS) -> dict[str, Any]:
+def probability_scores(
+    y_true: Sequence[int],
+    proba: np.ndarray,
+    classes: Sequence[int],
+    *,
+    n_bins: int = DEFAULT_ECE_BINS,
+) -> dict[str, Any]:
     """Log loss, multiclass Brier score, ECE and the reliability bins of probabilities.
 
     Parameters
@@ -105,12 +122,14 @@ def probability_scores(y_true: Sequence[int], proba: np.ndarray, classes: Sequen
         return {**out, "log_loss": None, "brier": None, "ece": None, "reliability": None}
     y, p = y_true[keep], proba[keep]
     bins = reliability_bins(y, p, classes, n_bins=n_bins)
-    out.update({
-        "log_loss": float(log_loss(y, p, labels=classes)),
-        "brier": float(brier_score_loss(y, p, labels=classes)),
-        "ece": _ece(bins),
-        "reliability": bins,
-    })
+    out.update(
+        {
+            "log_loss": float(log_loss(y, p, labels=classes)),
+            "brier": float(brier_score_loss(y, p, labels=classes)),
+            "ece": _ece(bins),
+            "reliability": bins,
+        }
+    )
     return out
 
 
@@ -119,8 +138,14 @@ def _coverage(covered: np.ndarray, select: np.ndarray) -> dict[str, Any]:
     return {"n": n, "coverage": float(covered[select].mean()) if n else None}
 
 
-def set_metrics(y_true: Sequence[int], sets: np.ndarray, classes: Sequence[int], *,
-                rare_classes: Sequence[int] = (), coverage: float | None = None) -> dict[str, Any]:
+def set_metrics(
+    y_true: Sequence[int],
+    sets: np.ndarray,
+    classes: Sequence[int],
+    *,
+    rare_classes: Sequence[int] = (),
+    coverage: float | None = None,
+) -> dict[str, Any]:
     """Empirical coverage and size of conformal prediction sets.
 
     Parameters
@@ -160,12 +185,16 @@ def set_metrics(y_true: Sequence[int], sets: np.ndarray, classes: Sequence[int],
         "n": int(y.size),
         "n_unknown_class": int((~keep).sum()),
         "coverage": float(covered.mean()) if y.size else None,
-        "by_crystal_system": {name: _coverage(covered, system == name) for name in CRYSTAL_SYSTEMS
-                              if (system == name).any()},
+        "by_crystal_system": {
+            name: _coverage(covered, system == name)
+            for name in CRYSTAL_SYSTEMS
+            if (system == name).any()
+        },
         "rare": _coverage(covered, rare),
         "frequent": _coverage(covered, ~rare),
-        "rare_classes": [{"space_group": int(c), **_coverage(covered, y == c)}
-                         for c in np.unique(y[rare])],
+        "rare_classes": [
+            {"space_group": int(c), **_coverage(covered, y == c)} for c in np.unique(y[rare])
+        ],
         "mean_set_size": float(size.mean()) if y.size else None,
         "median_set_size": float(np.median(size)) if y.size else None,
         "empty_share": float(np.mean(size == 0)) if y.size else None,

@@ -100,11 +100,16 @@ def class_training_counts(y: Sequence[int], groups: Sequence[str]) -> dict[int, 
     out: dict[int, dict[str, int]] = {}
     for label in np.unique(y):
         mask = y == label
-        out[int(label)] = {"samples": int(mask.sum()), "materials": int(np.unique(groups[mask]).size)}
+        out[int(label)] = {
+            "samples": int(mask.sum()),
+            "materials": int(np.unique(groups[mask]).size),
+        }
     return out
 
 
-def top_k_predictions(proba: np.ndarray, classes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_predictions(
+    proba: np.ndarray, classes: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most probable classes of each row, best first.
 
     Parameters
@@ -244,13 +249,17 @@ def evaluate_predictions(
             "top1_accuracy": float(accuracy_score(y_true, y_pred)),
             f"top{top_k}_accuracy": top_k_accuracy(y_true, proba, classes, top_k),
             "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, labels=evaluated, average="macro", zero_division=0)),
+            "macro_f1": float(
+                f1_score(y_true, y_pred, labels=evaluated, average="macro", zero_division=0)
+            ),
             "weighted_f1": float(
                 f1_score(y_true, y_pred, labels=evaluated, average="weighted", zero_division=0)
             ),
             "geometric_mean": float(geometric_mean_score(y_true, y_pred, average="multiclass")),
             "geometric_mean_corrected": float(
-                geometric_mean_score(y_true, y_pred, average="multiclass", correction=GMEAN_CORRECTION)
+                geometric_mean_score(
+                    y_true, y_pred, average="multiclass", correction=GMEAN_CORRECTION
+                )
             ),
             "crystal_system_accuracy": _hierarchy_accuracy(y_true, y_pred, "crystal_system"),
             "laue_class_accuracy": _hierarchy_accuracy(y_true, y_pred, "laue_class"),
@@ -303,7 +312,10 @@ def evaluate_predictions(
         "n_samples": int(np.isin(y_true, unseen).sum()),
     }
     ks = list(range(1, min(max_curve_k, classes.size) + 1))
-    metrics["top_k_curve"] = {"k": ks, "accuracy": [top_k_accuracy(y_true, proba, classes, k) for k in ks]}
+    metrics["top_k_curve"] = {
+        "k": ks,
+        "accuracy": [top_k_accuracy(y_true, proba, classes, k) for k in ks],
+    }
     sys_true = [space_group_info(int(n)).crystal_system for n in y_true]
     sys_pred = [space_group_info(int(n)).crystal_system for n in y_pred]
     metrics["crystal_system_confusion"] = {
@@ -348,7 +360,9 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     dict of str to float
     """
     out: dict[str, float] = {
-        k: math.nan if metrics[k] is None else float(metrics[k]) for k in SUMMARY_KEYS if k in metrics
+        k: math.nan if metrics[k] is None else float(metrics[k])
+        for k in SUMMARY_KEYS
+        if k in metrics
     }
     for key, _ in ERROR_BINS:
         if key in metrics.get("error_bins", {}):
@@ -358,5 +372,3 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             value = metrics[part]["recall_macro"]
             out[f"{part}_recall_macro"] = math.nan if value is None else float(value)
     return out
-
-

@@ -182,7 +182,11 @@ def error_bins(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, dict[s
     codes = error_bin_codes(y_true, y_pred)
     counts = np.bincount(codes[codes >= 0], minlength=len(ERROR_BINS))
     return {
-        key: {"label": label, "n": int(counts[i]), "share": float(counts[i] / codes.size) if codes.size else 0.0}
+        key: {
+            "label": label,
+            "n": int(counts[i]),
+            "share": float(counts[i] / codes.size) if codes.size else 0.0,
+        }
         for i, (key, label) in enumerate(ERROR_BINS)
     }
 
@@ -210,7 +214,9 @@ def confused_pairs(
     wrong = y_true != y_pred
     if not wrong.any():
         return []
-    pairs, counts = np.unique(np.stack([y_true[wrong], y_pred[wrong]], axis=1), axis=0, return_counts=True)
+    pairs, counts = np.unique(
+        np.stack([y_true[wrong], y_pred[wrong]], axis=1), axis=0, return_counts=True
+    )
     order = np.argsort(-counts, kind="stable")[: max(int(top), 0)]  # pairs come sorted
     codes = error_bin_codes(pairs[order, 0], pairs[order, 1])
     return [

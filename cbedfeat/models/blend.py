@@ -193,8 +193,9 @@ TREES_MIN_SAMPLES_LEAF = 1
 
 def _default_trees(n_trees):
     # sqrt(F) features per split, no bootstrap: scikit-learn's defaults.
-    return ExtraTreesClassifier(n_estimators=n_trees, max_features="sqrt",
-                                min_samples_leaf=TREES_MIN_SAMPLES_LEAF)
+    return ExtraTreesClassifier(
+        n_estimators=n_trees, max_features="sqrt", min_samples_leaf=TREES_MIN_SAMPLES_LEAF
+    )
 
 
 class BlendedClassifier(ClassifierMixin, BaseEstimator):
@@ -327,7 +328,9 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
 
         if isinstance(self.weight, str):
             if self.weight != "auto":
-                raise ValueError(f"weight must be 'auto' or a number in [0, 1], got {self.weight!r}")
+                raise ValueError(
+                    f"weight must be 'auto' or a number in [0, 1], got {self.weight!r}"
+                )
             if not len(self.weights) or not all(ok(w) for w in self.weights):
                 raise ValueError(f"weights must be numbers in [0, 1], got {self.weights!r}")
         elif not ok(self.weight):
@@ -339,8 +342,9 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             y, groups, self.holdout_fraction, seed_from(self.random_state)
         )
         if va.size == 0:
-            logger.warning("too few groups to hold out for the blend weight: using %g",
-                           FALLBACK_WEIGHT)
+            logger.warning(
+                "too few groups to hold out for the blend weight: using %g", FALLBACK_WEIGHT
+            )
             return FALLBACK_WEIGHT, None
         boosted, trees = self._fit_members(
             X[tr],
@@ -385,9 +389,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             self.weight_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
         else:
             self.weight_, self.tuning_ = float(self.weight), None
-        self.estimator_, self.trees_ = self._fit_members(
-            X, y, groups, sample_weight, self.weight_
-        )
+        self.estimator_, self.trees_ = self._fit_members(X, y, groups, sample_weight, self.weight_)
         self.classes_ = classes
         self.label_map_ = classes.tolist()
         used = {"cpu"} if self.trees_ is not None else set()
@@ -399,8 +401,9 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
                 f"{w:g}: {v:.4f}"
                 for w, v in zip(self.tuning_["weight"], self.tuning_["log_loss"], strict=True)
             )
-            logger.info("%s: weight %.3g (hold-out log loss %s)", type(self).__name__,
-                        self.weight_, losses)
+            logger.info(
+                "%s: weight %.3g (hold-out log loss %s)", type(self).__name__, self.weight_, losses
+            )
         else:
             logger.info("%s: weight %.3g", type(self).__name__, self.weight_)
         return self
@@ -410,7 +413,9 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
         """Blended probabilities: (n, K) over ``classes_``, rows summing to 1."""
         check_is_fitted(self)
         X = validate_predict_input(self, X)
-        boosted = None if self.estimator_ is None else aligned_proba(self.estimator_, X, self.classes_)
+        boosted = (
+            None if self.estimator_ is None else aligned_proba(self.estimator_, X, self.classes_)
+        )
         trees = None if self.trees_ is None else aligned_proba(self.trees_, X, self.classes_)
         return blend_proba(boosted, trees, self.weight_)
 

@@ -40,6 +40,7 @@ from cbedfeat.models.weights import class_weight_table, weights_from_table
 
 logger = logging.getLogger(__name__)
 
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -229,13 +230,20 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         # per-call nthread is not honoured everywhere): set both.
         with xgb.config_context(nthread=self._nthread()):
             dtrain = xgb.QuantileDMatrix(
-                X[tr], label=y_enc[tr], weight=w_tr / scale * weight[tr],
-                max_bin=self.max_bin, nthread=self._nthread(),
+                X[tr],
+                label=y_enc[tr],
+                weight=w_tr / scale * weight[tr],
+                max_bin=self.max_bin,
+                nthread=self._nthread(),
             )
             evals, evals_result = [], {}
             if va.size:
                 dval = xgb.QuantileDMatrix(
-                    X[va], label=y_enc[va], weight=w_va, ref=dtrain, max_bin=self.max_bin,
+                    X[va],
+                    label=y_enc[va],
+                    weight=w_va,
+                    ref=dtrain,
+                    max_bin=self.max_bin,
                     nthread=self._nthread(),
                 )
                 evals = [(dval, "validation")]
@@ -248,8 +256,14 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
                 early_stopping_rounds=int(self.early_stopping_rounds) if evals else None,
                 verbose_eval=False,
             )
-        return self._set_fitted(booster, classes, evals_result, stopped=bool(evals),
-                                n_train=tr.size, n_validation=va.size)
+        return self._set_fitted(
+            booster,
+            classes,
+            evals_result,
+            stopped=bool(evals),
+            n_train=tr.size,
+            n_validation=va.size,
+        )
 
     def _set_fitted(self, booster, classes, evals_result, *, stopped, n_train, n_validation):
         """Keep a trained booster (cut at its best round) and the fitted attributes.
@@ -280,8 +294,13 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         logger.info(
             "%s: XGBoost trained on %s (requested %r), %d classes, %d rounds kept, "
             "%d training / %d validation samples",
-            type(self).__name__, self.device_used_, self.device, len(classes), best + 1,
-            n_train, n_validation,
+            type(self).__name__,
+            self.device_used_,
+            self.device,
+            len(classes),
+            best + 1,
+            n_train,
+            n_validation,
         )
         self.classes_ = classes
         self.label_map_ = classes.tolist()
@@ -375,7 +394,9 @@ class SpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         booster = xgb.Booster()
         try:
             booster.load_model(bytearray(paths["model.ubj"].read_bytes()))
-            n_out = int(json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"])
+            n_out = int(
+                json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
+            )
         except xgb.core.XGBoostError as exc:
             raise ValueError(f"cannot read XGBoost model {paths['model.ubj']}: {exc}") from exc
         if n_out != len(label_map):

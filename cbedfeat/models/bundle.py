@@ -191,7 +191,9 @@ class ModelBundle:
             )
         config = metadata.get("feature_config")
         if self.feature_config and config and dict(config) != dict(self.feature_config):
-            warnings.warn("the table's feature config differs from the model's", UserWarning, stacklevel=2)
+            warnings.warn(
+                "the table's feature config differs from the model's", UserWarning, stacklevel=2
+            )
 
     def feature_matrix(self, table: Any) -> np.ndarray:
         """(n, F) float32 ndarray of the model's features from a DataFrame, in model order."""
@@ -352,7 +354,9 @@ def verify_bundle(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if not root.is_dir():
         raise BundleError(f"{root}: no such model bundle directory")
     if not (root / MANIFEST).exists():
-        raise CorruptBundleError(f"{root}: no {MANIFEST}; not a cbedfeat model bundle or incomplete")
+        raise CorruptBundleError(
+            f"{root}: no {MANIFEST}; not a cbedfeat model bundle or incomplete"
+        )
     manifest = _read_json(root / MANIFEST)
     version = manifest.get("format_version")
     if not isinstance(version, int):
@@ -372,7 +376,9 @@ def verify_bundle(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 f"{path}: {size} bytes, the manifest says {entry['size']} (truncated or altered)"
             )
         if _sha256(path) != entry["sha256"]:
-            raise CorruptBundleError(f"{path}: sha256 differs from the manifest (corrupted or altered)")
+            raise CorruptBundleError(
+                f"{path}: sha256 differs from the manifest (corrupted or altered)"
+            )
     if METADATA not in manifest.get("files", {}):
         raise CorruptBundleError(f"{root}: the manifest does not list {METADATA}")
     return manifest
@@ -415,7 +421,8 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
         elif kind == KIND_JOBLIB:
             raise IncompatibleBundleError(
                 f"{root}: this bundle holds a pickle (model.joblib), which cbedfeat no longer "
-                "loads (a pickle can run code on load); retrain the model with this cbedfeat")
+                "loads (a pickle can run code on load); retrain the model with this cbedfeat"
+            )
         else:
             raise IncompatibleBundleError(f"{root}: unknown model kind {kind!r}")
     except BundleError:
@@ -425,7 +432,11 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
     if [int(c) for c in np.asarray(model.classes_)] != meta["classes"]:
         raise CorruptBundleError(f"{root}: the model's classes differ from {METADATA}")
     # Only a calibration the manifest lists (and so verify_bundle checked) is read.
-    calibration = _read_json(root / CALIBRATION_FILE) if CALIBRATION_FILE in manifest.get("files", {}) else None
+    calibration = (
+        _read_json(root / CALIBRATION_FILE)
+        if CALIBRATION_FILE in manifest.get("files", {})
+        else None
+    )
     return ModelBundle(
         model=model,
         feature_names=list(meta["feature_names"]),

@@ -33,8 +33,15 @@ import numpy as np
 
 from cbedfeat.models.conformal import ConformalSets
 
-__all__ = ["CALIBRATION_FORMAT", "PROBABILITY_FLOOR", "Calibration", "apply_temperature",
-           "bundle_calibration", "fit_temperature", "log_probabilities"]
+__all__ = [
+    "CALIBRATION_FORMAT",
+    "PROBABILITY_FLOOR",
+    "Calibration",
+    "apply_temperature",
+    "bundle_calibration",
+    "fit_temperature",
+    "log_probabilities",
+]
 
 CALIBRATION_FORMAT = 1
 
@@ -107,7 +114,9 @@ def fit_temperature(proba: np.ndarray, y_index: np.ndarray) -> float:
     logp = log_probabilities(proba)
     y_index = np.asarray(y_index, dtype=np.int64)
     if logp.ndim != 2 or logp.shape[0] == 0 or logp.shape[0] != y_index.size:
-        raise ValueError(f"need (n, K) probabilities and n labels, got {logp.shape} and {y_index.shape}")
+        raise ValueError(
+            f"need (n, K) probabilities and n labels, got {logp.shape} and {y_index.shape}"
+        )
     if y_index.min() < 0 or y_index.max() >= logp.shape[1]:
         raise ValueError("a class index lies outside the probability columns")
     rows = np.arange(y_index.size)
@@ -115,8 +124,9 @@ def fit_temperature(proba: np.ndarray, y_index: np.ndarray) -> float:
     def nll(log_t: float) -> float:
         return float(-log_softmax(logp / np.exp(log_t), axis=1)[rows, y_index].mean())
 
-    result = minimize_scalar(nll, bounds=(-LOG_T_BOUND, LOG_T_BOUND), method="bounded",
-                             options={"xatol": 1e-5})
+    result = minimize_scalar(
+        nll, bounds=(-LOG_T_BOUND, LOG_T_BOUND), method="bounded", options={"xatol": 1e-5}
+    )
     return float(np.exp(result.x))
 
 
@@ -141,7 +151,9 @@ class Calibration:
         """(n, K) calibrated probabilities of (n, K) model probabilities."""
         return apply_temperature(proba, self.temperature)
 
-    def predict_set(self, calibrated: np.ndarray, coverage: float, *, mondrian: bool = False) -> np.ndarray:
+    def predict_set(
+        self, calibrated: np.ndarray, coverage: float, *, mondrian: bool = False
+    ) -> np.ndarray:
         """(n, K) bool conformal sets of (n, K) *calibrated* probabilities.
 
         Raises
@@ -155,20 +167,28 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``{"format", "method", "temperature", "info", "conformal"}``."""
-        return {"format": CALIBRATION_FORMAT, "method": "temperature", "temperature": float(self.temperature),
-                "info": dict(self.info),
-                "conformal": None if self.conformal is None else self.conformal.to_dict()}
+        return {
+            "format": CALIBRATION_FORMAT,
+            "method": "temperature",
+            "temperature": float(self.temperature),
+            "info": dict(self.info),
+            "conformal": None if self.conformal is None else self.conformal.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         """Inverse of :meth:`to_dict`."""
         if int(data.get("format", 0)) > CALIBRATION_FORMAT or data.get("method") != "temperature":
-            raise ValueError(f"unsupported calibration (format {data.get('format')}, "
-                             f"method {data.get('method')!r})")
+            raise ValueError(
+                f"unsupported calibration (format {data.get('format')}, "
+                f"method {data.get('method')!r})"
+            )
         conformal = data.get("conformal")
-        return cls(float(data["temperature"]),
-                   None if conformal is None else ConformalSets.from_dict(conformal),
-                   dict(data.get("info") or {}))
+        return cls(
+            float(data["temperature"]),
+            None if conformal is None else ConformalSets.from_dict(conformal),
+            dict(data.get("info") or {}),
+        )
 
 
 def bundle_calibration(bundle: Any) -> Calibration | None:
@@ -183,7 +203,8 @@ def bundle_calibration(bundle: Any) -> Calibration | None:
     if not data:
         return None
     calibration = Calibration.from_dict(data)
-    if calibration.conformal is not None and not np.array_equal(calibration.conformal.classes,
-                                                                np.asarray(bundle.classes)):
+    if calibration.conformal is not None and not np.array_equal(
+        calibration.conformal.classes, np.asarray(bundle.classes)
+    ):
         raise ValueError("the bundle's conformal scores belong to other classes than its model's")
     return calibration

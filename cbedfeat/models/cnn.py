@@ -63,8 +63,15 @@ AUGMENTS = ("none", *ROTATIONS)
 DEFAULT_WIDTH = {"resnet": 64, "small": 16}
 #: The earlier baseline: SmallCBEDNet, 15 epochs, no augmentation or test-time
 #: averaging, no label smoothing, per-epoch cosine decay.
-SMALL_RECIPE = {"arch": "small", "width": 16, "epochs": 15, "augment": "none", "tta": 1,
-                "label_smoothing": 0.0, "schedule": "cosine"}
+SMALL_RECIPE = {
+    "arch": "small",
+    "width": 16,
+    "epochs": 15,
+    "augment": "none",
+    "tta": 1,
+    "label_smoothing": 0.0,
+    "schedule": "cosine",
+}
 # Parameters a format-1 model directory (SmallCBEDNet only) did not store.
 _FORMAT1_DEFAULTS = {k: v for k, v in SMALL_RECIPE.items() if k not in ("width", "epochs")}
 
@@ -103,17 +110,28 @@ class SmallCBEDNet(nn.Module):
     to 4 x 4 rather than 1 x 1 so the heads still see where in the pattern things are.
     """
 
-    def __init__(self, n_classes: int, n_targets: int = 0, in_channels: int = 3,
-                 width: int = 16, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_classes: int,
+        n_targets: int = 0,
+        in_channels: int = 3,
+        width: int = 16,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         blocks, c = [], in_channels
         for k in (width, 2 * width, 4 * width, 4 * width):
-            blocks += [nn.Conv2d(c, k, 3, padding=1, bias=False), nn.BatchNorm2d(k),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            blocks += [
+                nn.Conv2d(c, k, 3, padding=1, bias=False),
+                nn.BatchNorm2d(k),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             c = k
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(4), nn.Flatten())
-        self.trunk = nn.Sequential(nn.Linear(16 * c, 256), nn.ReLU(inplace=True),
-                                   nn.Dropout(dropout))
+        self.trunk = nn.Sequential(
+            nn.Linear(16 * c, 256), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        )
         self.classifier = nn.Linear(256, n_classes)
         self.regressor = nn.Linear(256, n_targets) if n_targets > 0 else None
 
@@ -189,15 +207,33 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     #: ``X`` is a table of (file, group) references, not a feature matrix.
     reads_stacks = True
 
-    def __init__(self, arch: str = "resnet", epochs: int = 30, batch_size: int = 32,
-                 lr: float = 1e-3, weight_decay: float = 1e-4, schedule: str = "onecycle",
-                 weighting: str = "none", weight_beta: float = 0.999,
-                 weight_cap: float | None = None, label_smoothing: float = 0.1,
-                 augment: str = "continuous", tta: int = 8, multitask: bool = False,
-                 target_weight: float = 1.0, image_size: int = 128, log_floor: float = 1e-6,
-                 width: int | None = None, pool: str = "concat", dropout: float = 0.2,
-                 num_workers: int = 0, device: str = "auto", random_state: int = 0,
-                 data_root: str | None = None, cache_inputs: bool = False):
+    def __init__(
+        self,
+        arch: str = "resnet",
+        epochs: int = 30,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        schedule: str = "onecycle",
+        weighting: str = "none",
+        weight_beta: float = 0.999,
+        weight_cap: float | None = None,
+        label_smoothing: float = 0.1,
+        augment: str = "continuous",
+        tta: int = 8,
+        multitask: bool = False,
+        target_weight: float = 1.0,
+        image_size: int = 128,
+        log_floor: float = 1e-6,
+        width: int | None = None,
+        pool: str = "concat",
+        dropout: float = 0.2,
+        num_workers: int = 0,
+        device: str = "auto",
+        random_state: int = 0,
+        data_root: str | None = None,
+        cache_inputs: bool = False,
+    ):
         self.arch, self.epochs, self.batch_size, self.lr = arch, epochs, batch_size, lr
         self.weight_decay, self.schedule = weight_decay, schedule
         self.weighting, self.weight_beta, self.weight_cap = weighting, weight_beta, weight_cap
@@ -210,8 +246,12 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     # -- network -------------------------------------------------------------------
     def _check_params(self) -> None:
-        for name, value, choices in (("arch", self.arch, ARCHS), ("schedule", self.schedule, SCHEDULES),
-                                     ("augment", self.augment, AUGMENTS), ("pool", self.pool, POOLS)):
+        for name, value, choices in (
+            ("arch", self.arch, ARCHS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("augment", self.augment, AUGMENTS),
+            ("pool", self.pool, POOLS),
+        ):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         tta_views(self.tta)  # raises on a bad count
@@ -227,16 +267,24 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     # -- data ----------------------------------------------------------------------
     def _dataset(self, refs, labels=None, targets=None, cache=False) -> StackDataset:
-        return StackDataset(refs, labels, targets, size=self.image_size, floor=self.log_floor,
-                            cache=cache)
+        return StackDataset(
+            refs, labels, targets, size=self.image_size, floor=self.log_floor, cache=cache
+        )
 
     def _loader(self, ds: StackDataset, *, shuffle: bool, seed: int = 0) -> DataLoader:
         gen = torch.Generator().manual_seed(int(seed))
         # A last training batch of one sample breaks batch norm; drop it then.
         drop_last = shuffle and len(ds) % self.batch_size == 1 and len(ds) > 1
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, generator=gen,
-                          num_workers=self.num_workers, worker_init_fn=seed_worker,
-                          drop_last=drop_last, pin_memory=self.device_.type == "cuda")
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=gen,
+            num_workers=self.num_workers,
+            worker_init_fn=seed_worker,
+            drop_last=drop_last,
+            pin_memory=self.device_.type == "cuda",
+        )
 
     def _encode(self, y) -> np.ndarray:
         y = np.asarray(y).astype(np.int64)
@@ -293,14 +341,21 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
             self.target_mean_ = np.nanmean(z, axis=0)
             self.target_std_ = np.where(np.nanstd(z, axis=0) > 0, np.nanstd(z, axis=0), 1.0)
             self.n_targets_ = z.shape[1]
-        train_ds = self._dataset(refs, self._encode(y),
-                                 self._scaled_targets(targets) if self.multitask else None,
-                                 cache=self.cache_inputs)
+        train_ds = self._dataset(
+            refs,
+            self._encode(y),
+            self._scaled_targets(targets) if self.multitask else None,
+            cache=self.cache_inputs,
+        )
         dev_loader = dev_ds = None
         if eval_set is not None:
             dev_t = eval_set[2] if len(eval_set) > 2 and self.multitask else None
-            dev_ds = self._dataset(_as_refs(eval_set[0], self.data_root), self._encode(eval_set[1]),
-                                   self._scaled_targets(dev_t), cache=self.cache_inputs)
+            dev_ds = self._dataset(
+                _as_refs(eval_set[0], self.data_root),
+                self._encode(eval_set[1]),
+                self._scaled_targets(dev_t),
+                cache=self.cache_inputs,
+            )
             dev_loader = self._loader(dev_ds, shuffle=False)
 
         was_det = torch.are_deterministic_algorithms_enabled()
@@ -323,8 +378,13 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     def _loss(self, out, label, target, class_w):
         logits, reg = out
-        loss = nn.functional.cross_entropy(logits, label, weight=class_w, ignore_index=-1,
-                                           label_smoothing=float(self.label_smoothing))
+        loss = nn.functional.cross_entropy(
+            logits,
+            label,
+            weight=class_w,
+            ignore_index=-1,
+            label_smoothing=float(self.label_smoothing),
+        )
         if self.n_targets_ and target.numel():
             mask = torch.isfinite(target)
             if mask.any():
@@ -354,8 +414,9 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(self.epochs):
             model.train()
             total, count = 0.0, 0
-            for x, label, target in self._loader(train_ds, shuffle=True,
-                                                 seed=self.random_state + epoch):
+            for x, label, target in self._loader(
+                train_ds, shuffle=True, seed=self.random_state + epoch
+            ):
                 x, label, target = x.to(dev), label.to(dev), target.to(dev)
                 x = self._augmented(x, aug_gen)
                 opt.zero_grad(set_to_none=True)
@@ -467,8 +528,14 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         if len(stacks) == 0:
             return np.zeros((0, len(self.classes_)))
-        x = np.stack([preprocess_stack(np.asarray(s, dtype=np.float32), size=self.image_size,
-                                       floor=self.log_floor) for s in stacks])
+        x = np.stack(
+            [
+                preprocess_stack(
+                    np.asarray(s, dtype=np.float32), size=self.image_size, floor=self.log_floor
+                )
+                for s in stacks
+            ]
+        )
         self.model_.eval()
         proba, _ = self._forward_views(torch.from_numpy(x).to(self.device_))
         return proba.cpu().numpy()
@@ -507,11 +574,14 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         os.replace(tmp, d / WEIGHTS_FILE)
         _write_json(d / LABEL_MAP_FILE, {"classes": [int(c) for c in self.classes_]})
         meta = {
-            "kind": BUNDLE_KIND, "format_version": FORMAT_VERSION,
-            "params": self.get_params(), "n_targets": int(self.n_targets_),
+            "kind": BUNDLE_KIND,
+            "format_version": FORMAT_VERSION,
+            "params": self.get_params(),
+            "n_targets": int(self.n_targets_),
             "target_mean": getattr(self, "target_mean_", np.zeros(0)).tolist(),
             "target_std": getattr(self, "target_std_", np.zeros(0)).tolist(),
-            "device_used": str(self.device_), "best_epoch": int(self.best_epoch_),
+            "device_used": str(self.device_),
+            "best_epoch": int(self.best_epoch_),
             "history": self.history_,
             "versions": {"cbedfeat": __version__, "torch": torch.__version__},
             "training": getattr(self, "training_info_", {}),

@@ -58,7 +58,9 @@ def tta_views(tta: int) -> tuple[int, ...]:
     return VIEW_ORDER[:tta]
 
 
-def rotate(x: torch.Tensor, angle: torch.Tensor, mirror: torch.Tensor | None = None) -> torch.Tensor:
+def rotate(
+    x: torch.Tensor, angle: torch.Tensor, mirror: torch.Tensor | None = None
+) -> torch.Tensor:
     """Rotate each image about its centre by its own angle (bilinear), mirrored first if asked.
 
     Parameters
@@ -94,8 +96,9 @@ def rotate(x: torch.Tensor, angle: torch.Tensor, mirror: torch.Tensor | None = N
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_rotate_flip(x: torch.Tensor, generator: torch.Generator, *,
-                       rotation: str = "continuous", flip: bool = True) -> torch.Tensor:
+def random_rotate_flip(
+    x: torch.Tensor, generator: torch.Generator, *, rotation: str = "continuous", flip: bool = True
+) -> torch.Tensor:
     """Random in-plane rotation and mirror of every pattern of a batch, each its own.
 
     Parameters
@@ -122,7 +125,9 @@ def random_rotate_flip(x: torch.Tensor, generator: torch.Generator, *,
     if h != w:
         raise ValueError(f"rotation needs square patterns, got {h} x {w}")
     n = b * p
-    mirror = (torch.rand(n, generator=generator) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
+    mirror = (
+        (torch.rand(n, generator=generator) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
+    )
     flat = x.reshape(n, 1, h, w)
     if rotation == "continuous":
         angle = torch.rand(n, generator=generator, dtype=torch.float64) * (2 * math.pi)

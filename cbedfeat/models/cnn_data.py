@@ -51,8 +51,10 @@ def _area_downsample(img: np.ndarray, size: int) -> np.ndarray:
         return img
     if h % size == 0 and w % size == 0:
         fh, fw = h // size, w // size
-        return img.reshape(n, size, fh, size, fw).mean(axis=(2, 4), dtype=np.float64).astype(
-            np.float32
+        return (
+            img.reshape(n, size, fh, size, fw)
+            .mean(axis=(2, 4), dtype=np.float64)
+            .astype(np.float32)
         )
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None]
     return torch.nn.functional.adaptive_avg_pool2d(t, size)[0].numpy()
@@ -172,15 +174,17 @@ class StackDataset(Dataset):
         except (OSError, KeyError, ValueError) as exc:
             raise OSError(f"cannot read {STACK_DATASET} of {path}:{group}: {exc}") from exc
         if data.ndim != 3:
-            raise ValueError(f"{path}:{group}: {STACK_DATASET} has shape {data.shape}, "
-                             "expected (3, H, W)")
+            raise ValueError(
+                f"{path}:{group}: {STACK_DATASET} has shape {data.shape}, expected (3, H, W)"
+            )
         return data
 
     def __getitem__(self, i: int):
         x = self._cache.get(i)
         if x is None:
-            x = preprocess_stack(self.read_raw(i), size=self.size, floor=self.floor,
-                                 standardize=self.standardize)
+            x = preprocess_stack(
+                self.read_raw(i), size=self.size, floor=self.floor, standardize=self.standardize
+            )
             if self.cache:
                 self._cache[i] = x
         return (
@@ -234,7 +238,8 @@ def refs_from_table(table, base: str | Path | None = None) -> list[tuple[str, st
                     f"stack file {f!r} of the table not found (looked in "
                     f"{str(base) if base is not None else 'the working directory'}); feature "
                     "tables store bare file names: give the directory of the HDF5 files "
-                    "(data_root)")
+                    "(data_root)"
+                )
             cache[f] = str(p)
         refs.append((cache[f], g))
     return refs
@@ -243,8 +248,15 @@ def refs_from_table(table, base: str | Path | None = None) -> list[tuple[str, st
 # ----------------------------------------------------------------------------------
 # Indexing the training data: a feature table or HDF5 files -> rows of (file, group)
 # ----------------------------------------------------------------------------------
-INDEX_COLUMNS = ("file", "group", "material", "split", "energy_keV", "space_group",
-                 *LATTICE_COLUMNS)
+INDEX_COLUMNS = (
+    "file",
+    "group",
+    "material",
+    "split",
+    "energy_keV",
+    "space_group",
+    *LATTICE_COLUMNS,
+)
 
 
 def index_h5(paths, *, problems: list | None = None) -> pd.DataFrame:
@@ -267,8 +279,18 @@ def index_h5(paths, *, problems: list | None = None) -> pd.DataFrame:
     rows = []
     for s in iter_samples(paths, problems=problems, load_stack=False):
         m = s.meta
-        rows.append((str(Path(m.file).resolve()), m.group, m.material, m.split, m.energy_keV, m.space_group,
-                     *m.abc_angstrom.tolist(), *m.angles_degree.tolist()))
+        rows.append(
+            (
+                str(Path(m.file).resolve()),
+                m.group,
+                m.material,
+                m.split,
+                m.energy_keV,
+                m.space_group,
+                *m.abc_angstrom.tolist(),
+                *m.angles_degree.tolist(),
+            )
+        )
     return pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
 
 
@@ -280,7 +302,9 @@ def load_index(table_or_paths) -> tuple[pd.DataFrame, Path | None]:
     """
     if isinstance(table_or_paths, pd.DataFrame):
         return table_or_paths, None
-    paths = [table_or_paths] if isinstance(table_or_paths, (str, os.PathLike)) else list(table_or_paths)
+    paths = (
+        [table_or_paths] if isinstance(table_or_paths, (str, os.PathLike)) else list(table_or_paths)
+    )
     if len(paths) == 1 and str(paths[0]).endswith(".parquet"):
         return pd.read_parquet(paths[0]), Path(paths[0]).resolve().parent
     table = index_h5(paths)
@@ -302,8 +326,12 @@ def train_dev_split(table: pd.DataFrame, *, seed: int = 0, validation_fraction: 
     if train.empty:
         raise ValueError("the table has no rows of split 'train'")
     if dev.empty:
-        tr, va = grouped_validation_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
-                                          validation_fraction, random_state=seed)
+        tr, va = grouped_validation_split(
+            train["space_group"].to_numpy(),
+            train["material"].to_numpy(),
+            validation_fraction,
+            random_state=seed,
+        )
         train, dev = train.iloc[tr], train.iloc[va]
         log.info("no dev rows: held out %d materials of train", dev["material"].nunique())
     return train.reset_index(drop=True), dev.reset_index(drop=True)

@@ -61,8 +61,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None):
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ):
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -103,14 +104,20 @@ class ResNetTrunk(nn.Module):
     average pooling. ``out_features`` is ``widths[-1]``.
     """
 
-    def __init__(self, blocks=RESNET18_BLOCKS, widths=RESNET18_WIDTHS, in_channels: int = 1,
-                 zero_init_residual: bool = False):
+    def __init__(
+        self,
+        blocks=RESNET18_BLOCKS,
+        widths=RESNET18_WIDTHS,
+        in_channels: int = 1,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         if len(blocks) != 4 or len(widths) != 4:
             raise ValueError(f"a ResNet has four stages: got blocks {blocks}, widths {widths}")
         self.inplanes = int(widths[0])
-        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3,
-                               bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -134,8 +141,10 @@ class ResNetTrunk(nn.Module):
     def _make_layer(self, planes: int, n_blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * BasicBlock.expansion:
-            downsample = nn.Sequential(conv1x1(self.inplanes, planes * BasicBlock.expansion, stride),
-                                       nn.BatchNorm2d(planes * BasicBlock.expansion))
+            downsample = nn.Sequential(
+                conv1x1(self.inplanes, planes * BasicBlock.expansion, stride),
+                nn.BatchNorm2d(planes * BasicBlock.expansion),
+            )
         layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * BasicBlock.expansion
         layers += [BasicBlock(self.inplanes, planes) for _ in range(1, n_blocks)]
@@ -187,15 +196,24 @@ class CBEDResNet(nn.Module):
     same trunk as a (1, H, W) image: the trunk sees ``B * n_patterns`` images per batch.
     """
 
-    def __init__(self, n_classes: int, n_targets: int = 0, n_patterns: int = 3, width: int = 64,
-                 blocks=RESNET18_BLOCKS, pool: str = "concat", dropout: float = 0.2,
-                 zero_init_residual: bool = False):
+    def __init__(
+        self,
+        n_classes: int,
+        n_targets: int = 0,
+        n_patterns: int = 3,
+        width: int = 64,
+        blocks=RESNET18_BLOCKS,
+        pool: str = "concat",
+        dropout: float = 0.2,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         self.n_patterns, self.pool = int(n_patterns), pool
-        self.trunk = ResNetTrunk(blocks, resnet_widths(width), in_channels=1,
-                                 zero_init_residual=zero_init_residual)
+        self.trunk = ResNetTrunk(
+            blocks, resnet_widths(width), in_channels=1, zero_init_residual=zero_init_residual
+        )
         k = self.trunk.out_features * (self.n_patterns if pool == "concat" else 1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(k, n_classes)
@@ -208,6 +226,5 @@ class CBEDResNet(nn.Module):
         feats = self.trunk(x.reshape(b * p, 1, h, w)).reshape(b, p, -1)
         feats = feats.flatten(1) if self.pool == "concat" else feats.mean(dim=1)
         feats = self.dropout(feats)
-        reg = (self.regressor(feats) if self.regressor is not None
-               else feats.new_zeros((b, 0)))
+        reg = self.regressor(feats) if self.regressor is not None else feats.new_zeros((b, 0))
         return self.classifier(feats), reg

@@ -37,7 +37,9 @@ DEFAULT_MIN_CLASS_SCORES = 20
 _POOLED = -1  # Mondrian category of the classes with too few calibration scores
 
 
-def conformity_scores(proba: np.ndarray, classes: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+def conformity_scores(
+    proba: np.ndarray, classes: np.ndarray, y: np.ndarray | None = None
+) -> np.ndarray:
     """Hinge non-conformity scores ``1 - p`` (:func:`crepes.extras.hinge`).
 
     Parameters
@@ -91,8 +93,15 @@ class ConformalSets:
     min_class_scores: int = DEFAULT_MIN_CLASS_SCORES
 
     @classmethod
-    def fit(cls, proba: np.ndarray, y: np.ndarray, classes: np.ndarray, *, n_materials: int = 0,
-            min_class_scores: int = DEFAULT_MIN_CLASS_SCORES) -> ConformalSets:
+    def fit(
+        cls,
+        proba: np.ndarray,
+        y: np.ndarray,
+        classes: np.ndarray,
+        *,
+        n_materials: int = 0,
+        min_class_scores: int = DEFAULT_MIN_CLASS_SCORES,
+    ) -> ConformalSets:
         """Keep the scores of the calibration rows' true classes.
 
         Parameters
@@ -113,7 +122,13 @@ class ConformalSets:
         y = np.asarray(y, dtype=np.int64)
         if y.size == 0:
             raise ValueError("no calibration rows for the conformal sets")
-        return cls(classes, conformity_scores(proba, classes, y), y, int(n_materials), int(min_class_scores))
+        return cls(
+            classes,
+            conformity_scores(proba, classes, y),
+            y,
+            int(n_materials),
+            int(min_class_scores),
+        )
 
     def categories(self) -> np.ndarray:
         """Mondrian category of every class: the class itself, or -1 (pooled rare classes).
@@ -123,8 +138,13 @@ class ConformalSets:
         (K,) ndarray of int
         """
         counts = dict(zip(*np.unique(self.labels, return_counts=True), strict=True))
-        return np.array([c if counts.get(c, 0) >= self.min_class_scores else _POOLED
-                         for c in self.classes.tolist()], dtype=np.int64)
+        return np.array(
+            [
+                c if counts.get(c, 0) >= self.min_class_scores else _POOLED
+                for c in self.classes.tolist()
+            ],
+            dtype=np.int64,
+        )
 
     def p_values(self, proba: np.ndarray, *, mondrian: bool = False) -> np.ndarray:
         """Conformal p-value of every class of every row (:meth:`crepes.ConformalClassifier.predict_p`).
@@ -155,8 +175,11 @@ class ConformalSets:
             # Too few pooled scores: judge the rare candidates against every score.
             own_bins = cal_bins != _POOLED
             if pooled.any():
-                out[:, pooled] = ConformalClassifier().fit(self.scores).predict_p(
-                    alphas[:, pooled], smoothing=False)
+                out[:, pooled] = (
+                    ConformalClassifier()
+                    .fit(self.scores)
+                    .predict_p(alphas[:, pooled], smoothing=False)
+                )
             scores, bins = self.scores[own_bins], cal_bins[own_bins]
         else:
             own = np.ones_like(pooled)
@@ -165,12 +188,17 @@ class ConformalSets:
             # One flat call: every (row, candidate) score with its candidate's category.
             flat = alphas[:, own].ravel()
             flat_bins = np.tile(category[own], alphas.shape[0])
-            p = ConformalClassifier().fit(scores, bins=bins).predict_p(flat, bins=flat_bins, smoothing=False)
+            p = (
+                ConformalClassifier()
+                .fit(scores, bins=bins)
+                .predict_p(flat, bins=flat_bins, smoothing=False)
+            )
             out[:, own] = p.reshape(alphas.shape[0], -1)
         return out
 
-    def predict_set(self, proba: np.ndarray, coverage: float = DEFAULT_COVERAGE, *,
-                    mondrian: bool = False) -> np.ndarray:
+    def predict_set(
+        self, proba: np.ndarray, coverage: float = DEFAULT_COVERAGE, *, mondrian: bool = False
+    ) -> np.ndarray:
         """Prediction sets at a nominal coverage.
 
         Parameters
@@ -193,15 +221,25 @@ class ConformalSets:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see :meth:`from_dict`)."""
-        return {"score": "hinge", "n_scores": int(self.scores.size), "n_materials": self.n_materials,
-                "min_class_scores": self.min_class_scores, "classes": self.classes.tolist(),
-                "scores": self.scores.tolist(), "labels": self.labels.tolist()}
+        return {
+            "score": "hinge",
+            "n_scores": int(self.scores.size),
+            "n_materials": self.n_materials,
+            "min_class_scores": self.min_class_scores,
+            "classes": self.classes.tolist(),
+            "scores": self.scores.tolist(),
+            "labels": self.labels.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConformalSets:
         """Inverse of :meth:`to_dict`."""
         if data.get("score", "hinge") != "hinge":
             raise ValueError(f"unknown non-conformity score {data.get('score')!r}")
-        return cls(np.asarray(data["classes"], dtype=np.int64), np.asarray(data["scores"], dtype=np.float64),
-                   np.asarray(data["labels"], dtype=np.int64), int(data.get("n_materials", 0)),
-                   int(data.get("min_class_scores", DEFAULT_MIN_CLASS_SCORES)))
+        return cls(
+            np.asarray(data["classes"], dtype=np.int64),
+            np.asarray(data["scores"], dtype=np.float64),
+            np.asarray(data["labels"], dtype=np.int64),
+            int(data.get("n_materials", 0)),
+            int(data.get("min_class_scores", DEFAULT_MIN_CLASS_SCORES)),
+        )

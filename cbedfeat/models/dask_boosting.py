@@ -70,8 +70,15 @@ def dask_features(frame, feature_names):
     return frame[list(feature_names)].astype(np.float32)
 
 
-def fit_dask(estimator: SpaceGroupClassifier, client, frame, feature_names, *,
-             label: str = "space_group", groups: str = "material") -> SpaceGroupClassifier:
+def fit_dask(
+    estimator: SpaceGroupClassifier,
+    client,
+    frame,
+    feature_names,
+    *,
+    label: str = "space_group",
+    groups: str = "material",
+) -> SpaceGroupClassifier:
     """Fit ``estimator`` with ``xgboost.dask`` on the rows of a Dask DataFrame.
 
     Parameters
@@ -122,26 +129,35 @@ def fit_dask(estimator: SpaceGroupClassifier, client, frame, feature_names, *,
     in_va = frame[groups].astype(str).isin(list(held)) if held else None
     parts = [("train", frame if in_va is None else frame[~in_va], train_scale)]
     if in_va is not None:
-        parts.append(("validation", frame[in_va],
-                      train_scale if est.weight_validation else None))
+        parts.append(("validation", frame[in_va], train_scale if est.weight_validation else None))
     device = resolve_device(est.device)
     params = est._booster_params(len(classes), device, seed)
     matrices = {}
     for name, rows, scale in parts:
         lab = rows[label].map_partitions(
-            _encoded, classes, full if scale is not None else np.ones(len(classes)),
+            _encoded,
+            classes,
+            full if scale is not None else np.ones(len(classes)),
             scale if scale is not None else 1.0,
             meta={"label": np.int32, "weight": np.float64},
         )
         matrices[name] = dxgb.DaskQuantileDMatrix(
-            client, dask_features(rows, feature_names), label=lab["label"], weight=lab["weight"],
-            max_bin=est.max_bin, ref=matrices.get("train"),
+            client,
+            dask_features(rows, feature_names),
+            label=lab["label"],
+            weight=lab["weight"],
+            max_bin=est.max_bin,
+            ref=matrices.get("train"),
         )
     evals = [(matrices["validation"], "validation")] if "validation" in matrices else None
     with xgb.config_context(verbosity=1):
         out = dxgb.train(
-            client, params, matrices["train"], num_boost_round=int(est.n_estimators),
-            evals=evals, early_stopping_rounds=int(est.early_stopping_rounds) if evals else None,
+            client,
+            params,
+            matrices["train"],
+            num_boost_round=int(est.n_estimators),
+            evals=evals,
+            early_stopping_rounds=int(est.early_stopping_rounds) if evals else None,
             verbose_eval=False,
         )
     booster = out["booster"]
@@ -150,8 +166,14 @@ def fit_dask(estimator: SpaceGroupClassifier, client, frame, feature_names, *,
     booster.feature_names = None
     booster.feature_types = None
     est.n_features_in_ = len(feature_names)
-    return est._set_fitted(booster, classes, dict(out.get("history") or {}),
-                           stopped=evals is not None, n_train=tr.size, n_validation=va.size)
+    return est._set_fitted(
+        booster,
+        classes,
+        dict(out.get("history") or {}),
+        stopped=evals is not None,
+        n_train=tr.size,
+        n_validation=va.size,
+    )
 
 
 def _proba_part(part, booster, feature_names, n_classes):

@@ -105,8 +105,15 @@ class ClassWeightedClassifier(ClassifierMixin, BaseEstimator):
         Passed to ``estimator`` when it has that parameter (bagging sets it per bag).
     """
 
-    def __init__(self, estimator, *, weighting="balanced", weight_beta=0.999, weight_cap=None,
-                 random_state=None):
+    def __init__(
+        self,
+        estimator,
+        *,
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        random_state=None,
+    ):
         self.estimator = estimator
         self.weighting = weighting
         self.weight_beta = weight_beta
@@ -186,8 +193,13 @@ class _ImblearnSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.label_map_ = classes.tolist()
         self.device_used_ = self._device_used()
-        logger.info("%s: %d classes, %d samples, device %s", type(self).__name__,
-                    len(classes), len(y), self.device_used_)
+        logger.info(
+            "%s: %d classes, %d samples, device %s",
+            type(self).__name__,
+            len(classes),
+            len(y),
+            self.device_used_,
+        )
         return self
 
     def _device_used(self) -> str:
@@ -225,9 +237,20 @@ class BalancedRandomForestSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
     random_state : int, RandomState or None
     """
 
-    def __init__(self, *, n_estimators=200, max_depth=None, max_features="sqrt",
-                 min_samples_leaf=1, max_per_class="median", weighting="balanced",
-                 weight_beta=0.999, weight_cap=None, n_jobs=None, random_state=0):
+    def __init__(
+        self,
+        *,
+        n_estimators=200,
+        max_depth=None,
+        max_features="sqrt",
+        min_samples_leaf=1,
+        max_per_class="median",
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        n_jobs=None,
+        random_state=0,
+    ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.max_features = max_features
@@ -243,10 +266,15 @@ class BalancedRandomForestSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
         from imblearn.ensemble import BalancedRandomForestClassifier
 
         return BalancedRandomForestClassifier(
-            n_estimators=self.n_estimators, max_depth=self.max_depth,
-            max_features=self.max_features, min_samples_leaf=self.min_samples_leaf,
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf,
             sampling_strategy=capped_sampling_strategy(y, self.max_per_class),
-            replacement=True, bootstrap=False, n_jobs=self.n_jobs, random_state=seed,
+            replacement=True,
+            bootstrap=False,
+            n_jobs=self.n_jobs,
+            random_state=seed,
         )
 
 
@@ -276,10 +304,23 @@ class BalancedBaggingSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
 
     _takes_sample_weight = False
 
-    def __init__(self, *, n_estimators=5, max_per_class="median", boost_rounds=60,
-                 learning_rate=0.2, max_depth=4, max_bin=64, colsample_bytree=0.4,
-                 weighting="balanced", weight_beta=0.999, weight_cap=None, device="auto",
-                 n_jobs=None, random_state=0):
+    def __init__(
+        self,
+        *,
+        n_estimators=5,
+        max_per_class="median",
+        boost_rounds=60,
+        learning_rate=0.2,
+        max_depth=4,
+        max_bin=64,
+        colsample_bytree=0.4,
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        device="auto",
+        n_jobs=None,
+        random_state=0,
+    ):
         self.n_estimators = n_estimators
         self.max_per_class = max_per_class
         self.boost_rounds = boost_rounds
@@ -298,16 +339,27 @@ class BalancedBaggingSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
         from imblearn.ensemble import BalancedBaggingClassifier
 
         base = SpaceGroupClassifier(
-            n_estimators=self.boost_rounds, learning_rate=self.learning_rate,
-            max_depth=self.max_depth, max_bin=self.max_bin, subsample=1.0,
-            colsample_bytree=self.colsample_bytree, weighting=self.weighting,
-            weight_beta=self.weight_beta, weight_cap=self.weight_cap,
-            early_stopping_rounds=None, device=self.device, n_jobs=self.n_jobs,
+            n_estimators=self.boost_rounds,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            max_bin=self.max_bin,
+            subsample=1.0,
+            colsample_bytree=self.colsample_bytree,
+            weighting=self.weighting,
+            weight_beta=self.weight_beta,
+            weight_cap=self.weight_cap,
+            early_stopping_rounds=None,
+            device=self.device,
+            n_jobs=self.n_jobs,
         )
         return BalancedBaggingClassifier(
-            estimator=base, n_estimators=self.n_estimators,
+            estimator=base,
+            n_estimators=self.n_estimators,
             sampling_strategy=CappedStrategy(class_cap(y, self.max_per_class)),
-            replacement=False, bootstrap=True, n_jobs=1, random_state=seed,
+            replacement=False,
+            bootstrap=True,
+            n_jobs=1,
+            random_state=seed,
         )
 
     def _device_used(self) -> str:
@@ -340,9 +392,21 @@ class EasyEnsembleSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
 
     _takes_sample_weight = False
 
-    def __init__(self, *, n_estimators=5, boost_rounds=30, max_depth=5, max_features="sqrt",
-                 learning_rate=0.5, max_per_class="median", weighting="balanced",
-                 weight_beta=0.999, weight_cap=None, n_jobs=None, random_state=0):
+    def __init__(
+        self,
+        *,
+        n_estimators=5,
+        boost_rounds=30,
+        max_depth=5,
+        max_features="sqrt",
+        learning_rate=0.5,
+        max_per_class="median",
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        n_jobs=None,
+        random_state=0,
+    ):
         self.n_estimators = n_estimators
         self.boost_rounds = boost_rounds
         self.max_depth = max_depth
@@ -362,16 +426,22 @@ class EasyEnsembleSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
 
         ada = AdaBoostClassifier(
             DecisionTreeClassifier(max_depth=self.max_depth, max_features=self.max_features),
-            n_estimators=self.boost_rounds, learning_rate=self.learning_rate,
+            n_estimators=self.boost_rounds,
+            learning_rate=self.learning_rate,
         )
         base = ClassWeightedClassifier(
-            ada, weighting=self.weighting, weight_beta=self.weight_beta,
+            ada,
+            weighting=self.weighting,
+            weight_beta=self.weight_beta,
             weight_cap=self.weight_cap,
         )
         return EasyEnsembleClassifier(
-            n_estimators=self.n_estimators, estimator=base,
+            n_estimators=self.n_estimators,
+            estimator=base,
             sampling_strategy=CappedStrategy(class_cap(y, self.max_per_class)),
-            replacement=False, n_jobs=self.n_jobs, random_state=seed,
+            replacement=False,
+            n_jobs=self.n_jobs,
+            random_state=seed,
         )
 
 
@@ -394,9 +464,19 @@ class RUSBoostSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
         As for :class:`BalancedRandomForestSpaceGroupClassifier`.
     """
 
-    def __init__(self, *, n_estimators=100, max_depth=6, max_features="sqrt",
-                 learning_rate=0.5, max_per_class="median", weighting="balanced",
-                 weight_beta=0.999, weight_cap=None, random_state=0):
+    def __init__(
+        self,
+        *,
+        n_estimators=100,
+        max_depth=6,
+        max_features="sqrt",
+        learning_rate=0.5,
+        max_per_class="median",
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        random_state=0,
+    ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.max_features = max_features
@@ -413,7 +493,9 @@ class RUSBoostSpaceGroupClassifier(_ImblearnSpaceGroupClassifier):
 
         return RUSBoostClassifier(
             DecisionTreeClassifier(max_depth=self.max_depth, max_features=self.max_features),
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
             sampling_strategy=capped_sampling_strategy(y, self.max_per_class),
-            replacement=False, random_state=seed,
+            replacement=False,
+            random_state=seed,
         )

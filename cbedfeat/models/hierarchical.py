@@ -91,8 +91,16 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     device_used_ : str
     """
 
-    def __init__(self, estimator=None, *, level="crystal_system", weighting="balanced",
-                 device="auto", n_jobs=None, random_state=0):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        level="crystal_system",
+        weighting="balanced",
+        device="auto",
+        n_jobs=None,
+        random_state=0,
+    ):
         self.estimator = estimator
         self.level = level
         self.weighting = weighting
@@ -108,8 +116,12 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     def _template(self):
         est = SpaceGroupClassifier() if self.estimator is None else clone(self.estimator)
-        own = {"weighting": self.weighting, "device": self.device, "n_jobs": self.n_jobs,
-               "random_state": self.random_state}
+        own = {
+            "weighting": self.weighting,
+            "device": self.device,
+            "n_jobs": self.n_jobs,
+            "random_state": self.random_state,
+        }
         accepted = est.get_params(deep=False)
         est.set_params(**{k: v for k, v in own.items() if k in accepted})
         return est
@@ -151,7 +163,9 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
                 continue
             rows = sample_system == system
             group_ests[system] = _fit_stage(
-                clone(template), X[rows], y[rows],
+                clone(template),
+                X[rows],
+                y[rows],
                 None if groups is None else groups[rows],
                 None if sample_weight is None else sample_weight[rows],
             )
@@ -164,9 +178,14 @@ class HierarchicalSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         fitted = [system_est] + list(group_ests.values())
         devices = {getattr(e, "device_used_", "cpu") for e in fitted if hasattr(e, "predict")}
         self.device_used_ = ",".join(sorted(devices)) or "cpu"
-        logger.info("%s: %d %s groups, %d classes, device %s", type(self).__name__,
-                    len(systems), self.level if isinstance(self.level, str) else "label",
-                    len(classes), self.device_used_)
+        logger.info(
+            "%s: %d %s groups, %d classes, device %s",
+            type(self).__name__,
+            len(systems),
+            self.level if isinstance(self.level, str) else "label",
+            len(classes),
+            self.device_used_,
+        )
         return self
 
     def predict_proba(self, X):

@@ -82,10 +82,23 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
     needs_targets = True
     predicts_lattice = True
 
-    def __init__(self, *, n_splits=5, regressor_estimators=300, regressor_max_depth=6,
-                 regressor_learning_rate=0.1, system_params=None, classifier_params=None,
-                 passthrough=True, weighting="balanced", weight_beta=0.999, weight_cap=None,
-                 device="auto", n_jobs=None, random_state=0):
+    def __init__(
+        self,
+        *,
+        n_splits=5,
+        regressor_estimators=300,
+        regressor_max_depth=6,
+        regressor_learning_rate=0.1,
+        system_params=None,
+        classifier_params=None,
+        passthrough=True,
+        weighting="balanced",
+        weight_beta=0.999,
+        weight_cap=None,
+        device="auto",
+        n_jobs=None,
+        random_state=0,
+    ):
         self.n_splits = n_splits
         self.regressor_estimators = regressor_estimators
         self.regressor_max_depth = regressor_max_depth
@@ -102,18 +115,31 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
 
     # -- building blocks -------------------------------------------------------------
     def _classifier(self, extra) -> SpaceGroupClassifier:
-        params = {"weighting": self.weighting, "weight_beta": self.weight_beta,
-                  "weight_cap": self.weight_cap, "device": self.device, "n_jobs": self.n_jobs,
-                  "random_state": self.random_state}
+        params = {
+            "weighting": self.weighting,
+            "weight_beta": self.weight_beta,
+            "weight_cap": self.weight_cap,
+            "device": self.device,
+            "n_jobs": self.n_jobs,
+            "random_state": self.random_state,
+        }
         return SpaceGroupClassifier(**{**params, **dict(extra or {})})
 
     def _regressor(self, device: str):
         from xgboost import XGBRegressor
 
-        return XGBRegressor(n_estimators=self.regressor_estimators, max_depth=self.regressor_max_depth,
-                            learning_rate=self.regressor_learning_rate, tree_method="hist",
-                            subsample=0.8, colsample_bytree=0.5, multi_strategy="one_output_per_tree",
-                            device=device, n_jobs=self.n_jobs, random_state=self.random_state)
+        return XGBRegressor(
+            n_estimators=self.regressor_estimators,
+            max_depth=self.regressor_max_depth,
+            learning_rate=self.regressor_learning_rate,
+            tree_method="hist",
+            subsample=0.8,
+            colsample_bytree=0.5,
+            multi_strategy="one_output_per_tree",
+            device=device,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
 
     def _X(self, X) -> np.ndarray:
         if isinstance(X, pd.DataFrame):
@@ -174,8 +200,12 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
         if Z.shape[0] != n:
             raise ValueError(f"targets has {Z.shape[0]} rows for {n} labels")
         if groups is None:
-            warnings.warn("no groups given: out-of-fold predictions are grouped per row, so "
-                          "samples of one material leak between folds", UserWarning, stacklevel=2)
+            warnings.warn(
+                "no groups given: out-of-fold predictions are grouped per row, so "
+                "samples of one material leak between folds",
+                UserWarning,
+                stacklevel=2,
+            )
             groups = np.arange(n)
         groups = np.asarray(groups)
         systems = np.array([crystal_system_index(v) for v in y])
@@ -183,21 +213,30 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
         n_groups = np.unique(groups).size
         if n_groups < 2:
             raise ValueError("out-of-fold stacking needs at least two groups (materials)")
-        folds = GroupKFold(n_splits=min(self.n_splits, n_groups), shuffle=True,
-                           random_state=self.random_state)
+        folds = GroupKFold(
+            n_splits=min(self.n_splits, n_groups), shuffle=True, random_state=self.random_state
+        )
         oof = np.full((n, len(STAGE1_NAMES)), np.nan)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         for k, (tr, te) in enumerate(folds.split(X, y, groups)):
             reg, sys_clf = self._fit_stage1(
-                self._regressor(device), self._classifier(self.system_params), X[tr], Z[tr],
-                systems[tr], groups[tr], None if sw is None else sw[tr])
+                self._regressor(device),
+                self._classifier(self.system_params),
+                X[tr],
+                Z[tr],
+                systems[tr],
+                groups[tr],
+                None if sw is None else sw[tr],
+            )
             oof[te] = self._stage1(reg, sys_clf, X[te])
             log.info("multi-task fold %d: stage 1 fitted on %d rows", k, len(tr))
         self.oof_stage1_ = oof
         self.classifier_ = self._classifier(self.classifier_params).fit(
-            self._stage2_input(X, oof), y, groups=groups, sample_weight=sw)
+            self._stage2_input(X, oof), y, groups=groups, sample_weight=sw
+        )
         self.regressor_, self.system_classifier_ = self._fit_stage1(
-            self._regressor(device), self._classifier(self.system_params), X, Z, systems, groups, sw)
+            self._regressor(device), self._classifier(self.system_params), X, Z, systems, groups, sw
+        )
         self.classes_ = self.classifier_.classes_
         self.n_features_in_ = X.shape[1]
         self.device_used_ = getattr(self.classifier_, "device_used_", device)
@@ -237,9 +276,12 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
 
         names = list(feature_names) if feature_names is not None else feature_columns(table.columns)
         check_no_leak(names)
-        return self.fit(table.loc[:, names], table["space_group"].to_numpy(),
-                        targets=table.loc[:, list(LATTICE_COLUMNS)],
-                        groups=table["material"].astype(str).to_numpy())
+        return self.fit(
+            table.loc[:, names],
+            table["space_group"].to_numpy(),
+            targets=table.loc[:, list(LATTICE_COLUMNS)],
+            groups=table["material"].astype(str).to_numpy(),
+        )
 
 
 def clone_single_task(model: MultiTaskCBEDModel) -> SpaceGroupClassifier:

@@ -38,38 +38,42 @@ STATE_FORMAT = 1
 
 #: Classes rebuilt from their attributes (``cls.__new__`` + ``__dict__``); a state file
 #: naming any other class is refused.
-OBJECT_CLASSES: frozenset[str] = frozenset({
-    "cbedfeat.models.blend.BlendedClassifier",
-    "cbedfeat.models.boosting.SpaceGroupClassifier",
-    "cbedfeat.models.ensembles.BalancedBaggingSpaceGroupClassifier",
-    "cbedfeat.models.ensembles.BalancedRandomForestSpaceGroupClassifier",
-    "cbedfeat.models.ensembles.CappedStrategy",
-    "cbedfeat.models.ensembles.ClassWeightedClassifier",
-    "cbedfeat.models.ensembles.EasyEnsembleSpaceGroupClassifier",
-    "cbedfeat.models.ensembles.RUSBoostSpaceGroupClassifier",
-    "cbedfeat.models.gated.SystemGatedClassifier",
-    "cbedfeat.models.hierarchical.HierarchicalSpaceGroupClassifier",
-    "cbedfeat.models.logit_adjust.LogitAdjustedClassifier",
-    "cbedfeat.models.multitask.MultiTaskCBEDModel",
-    # containers that hold cbedfeat objects (XGBoost bags, class-weighted AdaBoost,
-    # capped samplers), so skops cannot take them whole
-    "imblearn.ensemble._bagging.BalancedBaggingClassifier",
-    "imblearn.ensemble._easy_ensemble.EasyEnsembleClassifier",
-    "imblearn.pipeline.Pipeline",
-    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
-    "xgboost.sklearn.XGBRegressor",
-})
+OBJECT_CLASSES: frozenset[str] = frozenset(
+    {
+        "cbedfeat.models.blend.BlendedClassifier",
+        "cbedfeat.models.boosting.SpaceGroupClassifier",
+        "cbedfeat.models.ensembles.BalancedBaggingSpaceGroupClassifier",
+        "cbedfeat.models.ensembles.BalancedRandomForestSpaceGroupClassifier",
+        "cbedfeat.models.ensembles.CappedStrategy",
+        "cbedfeat.models.ensembles.ClassWeightedClassifier",
+        "cbedfeat.models.ensembles.EasyEnsembleSpaceGroupClassifier",
+        "cbedfeat.models.ensembles.RUSBoostSpaceGroupClassifier",
+        "cbedfeat.models.gated.SystemGatedClassifier",
+        "cbedfeat.models.hierarchical.HierarchicalSpaceGroupClassifier",
+        "cbedfeat.models.logit_adjust.LogitAdjustedClassifier",
+        "cbedfeat.models.multitask.MultiTaskCBEDModel",
+        # containers that hold cbedfeat objects (XGBoost bags, class-weighted AdaBoost,
+        # capped samplers), so skops cannot take them whole
+        "imblearn.ensemble._bagging.BalancedBaggingClassifier",
+        "imblearn.ensemble._easy_ensemble.EasyEnsembleClassifier",
+        "imblearn.pipeline.Pipeline",
+        "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
+        "xgboost.sklearn.XGBRegressor",
+    }
+)
 
 #: Types a bundle's skops file may hold beyond those skops trusts by default
 #: (computed with ``skops.io.get_untrusted_types`` over every model of the registry; a
 #: test keeps the list complete and the save refuses anything else).
-SKOPS_TRUSTED: frozenset[str] = frozenset({
-    "imblearn.ensemble._forest.BalancedRandomForestClassifier",
-    "imblearn.ensemble._weight_boosting.RUSBoostClassifier",
-    "imblearn.pipeline.Pipeline",
-    "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
-    "sklearn.tree._tree.Tree",
-})
+SKOPS_TRUSTED: frozenset[str] = frozenset(
+    {
+        "imblearn.ensemble._forest.BalancedRandomForestClassifier",
+        "imblearn.ensemble._weight_boosting.RUSBoostClassifier",
+        "imblearn.pipeline.Pipeline",
+        "imblearn.under_sampling._prototype_selection._random_under_sampler.RandomUnderSampler",
+        "sklearn.tree._tree.Tree",
+    }
+)
 
 #: zlib level of the skops members (1: fastest; a tree's mostly-zero class fractions
 #: deflate well at any level, see bench/results/bundle_size.md).
@@ -138,19 +142,29 @@ class _Writer:
                 if isinstance(value, list):
                     return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
                 if isinstance(value, tuple):
-                    return {_TAG: "tuple",
-                            "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-                return {_TAG: "dict", "ordered": isinstance(value, OrderedDict),
-                        "items": [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
-                                  for k, v in value.items()]}
+                    return {
+                        _TAG: "tuple",
+                        "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)],
+                    }
+                return {
+                    _TAG: "dict",
+                    "ordered": isinstance(value, OrderedDict),
+                    "items": [
+                        [self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
+                        for k, v in value.items()
+                    ],
+                }
             finally:
                 self.stack.pop()
         return self._object(value, where)
 
     def _array(self, value: np.ndarray, where: str) -> Any:
         if value.dtype.kind == "O":
-            return {_TAG: "objects", "shape": list(value.shape),
-                    "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value.ravel())]}
+            return {
+                _TAG: "objects",
+                "shape": list(value.shape),
+                "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value.ravel())],
+            }
         if value.dtype.kind not in "biufcUS" or value.dtype.names is not None:
             raise UnsupportedStateError(f"{where}: array of dtype {value.dtype}")
         path, name = self._file("arrays", ".npy")
@@ -180,13 +194,15 @@ class _Writer:
 
             path, name = self._file("members", ".skops")
             # Deflated: a tree's leaves store all K class fractions, mostly zeros.
-            skops.io.dump(value, path, compression=zipfile.ZIP_DEFLATED,
-                          compresslevel=SKOPS_COMPRESSLEVEL)
+            skops.io.dump(
+                value, path, compression=zipfile.ZIP_DEFLATED, compresslevel=SKOPS_COMPRESSLEVEL
+            )
             _check_skops(path)
             return {_TAG: "skops", "file": name}
         raise UnsupportedStateError(
             f"{where}: cannot save a {qualname} without pickle (supported: numbers, strings, "
-            "NumPy arrays, lists, tuples, dicts, XGBoost boosters, scikit-learn estimators)")
+            "NumPy arrays, lists, tuples, dicts, XGBoost boosters, scikit-learn estimators)"
+        )
 
 
 def save_state(model: Any, directory: str | Path) -> Path:

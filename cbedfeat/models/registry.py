@@ -110,71 +110,85 @@ class ModelSpec:
 _FIXED = "100 XGBoost rounds, no early stopping"
 _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
-        "xgb", "cbedfeat.models.boosting:SpaceGroupClassifier",
+        "xgb",
+        "cbedfeat.models.boosting:SpaceGroupClassifier",
         "XGBoost hist, early stopping on a material-grouped hold-out; CPU or CUDA",
         Standing(36.7, 16.6, "imbalance.md", "unweighted"),
     ),
     ModelSpec(
-        "brf", "cbedfeat.models.ensembles:BalancedRandomForestSpaceGroupClassifier",
+        "brf",
+        "cbedfeat.models.ensembles:BalancedRandomForestSpaceGroupClassifier",
         "imbalanced-learn balanced random forest, classes capped at the median count",
         Standing(16.7, 10.6, "imbalance.md", "balanced weights"),
     ),
     ModelSpec(
-        "bagging", "cbedfeat.models.ensembles:BalancedBaggingSpaceGroupClassifier",
+        "bagging",
+        "cbedfeat.models.ensembles:BalancedBaggingSpaceGroupClassifier",
         "imbalanced-learn balanced bagging of XGBoost models",
         Standing(22.7, 14.2, "imbalance.md", "balanced weights"),
     ),
     ModelSpec(
-        "easy", "cbedfeat.models.ensembles:EasyEnsembleSpaceGroupClassifier",
+        "easy",
+        "cbedfeat.models.ensembles:EasyEnsembleSpaceGroupClassifier",
         "imbalanced-learn EasyEnsemble: AdaBoost on under-sampled subsets",
         Standing(13.3, 5.4, "imbalance.md", "balanced weights"),
     ),
     ModelSpec(
-        "rusboost", "cbedfeat.models.ensembles:RUSBoostSpaceGroupClassifier",
+        "rusboost",
+        "cbedfeat.models.ensembles:RUSBoostSpaceGroupClassifier",
         "imbalanced-learn RUSBoost: AdaBoost with per-round under-sampling",
         Standing(7.8, 3.7, "imbalance.md", "balanced weights"),
     ),
     ModelSpec(
-        "hierarchical", "cbedfeat.models.hierarchical:HierarchicalSpaceGroupClassifier",
+        "hierarchical",
+        "cbedfeat.models.hierarchical:HierarchicalSpaceGroupClassifier",
         "crystal system first, then the space group within it (XGBoost stages)",
         Standing(25.3, 10.9, "imbalance.md", "balanced weights"),
     ),
     ModelSpec(
-        "logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "logit",
+        "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
         "XGBoost with post-hoc logit adjustment, strength chosen on a grouped hold-out",
         Standing(39.8, 19.6, "imbalance.md", f"unweighted, {_FIXED}"),
     ),
     ModelSpec(
-        "gated", "cbedfeat.models.gated:SystemGatedClassifier",
+        "gated",
+        "cbedfeat.models.gated:SystemGatedClassifier",
         "flat XGBoost whose crystal-system shares come from a 7-class XGBoost",
         Standing(40.4, 18.1, "imbalance.md", f"unweighted, {_FIXED}"),
     ),
     ModelSpec(
-        "gated-logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "gated-logit",
+        "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
         "the logit adjustment of gated",
         Standing(40.0, 18.9, "imbalance.md", f"unweighted, {_FIXED}"),
     ),
     ModelSpec(
-        "blend", "cbedfeat.models.blend:BlendedClassifier",
+        "blend",
+        "cbedfeat.models.blend:BlendedClassifier",
         "soft vote of XGBoost and extremely randomised trees, share chosen on a hold-out",
         Standing(42.4, 19.4, "imbalance.md", f"unweighted, {_FIXED}"),
     ),
     ModelSpec(
-        "gated-blend-logit", "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
+        "gated-blend-logit",
+        "cbedfeat.models.logit_adjust:LogitAdjustedClassifier",
         "gated-logit with blends as the flat and the crystal-system model",
         Standing(43.3, 22.6, "imbalance.md", f"unweighted, {_FIXED}; best on the bench"),
     ),
     ModelSpec(
-        "multitask", "cbedfeat.models.multitask:MultiTaskCBEDModel",
+        "multitask",
+        "cbedfeat.models.multitask:MultiTaskCBEDModel",
         "predicts the lattice and crystal system out of fold, then the space group",
         Standing(31.6, 13.5, "multitask.md", "balanced weights"),
         inputs="features+lattice",
     ),
     ModelSpec(
-        "cnn", "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
+        "cnn",
+        "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
         "PyTorch ResNet on the raw stacks with the published recipe (baseline)",
         Standing(25.3, 9.2, "cnn.md", "the earlier small CNN (arch=small), unweighted, 15 epochs"),
-        inputs="stacks", extra="cnn",
+        inputs="stacks",
+        extra="cnn",
     ),
 )
 
@@ -279,8 +293,10 @@ def _multitask(cls, common: dict, params: dict):
     """The multi-task model; ``n_estimators`` (``--n-estimators``) is its stage-2 classifier's."""
     n_estimators = params.pop("n_estimators", None)
     if n_estimators is not None:
-        params["classifier_params"] = {**(params.get("classifier_params") or {}),
-                                       "n_estimators": n_estimators}
+        params["classifier_params"] = {
+            **(params.get("classifier_params") or {}),
+            "n_estimators": n_estimators,
+        }
     return _plain("multitask", cls, common, params)
 
 
@@ -311,8 +327,14 @@ def parameters(name: str) -> set[str]:
     return names - {"estimator"}
 
 
-def make_model(name: str, *, weighting: str = DEFAULT_WEIGHTING, device: str = "auto",
-               random_state: int = 0, **params: Any):
+def make_model(
+    name: str,
+    *,
+    weighting: str = DEFAULT_WEIGHTING,
+    device: str = "auto",
+    random_state: int = 0,
+    **params: Any,
+):
     """A configured, unfitted estimator by name.
 
     Parameters
@@ -364,6 +386,8 @@ def markdown_table() -> str:
     rows = ["| model | what it is | reads | measured standing |", "| --- | --- | --- | --- |"]
     for spec in MODELS.values():
         default = " (default)" if spec.name == DEFAULT_MODEL else ""
-        rows.append(f"| `{spec.name}`{default} | {spec.description} | {spec.inputs} | "
-                    f"{spec.standing_text} |")
+        rows.append(
+            f"| `{spec.name}`{default} | {spec.description} | {spec.inputs} | "
+            f"{spec.standing_text} |"
+        )
     return "\n".join(rows)

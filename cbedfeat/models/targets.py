@@ -35,7 +35,13 @@ TARGET_NAMES: tuple[str, ...] = (
     "log_volume",
 )
 UNITS: Mapping[str, str] = {
-    "a": "A", "b": "A", "c": "A", "alpha": "deg", "beta": "deg", "gamma": "deg", "volume": "A^3",
+    "a": "A",
+    "b": "A",
+    "c": "A",
+    "alpha": "deg",
+    "beta": "deg",
+    "gamma": "deg",
+    "volume": "A^3",
 }
 
 
@@ -144,7 +150,7 @@ def regression_errors(true, pred, crystal_system=None) -> dict:
     if len(true) != len(pred):
         raise ValueError(f"true has {len(true)} rows, pred has {len(pred)}")
     cols = [c for c in PHYSICAL_COLUMNS if c in pred.columns]
-    err = (pred[cols].to_numpy(float) - true[cols].to_numpy(float))
+    err = pred[cols].to_numpy(float) - true[cols].to_numpy(float)
 
     def _mae(rows: np.ndarray) -> dict[str, float]:
         out = {}
@@ -154,15 +160,17 @@ def regression_errors(true, pred, crystal_system=None) -> dict:
             out[col] = float(e.mean()) if e.size else float("nan")
         return out
 
-    report = {"n": int(len(true)), "mae": _mae(np.arange(len(true))),
-              "units": {c: UNITS[c] for c in cols}}
+    report = {
+        "n": int(len(true)),
+        "mae": _mae(np.arange(len(true))),
+        "units": {c: UNITS[c] for c in cols},
+    }
     if crystal_system is not None:
         cs = np.asarray(crystal_system).astype(str)
         if cs.shape[0] != len(true):
             raise ValueError("crystal_system must have one entry per row")
         report["mae_by_crystal_system"] = {
-            s: {"n": int((cs == s).sum()), **_mae(np.flatnonzero(cs == s))}
-            for s in sorted(set(cs))
+            s: {"n": int((cs == s).sum()), **_mae(np.flatnonzero(cs == s))} for s in sorted(set(cs))
         }
     return report
 

@@ -91,7 +91,9 @@ def class_weight_table(
         w = (1.0 - beta) / -np.expm1(counts * np.log(beta)) if beta > 0 else np.ones_like(counts)
     if cap is not None:
         w = np.minimum(w, cap * w.min())
-    return {c.item() if hasattr(c, "item") else c: float(v) for c, v in zip(classes, w, strict=True)}
+    return {
+        c.item() if hasattr(c, "item") else c: float(v) for c, v in zip(classes, w, strict=True)
+    }
 
 
 def weights_from_table(y, table: dict) -> np.ndarray:
@@ -114,7 +116,9 @@ def weights_from_table(y, table: dict) -> np.ndarray:
 
     y = np.asarray(y)
     fallback = float(np.mean(list(table.values()))) if table else 1.0
-    return np.array([table.get(v.item() if hasattr(v, "item") else v, fallback) for v in y], dtype=np.float64)
+    return np.array(
+        [table.get(v.item() if hasattr(v, "item") else v, fallback) for v in y], dtype=np.float64
+    )
 
 
 def compute_sample_weights(

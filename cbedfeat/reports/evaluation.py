@@ -148,7 +148,11 @@ def plot_reliability(calibration: Mapping[str, Any], path: Path) -> Path:
         if not scores or not scores.get("reliability"):
             continue
         bins = scores["reliability"]
-        pts = [(c, a) for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["count"], strict=True) if n]
+        pts = [
+            (c, a)
+            for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["count"], strict=True)
+            if n
+        ]
         x, y = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
         ax.plot(x, y, marker=marker, label=f"{label} (ECE {scores['ece']:.3f})")
     ax.set_xlabel("mean top-1 probability in the bin")
@@ -192,38 +196,59 @@ def _kinematic_section(metrics: Mapping[str, Any]) -> str:
     if "kinematic_ceiling" not in metrics:  # a metrics.json written before these metrics
         return ""
     source = metrics.get("kinematic_ceiling_counts", "training rows")
-    caveat = ("" if source == "training rows" else
-              " The model bundle holds no training label counts, so the best guesses come from the "
-              "evaluated rows' own counts: an upper bound of the ceiling under the training counts.")
+    caveat = (
+        ""
+        if source == "training rows"
+        else " The model bundle holds no training label counts, so the best guesses come from the "
+        "evaluated rows' own counts: an upper bound of the ceiling under the training counts."
+    )
     parts = [
         "<h2>What kinematic diffraction allows</h2>",
         "<p>Two space groups with the same Laue class and the same systematic absences give identical "
         "kinematic intensities (one kinematic-equivalence class; absences from spglib's symmetry "
         "operations, |h|, |k|, |l| &le; 6). The kinematic ceiling is the share of evaluated rows whose "
-        "space group is the most frequent member of its class in the " + html.escape(str(source))
-        + " (ties and classes without rows: the smallest number)." + caveat + "</p>",
-        _table([
-            ("top-1 accuracy", _pct(metrics["top1_accuracy"])),
-            ("kinematic ceiling", _pct(metrics["kinematic_ceiling"])),
-            ("top-1 / ceiling", _pct(metrics["top1_over_ceiling"])),
-            ("accuracy up to equivalence", _pct(metrics["equivalence_accuracy"])),
-            ("crystal system accuracy", _pct(metrics["crystal_system_accuracy"])),
-            ("Laue class accuracy", _pct(metrics["laue_class_accuracy"])),
-            ("point group accuracy", _pct(metrics["point_group_accuracy"])),
-        ], ["metric", "value"]),
+        "space group is the most frequent member of its class in the "
+        + html.escape(str(source))
+        + " (ties and classes without rows: the smallest number)."
+        + caveat
+        + "</p>",
+        _table(
+            [
+                ("top-1 accuracy", _pct(metrics["top1_accuracy"])),
+                ("kinematic ceiling", _pct(metrics["kinematic_ceiling"])),
+                ("top-1 / ceiling", _pct(metrics["top1_over_ceiling"])),
+                ("accuracy up to equivalence", _pct(metrics["equivalence_accuracy"])),
+                ("crystal system accuracy", _pct(metrics["crystal_system_accuracy"])),
+                ("Laue class accuracy", _pct(metrics["laue_class_accuracy"])),
+                ("point group accuracy", _pct(metrics["point_group_accuracy"])),
+            ],
+            ["metric", "value"],
+        ),
         "<h3>Wrong top-1 predictions by error bin</h3><p>Each wrong prediction in the first bin that "
         "fits; shares are of all evaluated rows, so the bins add up to 1 - top-1.</p>",
-        _table([(b["label"], b["n"], _pct(b["share"])) for b in metrics["error_bins"].values()],
-               ["error bin", "rows", "share of evaluated rows"]),
+        _table(
+            [(b["label"], b["n"], _pct(b["share"])) for b in metrics["error_bins"].values()],
+            ["error bin", "rows", "share of evaluated rows"],
+        ),
     ]
     pairs = metrics.get("confused_pairs") or []
     if pairs:
         parts.append("<h3>Most confused pairs</h3>")
-        parts.append(_table(
-            [(f"{p['true']} {p['true_symbol']}", f"{p['predicted']} {p['predicted_symbol']}", p["n"],
-              _pct(p["share"]), p["bin_label"]) for p in pairs],
-            ["true", "predicted", "rows", "share of evaluated rows", "error bin"],
-        ))
+        parts.append(
+            _table(
+                [
+                    (
+                        f"{p['true']} {p['true_symbol']}",
+                        f"{p['predicted']} {p['predicted_symbol']}",
+                        p["n"],
+                        _pct(p["share"]),
+                        p["bin_label"],
+                    )
+                    for p in pairs
+                ],
+                ["true", "predicted", "rows", "share of evaluated rows", "error bin"],
+            )
+        )
     return "".join(parts)
 
 
@@ -234,46 +259,91 @@ def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
     if cal:
         parts.append("<h2>Calibration</h2>")
         if cal.get("after") is None:
-            parts.append("<p>The bundle holds no calibration (train with --calibration-fraction); "
-                         "the model's own probabilities are scored.</p>")
+            parts.append(
+                "<p>The bundle holds no calibration (train with --calibration-fraction); "
+                "the model's own probabilities are scored.</p>"
+            )
         else:
-            parts.append(f"<p>Temperature {cal['temperature']:.3f}, fitted by minimising the log loss on "
-                         "a material-grouped hold-out of the training rows that the model was not fitted "
-                         "on.</p>")
-        names = [("log_loss", "log loss"), ("brier", "Brier score (multiclass, 0-2)"),
-                 ("ece", "expected calibration error (top-1, 15 bins)")]
+            parts.append(
+                f"<p>Temperature {cal['temperature']:.3f}, fitted by minimising the log loss on "
+                "a material-grouped hold-out of the training rows that the model was not fitted "
+                "on.</p>"
+            )
+        names = [
+            ("log_loss", "log loss"),
+            ("brier", "Brier score (multiclass, 0-2)"),
+            ("ece", "expected calibration error (top-1, 15 bins)"),
+        ]
         after = cal.get("after") or {}
-        parts.append(_table([(label, cal["before"].get(key), after.get(key)) for key, label in names],
-                            ["metric", "model", "calibrated"]))
+        parts.append(
+            _table(
+                [(label, cal["before"].get(key), after.get(key)) for key, label in names],
+                ["metric", "model", "calibrated"],
+            )
+        )
     conf = metrics.get("conformal")
     if conf:
         nominal = conf.get("nominal")
         kind = "class-conditional (Mondrian)" if conf.get("mondrian") else "marginal"
-        parts.append(f"<h2>Conformal prediction sets</h2><p>Split conformal, {kind}, nominal coverage "
-                     f"{_pct(nominal)}: the share of rows whose set holds the true space group.</p>")
+        parts.append(
+            f"<h2>Conformal prediction sets</h2><p>Split conformal, {kind}, nominal coverage "
+            f"{_pct(nominal)}: the share of rows whose set holds the true space group.</p>"
+        )
         rows = [("all rows", conf["n"], _pct(conf["coverage"]))]
-        rows += [(f"system: {k}", v["n"], _pct(v["coverage"])) for k, v in conf["by_crystal_system"].items()]
-        rows += [(f"{k} classes", conf[k]["n"], _pct(conf[k]["coverage"])) for k in ("rare", "frequent")]
+        rows += [
+            (f"system: {k}", v["n"], _pct(v["coverage"]))
+            for k, v in conf["by_crystal_system"].items()
+        ]
+        rows += [
+            (f"{k} classes", conf[k]["n"], _pct(conf[k]["coverage"])) for k in ("rare", "frequent")
+        ]
         parts.append(_table(rows, ["rows", "n", "empirical coverage"]))
-        parts.append(_table([("mean set size", conf["mean_set_size"]), ("median set size", conf["median_set_size"]),
-                             ("empty sets", _pct(conf["empty_share"])),
-                             ("single-group sets", _pct(conf["singleton_share"]))], ["set size", "value"]))
+        parts.append(
+            _table(
+                [
+                    ("mean set size", conf["mean_set_size"]),
+                    ("median set size", conf["median_set_size"]),
+                    ("empty sets", _pct(conf["empty_share"])),
+                    ("single-group sets", _pct(conf["singleton_share"])),
+                ],
+                ["set size", "value"],
+            )
+        )
         parts.append("<h3>Distribution of set sizes</h3>")
         parts.append(_table(list(conf["set_size_counts"].items()), ["set size", "rows"]))
         if conf["rare_classes"]:
             parts.append("<h3>Coverage per rare class</h3>")
-            parts.append(_table([(r["space_group"], space_group_symbol(r["space_group"]), r["n"],
-                                  _pct(r["coverage"])) for r in conf["rare_classes"]],
-                                ["SG", "symbol", "rows", "coverage"]))
+            parts.append(
+                _table(
+                    [
+                        (
+                            r["space_group"],
+                            space_group_symbol(r["space_group"]),
+                            r["n"],
+                            _pct(r["coverage"]),
+                        )
+                        for r in conf["rare_classes"]
+                    ],
+                    ["SG", "symbol", "rows", "coverage"],
+                )
+            )
     mat = metrics.get("per_material")
     if mat:
-        parts.append(f"<h2>One prediction per material</h2><p>{mat['n_materials']} materials, "
-                     f"{mat['mean_stacks_per_material']:.1f} stacks each on average; a material's "
-                     "prediction sums its stacks' calibrated log-probabilities.</p>")
-        parts.append(_table([("top-1, single stacks", _pct(mat["stack_top1_accuracy"])),
-                             ("top-1, per material", _pct(mat["material_top1_accuracy"])),
-                             (f"top-{mat['k']}, per material", _pct(mat["material_topk_accuracy"]))],
-                            ["accuracy", "value"]))
+        parts.append(
+            f"<h2>One prediction per material</h2><p>{mat['n_materials']} materials, "
+            f"{mat['mean_stacks_per_material']:.1f} stacks each on average; a material's "
+            "prediction sums its stacks' calibrated log-probabilities.</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    ("top-1, single stacks", _pct(mat["stack_top1_accuracy"])),
+                    ("top-1, per material", _pct(mat["material_top1_accuracy"])),
+                    (f"top-{mat['k']}, per material", _pct(mat["material_topk_accuracy"])),
+                ],
+                ["accuracy", "value"],
+            )
+        )
     return "".join(parts)
 
 
@@ -284,8 +354,13 @@ def space_group_symbol(number: int) -> str:
     return space_group_info(int(number)).symbol
 
 
-def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title: str,
-                model_info: Mapping[str, Any] | None = None) -> str:
+def render_html(
+    metrics: Mapping[str, Any],
+    plots: Mapping[str, Path],
+    *,
+    title: str,
+    model_info: Mapping[str, Any] | None = None,
+) -> str:
     """The report page as one HTML string (plots embedded as base64 PNG)."""
     from cbedfeat.metrics.classification import summary_metrics
 
@@ -293,29 +368,61 @@ def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title:
     parts = [f"<h1>{html.escape(title)}</h1>"]
     if model_info:
         parts.append("<h2>Model</h2>")
-        parts.append(_table([(k, v if not isinstance(v, Mapping | list) else json.dumps(v))
-                             for k, v in model_info.items()], ["field", "value"]))
+        parts.append(
+            _table(
+                [
+                    (k, v if not isinstance(v, Mapping | list) else json.dumps(v))
+                    for k, v in model_info.items()
+                ],
+                ["field", "value"],
+            )
+        )
     parts.append("<h2>Metrics</h2>")
-    parts.append(f"<p>{metrics['n_samples']} evaluated samples of {metrics['n_classes_evaluated']} "
-                 f"space groups; the model knows {metrics['n_classes_model']} space groups.</p>")
+    parts.append(
+        f"<p>{metrics['n_samples']} evaluated samples of {metrics['n_classes_evaluated']} "
+        f"space groups; the model knows {metrics['n_classes_model']} space groups.</p>"
+    )
     parts.append(_table(list(summary.items()), ["metric", "value"]))
     if "rare" in metrics:
-        parts.append(f"<h2>Rare against frequent classes</h2><p>Rare: fewer than "
-                     f"{metrics['rare_threshold_materials']} training materials.</p>")
-        parts.append(_table(
-            [(name, metrics[name]["n_classes"], metrics[name]["n_samples"],
-              metrics[name]["recall_macro"], metrics[name]["recall_micro"]) for name in ("rare", "frequent")],
-            ["classes", "n classes", "n samples", "recall (mean over classes)", "recall (over samples)"],
-        ))
+        parts.append(
+            f"<h2>Rare against frequent classes</h2><p>Rare: fewer than "
+            f"{metrics['rare_threshold_materials']} training materials.</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    (
+                        name,
+                        metrics[name]["n_classes"],
+                        metrics[name]["n_samples"],
+                        metrics[name]["recall_macro"],
+                        metrics[name]["recall_micro"],
+                    )
+                    for name in ("rare", "frequent")
+                ],
+                [
+                    "classes",
+                    "n classes",
+                    "n samples",
+                    "recall (mean over classes)",
+                    "recall (over samples)",
+                ],
+            )
+        )
     reg = metrics.get("regression")
     if reg:  # multi-task models: lattice MAE, overall and per true crystal system
         cols = list(reg["mae"])
         parts.append("<h2>Lattice regression (mean absolute error)</h2>")
-        parts.append(_table(
-            [("all", reg["n"], *(reg["mae"][c] for c in cols))]
-            + [(s, r["n"], *(r[c] for c in cols)) for s, r in reg.get("mae_by_crystal_system", {}).items()],
-            ["crystal system", "n", *(f"{c} ({reg['units'][c]})" for c in cols)],
-        ))
+        parts.append(
+            _table(
+                [("all", reg["n"], *(reg["mae"][c] for c in cols))]
+                + [
+                    (s, r["n"], *(r[c] for c in cols))
+                    for s, r in reg.get("mae_by_crystal_system", {}).items()
+                ],
+                ["crystal system", "n", *(f"{c} ({reg['units'][c]})" for c in cols)],
+            )
+        )
     unseen = metrics.get("unseen", {})
     if unseen.get("classes"):
         parts.append(
@@ -329,19 +436,48 @@ def render_html(metrics: Mapping[str, Any], plots: Mapping[str, Path], *, title:
     parts.append("<h2>Plots</h2>")
     for key, path in plots.items():
         parts.append(_img(path, key.replace("_", " ")))
-    parts.append("<h2>Per-class results</h2><p>Sorted by training samples, most frequent first.</p>")
+    parts.append(
+        "<h2>Per-class results</h2><p>Sorted by training samples, most frequent first.</p>"
+    )
     rows = sorted(metrics["per_class"], key=lambda r: (-r["train_samples"], r["space_group"]))
-    parts.append(_table(
-        [(r["space_group"], r["symbol"], r["crystal_system"], r["train_samples"], r["train_materials"],
-          r["support"], r["recall"], r["precision"], r["f1"]) for r in rows],
-        ["SG", "symbol", "system", "train samples", "train materials", "eval samples", "recall",
-         "precision", "F1"],
-    ))
-    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "text-align:right}th{background:#f0f0f0}img{max-width:100%}figure{margin:1em 0}")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    parts.append(
+        _table(
+            [
+                (
+                    r["space_group"],
+                    r["symbol"],
+                    r["crystal_system"],
+                    r["train_samples"],
+                    r["train_materials"],
+                    r["support"],
+                    r["recall"],
+                    r["precision"],
+                    r["f1"],
+                )
+                for r in rows
+            ],
+            [
+                "SG",
+                "symbol",
+                "system",
+                "train samples",
+                "train materials",
+                "eval samples",
+                "recall",
+                "precision",
+                "F1",
+            ],
+        )
+    )
+    style = (
+        "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:right}th{background:#f0f0f0}img{max-width:100%}figure{margin:1em 0}"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def write_report(
@@ -400,8 +536,12 @@ def _validation_text(val: Mapping[str, Any] | None) -> str | None:
     if not val:
         return None
     text = f"{val.get('source')}, {val.get('n_samples')} samples"
-    shown = [("top1_accuracy", "top-1"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"),
-             ("crystal_system_accuracy", "crystal system")]
+    shown = [
+        ("top1_accuracy", "top-1"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("macro_f1", "macro-F1"),
+        ("crystal_system_accuracy", "crystal system"),
+    ]
     parts = [f"{label} {val[key]:.3f}" for key, label in shown if val.get(key) is not None]
     return text + (": " + ", ".join(parts) if parts else "")
 
@@ -433,8 +573,15 @@ def run_evaluation(
     table, meta = read_table(features)
     bundle.check_features(table.columns, source=str(features))
     bundle.check_table_metadata(meta)
-    metrics = evaluate_bundle(bundle, table, split=split, rare_threshold=rare_threshold, top_k=top_k,
-                              coverage=coverage, mondrian=mondrian)
+    metrics = evaluate_bundle(
+        bundle,
+        table,
+        split=split,
+        rare_threshold=rare_threshold,
+        top_k=top_k,
+        coverage=coverage,
+        mondrian=mondrian,
+    )
     training = bundle.training or {}
     info = {
         "bundle": str(Path(model_dir)),
@@ -449,6 +596,10 @@ def run_evaluation(
         "validation": _validation_text(training.get("validation")),
         "versions": ", ".join(f"{k} {v}" for k, v in (bundle.versions or {}).items()),
     }
-    page = write_report(metrics, out_dir, title=f"cbedfeat evaluation: {training.get('model', 'model')}",
-                        model_info=info)
+    page = write_report(
+        metrics,
+        out_dir,
+        title=f"cbedfeat evaluation: {training.get('model', 'model')}",
+        model_info=info,
+    )
     return page, metrics

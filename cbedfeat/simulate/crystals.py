@@ -30,18 +30,19 @@ import numpy as np
 
 from cbedfeat.simulate.elements import ANIONS, ELEMENTS, formula_of
 
-MIN_DISTANCE_A = 1.5      # minimum interatomic distance of every crystal
-MAX_LATTICE_A = 9.9       # lattice constants stay below 10 A, as in the ORNL set
+MIN_DISTANCE_A = 1.5  # minimum interatomic distance of every crystal
+MAX_LATTICE_A = 9.9  # lattice constants stay below 10 A, as in the ORNL set
 MIN_LATTICE_A = 2.8
 SYMPREC = 1e-3
-MAX_ATTEMPTS = 200        # full attempts (new lattice, new atoms) before giving up
-_SEED_TRIES = 40          # seed points tried for each Wyckoff orbit
+MAX_ATTEMPTS = 200  # full attempts (new lattice, new atoms) before giving up
+_SEED_TRIES = 40  # seed points tried for each Wyckoff orbit
 _MAX_ORBITS = 16
 _SPECIAL = np.array([0.0, 0.5, 0.25, 0.75, 1 / 8, 3 / 8, 5 / 8, 7 / 8, 1 / 3, 2 / 3, 1 / 6, 5 / 6])
 # 27 lattice translations: the minimum-image convention alone misses short contacts in
 # oblique cells.
-_OFFSETS = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)],
-                    dtype=float)
+_OFFSETS = np.array(
+    [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float
+)
 
 
 class CrystalGenerationError(RuntimeError):
@@ -230,8 +231,9 @@ def orbit(seed: np.ndarray, rotations: np.ndarray, translations: np.ndarray) -> 
     return images[np.sort(first)]
 
 
-def min_distance(frac_a: np.ndarray, frac_b: np.ndarray, lattice: np.ndarray,
-                 same: bool = False) -> float:
+def min_distance(
+    frac_a: np.ndarray, frac_b: np.ndarray, lattice: np.ndarray, same: bool = False
+) -> float:
     """Shortest periodic distance (Angstrom) between two sets of fractional points.
 
     Parameters
@@ -307,9 +309,11 @@ def _try_build(space_group: int, rng: np.random.Generator):
         z = species[k] if k < len(species) else int(rng.choice(species))
         for _ in range(_SEED_TRIES):
             pts = orbit(_random_seed(rng, hexagonal), rot, trans)
-            if (len(pts) + len(frac) <= 2 * target_atoms + 4
-                    and min_distance(pts, pts, lattice, same=True) >= MIN_DISTANCE_A
-                    and min_distance(pts, frac, lattice) >= MIN_DISTANCE_A):
+            if (
+                len(pts) + len(frac) <= 2 * target_atoms + 4
+                and min_distance(pts, pts, lattice, same=True) >= MIN_DISTANCE_A
+                and min_distance(pts, frac, lattice) >= MIN_DISTANCE_A
+            ):
                 frac = np.vstack([frac, pts])
                 numbers += [z] * len(pts)
                 break
@@ -321,8 +325,9 @@ def _try_build(space_group: int, rng: np.random.Generator):
     return lattice, frac, np.asarray(numbers, dtype=int)
 
 
-def detected_space_group(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray,
-                         symprec: float = SYMPREC) -> int:
+def detected_space_group(
+    lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, symprec: float = SYMPREC
+) -> int:
     """Space-group number spglib finds for a cell (0 when it finds none)."""
     import spglib
 
@@ -331,8 +336,13 @@ def detected_space_group(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndar
     return 0 if dataset is None else int(dataset.number)
 
 
-def random_crystal(space_group: int, rng: np.random.Generator, *, material: str = "",
-                   max_attempts: int = MAX_ATTEMPTS) -> Crystal:
+def random_crystal(
+    space_group: int,
+    rng: np.random.Generator,
+    *,
+    material: str = "",
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Crystal:
     """A random crystal that spglib finds in exactly ``space_group``.
 
     Parameters
@@ -369,9 +379,15 @@ def random_crystal(space_group: int, rng: np.random.Generator, *, material: str 
         lattice, frac, numbers = built
         number = detected_space_group(lattice, frac, numbers)
         if number == info.number:
-            return Crystal(lattice=lattice, frac=frac, numbers=numbers,
-                           space_group=info.number, material=material)
+            return Crystal(
+                lattice=lattice,
+                frac=frac,
+                numbers=numbers,
+                space_group=info.number,
+                material=material,
+            )
         found[number] = found.get(number, 0) + 1
     raise CrystalGenerationError(
         f"no crystal of space group {info.number} ({info.symbol}) after {max_attempts} "
-        f"attempts; spglib found {dict(sorted(found.items()))} (-1: atoms did not fit)")
+        f"attempts; spglib found {dict(sorted(found.items()))} (-1: atoms did not fit)"
+    )

@@ -13,17 +13,58 @@ from collections.abc import Iterable
 # crystals: common elements of inorganic compounds, light to heavy, so that the
 # scattering power varies across materials as in the Materials Project.
 ELEMENTS: dict[int, tuple[str, float]] = {
-    3: ("Li", 0.98), 4: ("Be", 1.57), 5: ("B", 2.04), 6: ("C", 2.55), 7: ("N", 3.04),
-    8: ("O", 3.44), 9: ("F", 3.98), 11: ("Na", 0.93), 12: ("Mg", 1.31), 13: ("Al", 1.61),
-    14: ("Si", 1.90), 15: ("P", 2.19), 16: ("S", 2.58), 17: ("Cl", 3.16), 19: ("K", 0.82),
-    20: ("Ca", 1.00), 21: ("Sc", 1.36), 22: ("Ti", 1.54), 23: ("V", 1.63), 24: ("Cr", 1.66),
-    25: ("Mn", 1.55), 26: ("Fe", 1.83), 27: ("Co", 1.88), 28: ("Ni", 1.91), 29: ("Cu", 1.90),
-    30: ("Zn", 1.65), 31: ("Ga", 1.81), 32: ("Ge", 2.01), 33: ("As", 2.18), 34: ("Se", 2.55),
-    35: ("Br", 2.96), 37: ("Rb", 0.82), 38: ("Sr", 0.95), 39: ("Y", 1.22), 40: ("Zr", 1.33),
-    41: ("Nb", 1.60), 42: ("Mo", 2.16), 47: ("Ag", 1.93), 48: ("Cd", 1.69), 49: ("In", 1.78),
-    50: ("Sn", 1.96), 51: ("Sb", 2.05), 52: ("Te", 2.10), 53: ("I", 2.66), 55: ("Cs", 0.79),
-    56: ("Ba", 0.89), 57: ("La", 1.10), 74: ("W", 2.36), 78: ("Pt", 2.28), 79: ("Au", 2.54),
-    82: ("Pb", 2.33), 83: ("Bi", 2.02),
+    3: ("Li", 0.98),
+    4: ("Be", 1.57),
+    5: ("B", 2.04),
+    6: ("C", 2.55),
+    7: ("N", 3.04),
+    8: ("O", 3.44),
+    9: ("F", 3.98),
+    11: ("Na", 0.93),
+    12: ("Mg", 1.31),
+    13: ("Al", 1.61),
+    14: ("Si", 1.90),
+    15: ("P", 2.19),
+    16: ("S", 2.58),
+    17: ("Cl", 3.16),
+    19: ("K", 0.82),
+    20: ("Ca", 1.00),
+    21: ("Sc", 1.36),
+    22: ("Ti", 1.54),
+    23: ("V", 1.63),
+    24: ("Cr", 1.66),
+    25: ("Mn", 1.55),
+    26: ("Fe", 1.83),
+    27: ("Co", 1.88),
+    28: ("Ni", 1.91),
+    29: ("Cu", 1.90),
+    30: ("Zn", 1.65),
+    31: ("Ga", 1.81),
+    32: ("Ge", 2.01),
+    33: ("As", 2.18),
+    34: ("Se", 2.55),
+    35: ("Br", 2.96),
+    37: ("Rb", 0.82),
+    38: ("Sr", 0.95),
+    39: ("Y", 1.22),
+    40: ("Zr", 1.33),
+    41: ("Nb", 1.60),
+    42: ("Mo", 2.16),
+    47: ("Ag", 1.93),
+    48: ("Cd", 1.69),
+    49: ("In", 1.78),
+    50: ("Sn", 1.96),
+    51: ("Sb", 2.05),
+    52: ("Te", 2.10),
+    53: ("I", 2.66),
+    55: ("Cs", 0.79),
+    56: ("Ba", 0.89),
+    57: ("La", 1.10),
+    74: ("W", 2.36),
+    78: ("Pt", 2.28),
+    79: ("Au", 2.54),
+    82: ("Pb", 2.33),
+    83: ("Bi", 2.02),
 }
 
 # Anions are drawn more often for multi-species crystals, as most inorganic compounds
@@ -56,6 +97,7 @@ def formula_of(numbers: Iterable[int]) -> str:
     counts: dict[int, int] = {}
     for z in numbers:
         counts[int(z)] = counts.get(int(z), 0) + 1
-    order = sorted(counts, key=lambda z: (ELEMENTS[z][1], ELEMENTS[z][0]) if z in ELEMENTS
-                   else (99.0, str(z)))
+    order = sorted(
+        counts, key=lambda z: (ELEMENTS[z][1], ELEMENTS[z][0]) if z in ELEMENTS else (99.0, str(z))
+    )
     return " ".join(f"{symbol(z)}{counts[z]}" for z in order)

@@ -90,18 +90,29 @@ def _renderers(config: SimulationConfig, crystal, z_dirs, device: str) -> list:
     if config.engine == "multislice":
         from cbedfeat.simulate.multislice import MultisliceSettings, ZoneAxisPotential
 
-        settings = MultisliceSettings(probe_grid=config.probe_grid,
-                                      oversampling=config.oversampling, device=device)
-        return [ZoneAxisPotential(crystal, uvw, settings, shape=config.shape).render
-                for uvw in z_dirs]
+        settings = MultisliceSettings(
+            probe_grid=config.probe_grid, oversampling=config.oversampling, device=device
+        )
+        return [
+            ZoneAxisPotential(crystal, uvw, settings, shape=config.shape).render for uvw in z_dirs
+        ]
     from cbedfeat.simulate.kinematic import render_pattern
 
-    return [lambda energy, options, rng, uvw=uvw: render_pattern(
-        crystal, uvw, energy, options=options, rng=rng) for uvw in z_dirs]
+    return [
+        lambda energy, options, rng, uvw=uvw: render_pattern(
+            crystal, uvw, energy, options=options, rng=rng
+        )
+        for uvw in z_dirs
+    ]
 
 
-def simulate_material(config: SimulationConfig, index: int, space_group: int,
-                      split: str = "unknown", device: str = "cpu") -> list[tuple[np.ndarray, object]]:
+def simulate_material(
+    config: SimulationConfig,
+    index: int,
+    space_group: int,
+    split: str = "unknown",
+    device: str = "cpu",
+) -> list[tuple[np.ndarray, object]]:
     """All K samples of material ``index``: ``[(stack, SampleMeta), ...]`` in energy order.
 
     ``stack`` is (3, H, W) float32, one pattern per zone axis, rendered by
@@ -125,11 +136,19 @@ def simulate_material(config: SimulationConfig, index: int, space_group: int,
             d_hkls.append(float(info["d_hkl"]))
             semi.append(float(info["semi_angle"]))
         meta = SampleMeta(
-            file="", group=f"sample_{index}_{j}", split=split, material=crystal.material,
-            space_group=crystal.space_group, energy_keV=int(energy), z_dirs=z_dirs,
-            y_dirs=np.array(y_dirs), semi_angles_rad=np.array(semi),
-            d_hkls_angstrom=np.array(d_hkls), abc_angstrom=crystal.abc,
-            angles_degree=crystal.angles, formula=crystal.formula,
+            file="",
+            group=f"sample_{index}_{j}",
+            split=split,
+            material=crystal.material,
+            space_group=crystal.space_group,
+            energy_keV=int(energy),
+            z_dirs=z_dirs,
+            y_dirs=np.array(y_dirs),
+            semi_angles_rad=np.array(semi),
+            d_hkls_angstrom=np.array(d_hkls),
+            abc_angstrom=crystal.abc,
+            angles_degree=crystal.angles,
+            formula=crystal.formula,
         )
         out.append((np.stack(patterns), meta))
     return out
@@ -173,7 +192,8 @@ def _check_plan_file(out_dir: Path, plan: Plan, resume: bool) -> None:
         if old != json.loads(plan.to_json()):
             raise ValueError(
                 f"{out_dir} holds a different simulation ({PLAN_FILE} differs from these "
-                "parameters); choose another --out or pass --no-resume to overwrite it")
+                "parameters); choose another --out or pass --no-resume to overwrite it"
+            )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(plan.to_json())
     os.replace(tmp, path)
@@ -200,9 +220,17 @@ def _results(tasks: list, workers: int) -> Iterator[list]:
             os.environ["OPENBLAS_NUM_THREADS"] = old
 
 
-def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationConfig | None = None,
-                     workers: int = 1, resume: bool = True, progress: bool = True,
-                     device: str = "cpu", **overrides) -> GenerationResult:
+def generate_dataset(
+    out_dir,
+    *,
+    preset: str | None = None,
+    config: SimulationConfig | None = None,
+    workers: int = 1,
+    resume: bool = True,
+    progress: bool = True,
+    device: str = "cpu",
+    **overrides,
+) -> GenerationResult:
     """Simulate a data set into ``out_dir`` as ``batch_{train,dev,test}_<n>.h5`` files.
 
     Parameters
@@ -257,18 +285,28 @@ def generate_dataset(out_dir, *, preset: str | None = None, config: SimulationCo
             result.skipped.append(fp.name)
         else:
             pending.append(fp)
-    tasks = [(config, i, int(plan.space_groups[i]), fp.split, device)
-             for fp in pending for i in fp.materials]
-    log.info("simulating %d materials into %d files (%d complete files kept), %d workers",
-             len(tasks), len(pending), len(result.skipped), workers)
+    tasks = [
+        (config, i, int(plan.space_groups[i]), fp.split, device)
+        for fp in pending
+        for i in fp.materials
+    ]
+    log.info(
+        "simulating %d materials into %d files (%d complete files kept), %d workers",
+        len(tasks),
+        len(pending),
+        len(result.skipped),
+        workers,
+    )
     results = _results(tasks, workers)
     level = config.compression_level if config.compression == "gzip" else None
     try:
-        with progress_bar(total=len(tasks), desc="simulate", unit="material",
-                          enabled=progress) as bar:
+        with progress_bar(
+            total=len(tasks), desc="simulate", unit="material", enabled=progress
+        ) as bar:
             for fp in pending:
-                with ORNLWriter(out_dir / fp.name, compression=config.compression,
-                                compression_opts=level) as writer:
+                with ORNLWriter(
+                    out_dir / fp.name, compression=config.compression, compression_opts=level
+                ) as writer:
                     for _ in fp.materials:
                         for stack, meta in next(results):
                             writer.write(stack, meta)

@@ -175,8 +175,9 @@ def detector_frame(lattice: np.ndarray, uvw, g_ref: np.ndarray) -> np.ndarray:
     return np.stack([ex, ey, ez])
 
 
-def laue_zone(recip: np.ndarray, basis: ZoneBasis, frame: np.ndarray, n: int,
-              g_max: float, g_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def laue_zone(
+    recip: np.ndarray, basis: ZoneBasis, frame: np.ndarray, n: int, g_max: float, g_min: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Reflections of Laue zone ``n`` whose in-plane part lies in an annulus.
 
     Parameters

@@ -62,7 +62,11 @@ from cbedfeat.simulate.scattering import (
 )
 
 __all__ = [
-    "RenderOptions", "detector_mask", "finish_pattern", "reference_reflection", "render_pattern",
+    "RenderOptions",
+    "detector_mask",
+    "finish_pattern",
+    "reference_reflection",
+    "render_pattern",
     "structure_factors",
 ]
 
@@ -236,8 +240,9 @@ def finish_pattern(image: np.ndarray, opts: RenderOptions, rng: np.random.Genera
     if opts.blur_px > 0:
         from scipy.ndimage import gaussian_filter
 
-        image = gaussian_filter(image.astype(np.float32), opts.blur_px, mode="constant",
-                                truncate=3.0)
+        image = gaussian_filter(
+            image.astype(np.float32), opts.blur_px, mode="constant", truncate=3.0
+        )
     image[~inside_circle] = 0.0
     if opts.dose is not None:
         counts = rng.poisson(np.maximum(image[inside_circle], 0.0) * opts.dose)
@@ -288,8 +293,9 @@ def _excitation_error(g: np.ndarray, kx, ky, kz, wavenumber) -> np.ndarray:
     return -(kg + 0.5 * g2[:, None]) / wavenumber
 
 
-def render_pattern(crystal, uvw, energy_keV: float, *, options: RenderOptions | None = None,
-                   rng=None) -> tuple[np.ndarray, dict]:
+def render_pattern(
+    crystal, uvw, energy_keV: float, *, options: RenderOptions | None = None, rng=None
+) -> tuple[np.ndarray, dict]:
     """Render one CBED pattern of a crystal along zone axis [uvw].
 
     Parameters
@@ -346,14 +352,21 @@ def render_pattern(crystal, uvw, energy_keV: float, *, options: RenderOptions | 
     tilt0 = np.zeros(2)
     if opts.mistilt_mrad > 0:
         azimuth = float(rng.uniform(0.0, 2.0 * np.pi))
-        tilt0 = opts.mistilt_mrad * 1e-3 * wavenumber * np.array([np.cos(azimuth),
-                                                                  np.sin(azimuth)])
+        tilt0 = opts.mistilt_mrad * 1e-3 * wavenumber * np.array([np.cos(azimuth), np.sin(azimuth)])
     kx = tilt0[0] + dc * px
     ky = tilt0[1] - dr * px  # rows run along -y
     kz = np.sqrt(wavenumber**2 - kx**2 - ky**2)
 
-    hkl, g, n_zolz = _reflections(recip, basis, frame, wavenumber, disk_r, tilt0, g_det,
-                                  max(_S_PREFILTER, 3.5 / opts.thickness_A))
+    hkl, g, n_zolz = _reflections(
+        recip,
+        basis,
+        frame,
+        wavenumber,
+        disk_r,
+        tilt0,
+        g_det,
+        max(_S_PREFILTER, 3.5 / opts.thickness_A),
+    )
     amp = np.abs(structure_factors(crystal, hkl, debye_waller_B=opts.debye_waller_B))
     glen = np.linalg.norm(g, axis=1)
     cos_theta = np.sqrt(1.0 - np.minimum((0.5 * lam * glen) ** 2, 1.0))
@@ -363,8 +376,9 @@ def render_pattern(crystal, uvw, energy_keV: float, *, options: RenderOptions | 
     is_holz = np.arange(len(hkl)) >= n_zolz
     if is_holz.any():
         # HOLZ: keep where the Ewald sphere passes within 3 rocking-curve widths
-        s0 = _excitation_error(g[is_holz], tilt0[:1], tilt0[1:],
-                               np.sqrt([wavenumber**2 - tilt0 @ tilt0]), wavenumber)[:, 0]
+        s0 = _excitation_error(
+            g[is_holz], tilt0[:1], tilt0[1:], np.sqrt([wavenumber**2 - tilt0 @ tilt0]), wavenumber
+        )[:, 0]
         s_min = np.abs(s0) - gperp[is_holz] * disk_r / wavenumber * 1.05
         width_s = 3.0 * np.maximum(1.0 / opts.thickness_A, inv_xi[is_holz])
         keep[is_holz] &= s_min <= width_s
@@ -383,8 +397,9 @@ def render_pattern(crystal, uvw, energy_keV: float, *, options: RenderOptions | 
     cols = np.concatenate([cx + dc, (ccol[:, None] + dc[None, :]).ravel()])
     vals = np.concatenate([norm, (inten[drawn] * norm[None, :]).ravel()])
     inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-    image = np.bincount(rows[inside] * width + cols[inside], weights=vals[inside],
-                        minlength=height * width).reshape(height, width)
+    image = np.bincount(
+        rows[inside] * width + cols[inside], weights=vals[inside], minlength=height * width
+    ).reshape(height, width)
 
     pattern = finish_pattern(image, opts, rng)
 

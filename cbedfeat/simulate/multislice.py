@@ -80,7 +80,8 @@ def import_abtem():
     except Exception as exc:  # a broken install must say what to do, whatever it raises
         raise ImportError(
             f"the multislice engine needs abTEM, which is not importable ({exc}); "
-            f"install it with: {INSTALL_HINT}") from exc
+            f"install it with: {INSTALL_HINT}"
+        ) from exc
     _configure(abtem)
     return abtem
 
@@ -92,17 +93,19 @@ def _configure_once(abtem) -> None:
         import pyfftw  # noqa: F401 - abTEM's default FFT backend
     except Exception:
         fft = "numpy"
-    abtem.config.set({
-        "diagnostics.progress_bar": False,
-        "dask.lazy": False,
-        "precision": "float32",
-        "fft": fft,
-        # Measured plans are 7x faster here than estimated ones, but the plan FFTW picks
-        # can change between runs, and with it the float32 rounding (~1e-6 relative):
-        # the same seed gives the same patterns to that tolerance, not the same bytes.
-        "fftw.planning_effort": "FFTW_MEASURE",
-        "fftw.threads": 1,
-    })
+    abtem.config.set(
+        {
+            "diagnostics.progress_bar": False,
+            "dask.lazy": False,
+            "precision": "float32",
+            "fft": fft,
+            # Measured plans are 7x faster here than estimated ones, but the plan FFTW picks
+            # can change between runs, and with it the float32 rounding (~1e-6 relative):
+            # the same seed gives the same patterns to that tolerance, not the same bytes.
+            "fftw.planning_effort": "FFTW_MEASURE",
+            "fftw.threads": 1,
+        }
+    )
 
 
 def _configure(abtem) -> None:
@@ -174,8 +177,10 @@ def crystal_period_atoms(crystal, frame: np.ndarray, period_A: float, box_A: flo
     lat = np.asarray(crystal.lattice, dtype=float)
     cart = np.asarray(crystal.frac, dtype=float) @ lat
     centre = np.array([box_A / 2, box_A / 2, 0.0])
-    corners = np.array([[x, y, z] for x in (0.0, box_A) for y in (0.0, box_A)
-                        for z in (0.0, period_A)]) - centre
+    corners = (
+        np.array([[x, y, z] for x in (0.0, box_A) for y in (0.0, box_A) for z in (0.0, period_A)])
+        - centre
+    )
     frac = corners @ frame @ np.linalg.inv(lat)  # detector frame -> cartesian -> fractional
     lo = np.floor(frac.min(axis=0)) - 1
     hi = np.ceil(frac.max(axis=0)) + 1
@@ -186,15 +191,22 @@ def crystal_period_atoms(crystal, frame: np.ndarray, period_A: float, box_A: flo
     # Half-open in z with a tolerance: an atom and its copy one period up are the same
     # atom, and exactly one of the two lies in [-eps, P - eps).
     eps = 1e-6 * max(period_A, 1.0)
-    keep = ((pos[:, 0] >= 0) & (pos[:, 0] < box_A) & (pos[:, 1] >= 0) & (pos[:, 1] < box_A)
-            & (pos[:, 2] >= -eps) & (pos[:, 2] < period_A - eps))
+    keep = (
+        (pos[:, 0] >= 0)
+        & (pos[:, 0] < box_A)
+        & (pos[:, 1] >= 0)
+        & (pos[:, 1] < box_A)
+        & (pos[:, 2] >= -eps)
+        & (pos[:, 2] < period_A - eps)
+    )
     pos = pos[keep]
     pos[:, 2] = np.clip(pos[:, 2], 0.0, None)
     return numbers[keep], pos
 
 
-def probe_positions(recip: np.ndarray, uvw: np.ndarray, frame: np.ndarray, grid: int,
-                    box_A: float) -> np.ndarray:
+def probe_positions(
+    recip: np.ndarray, uvw: np.ndarray, frame: np.ndarray, grid: int, box_A: float
+) -> np.ndarray:
     """(grid**2, 2) probe positions (A) evenly over one projected cell at the box centre.
 
     The projected cell is spanned by the real-space duals of the two ZOLZ basis
@@ -235,8 +247,15 @@ class ZoneAxisPotential:
         Atoms in one period of the box.
     """
 
-    def __init__(self, crystal, uvw, settings: MultisliceSettings | None = None, *,
-                 shape: tuple[int, int] = (512, 512), pixel_size: float = 0.01) -> None:
+    def __init__(
+        self,
+        crystal,
+        uvw,
+        settings: MultisliceSettings | None = None,
+        *,
+        shape: tuple[int, int] = (512, 512),
+        pixel_size: float = 0.01,
+    ) -> None:
         abtem = import_abtem()
         import ase
 
@@ -254,21 +273,31 @@ class ZoneAxisPotential:
         self.period_A = float(np.linalg.norm(self.uvw @ lat))
         numbers, positions = crystal_period_atoms(crystal, self.frame, self.period_A, self.box_A)
         self.n_atoms = len(numbers)
-        atoms = ase.Atoms(numbers=numbers, positions=positions,
-                          cell=[self.box_A, self.box_A, self.period_A], pbc=True)
+        atoms = ase.Atoms(
+            numbers=numbers,
+            positions=positions,
+            cell=[self.box_A, self.box_A, self.period_A],
+            pbc=True,
+        )
         self.n_slices = int(np.ceil(self.period_A / self.settings.max_slice_A - 1e-9))
         self.gpts = int(round(self.shape[0] * self.settings.oversampling))
         device = "gpu" if self.settings.device == "cuda" else "cpu"
         potential = abtem.Potential(
-            atoms, gpts=self.gpts, slice_thickness=self.period_A / self.n_slices,
-            parametrization=self.settings.parametrization, projection="infinite",
-            device=device)
+            atoms,
+            gpts=self.gpts,
+            slice_thickness=self.period_A / self.n_slices,
+            parametrization=self.settings.parametrization,
+            projection="infinite",
+            device=device,
+        )
         self.potential = potential.build(lazy=False)
-        self.positions = probe_positions(recip, self.uvw, self.frame, self.settings.probe_grid,
-                                         self.box_A)
+        self.positions = probe_positions(
+            recip, self.uvw, self.frame, self.settings.probe_grid, self.box_A
+        )
 
-    def render(self, energy_keV: float, options: RenderOptions | None = None,
-               rng=None) -> tuple[np.ndarray, dict]:
+    def render(
+        self, energy_keV: float, options: RenderOptions | None = None, rng=None
+    ) -> tuple[np.ndarray, dict]:
         """Render the pattern at one energy (see :func:`render_pattern_multislice`)."""
         abtem = import_abtem()
         opts = RenderOptions() if options is None else options
@@ -284,8 +313,9 @@ class ZoneAxisPotential:
             tilt = (opts.mistilt_mrad * np.cos(azimuth), opts.mistilt_mrad * np.sin(azimuth))
         reps = max(1, int(round(opts.thickness_A / self.period_A)))
         device = "gpu" if self.settings.device == "cuda" else "cpu"
-        probe = abtem.Probe(semiangle_cutoff=alpha * 1e3, energy=float(energy_keV) * 1e3,
-                            tilt=tilt, device=device)
+        probe = abtem.Probe(
+            semiangle_cutoff=alpha * 1e3, energy=float(energy_keV) * 1e3, tilt=tilt, device=device
+        )
         probe.grid.match(self.potential)
         waves = probe.build(scan=self.positions, lazy=False)
         vacuum = _to_numpy(waves.diffraction_patterns(max_angle="full").array)
@@ -332,14 +362,19 @@ def _to_detector(dp: np.ndarray, size: int) -> np.ndarray:
     """
     n = dp.shape[-1]
     lo = n // 2 - size // 2
-    crop = dp[lo:lo + size, lo:lo + size]
+    crop = dp[lo : lo + size, lo : lo + size]
     return np.roll(np.flip(crop.T, axis=0), 1, axis=0)
 
 
-def render_pattern_multislice(crystal, uvw, energy_keV: float, *,
-                              options: RenderOptions | None = None,
-                              settings: MultisliceSettings | None = None,
-                              rng=None) -> tuple[np.ndarray, dict]:
+def render_pattern_multislice(
+    crystal,
+    uvw,
+    energy_keV: float,
+    *,
+    options: RenderOptions | None = None,
+    settings: MultisliceSettings | None = None,
+    rng=None,
+) -> tuple[np.ndarray, dict]:
     """Render one dynamical CBED pattern of a crystal along zone axis [uvw] by multislice.
 
     Parameters
@@ -366,7 +401,7 @@ def render_pattern_multislice(crystal, uvw, energy_keV: float, *,
         ``period_A``, ``n_slices``, ``n_atoms``, ``probe_positions`` ((P, 2) A).
     """
     opts = RenderOptions() if options is None else options
-    potential = ZoneAxisPotential(crystal, uvw, settings, shape=opts.shape,
-                                  pixel_size=opts.pixel_size)
+    potential = ZoneAxisPotential(
+        crystal, uvw, settings, shape=opts.shape, pixel_size=opts.pixel_size
+    )
     return potential.render(energy_keV, opts, rng)
-

@@ -171,13 +171,18 @@ class Plan:
 
     def to_json(self) -> str:
         """The plan as JSON (written beside the data as ``simulation.json``)."""
-        return json.dumps({
-            "config": self.config.to_dict(),
-            "space_groups": [int(s) for s in self.space_groups],
-            "splits": [str(s) for s in self.splits],
-            "files": [{"name": f.name, "split": f.split, "materials": list(f.materials)}
-                      for f in self.files],
-        }, indent=1)
+        return json.dumps(
+            {
+                "config": self.config.to_dict(),
+                "space_groups": [int(s) for s in self.space_groups],
+                "splits": [str(s) for s in self.splits],
+                "files": [
+                    {"name": f.name, "split": f.split, "materials": list(f.materials)}
+                    for f in self.files
+                ],
+            },
+            indent=1,
+        )
 
 
 def plan_rng(seed: int) -> np.random.Generator:
@@ -222,8 +227,9 @@ def _drawn_classes(config: SimulationConfig, counts: dict[int, int]) -> np.ndarr
     return np.array(sorted(classes))
 
 
-def fit_min_per_class(config: SimulationConfig,
-                      counts: dict[int, int] | None = None) -> SimulationConfig:
+def fit_min_per_class(
+    config: SimulationConfig, counts: dict[int, int] | None = None
+) -> SimulationConfig:
     """``config`` with its per-class minimum lowered to what ``materials`` allows.
 
     A preset's ``min_per_class`` is meant for its own number of materials; when the user
@@ -249,12 +255,17 @@ def fit_min_per_class(config: SimulationConfig,
         return config
     logger.info(
         "note: %d materials over %d space groups: the per-class minimum drops from %d to %d",
-        config.materials, n_classes, config.min_per_class, most)
+        config.materials,
+        n_classes,
+        config.min_per_class,
+        most,
+    )
     return replace(config, min_per_class=most)
 
 
-def draw_space_groups(config: SimulationConfig, rng: np.random.Generator,
-                      counts: dict[int, int] | None = None) -> np.ndarray:
+def draw_space_groups(
+    config: SimulationConfig, rng: np.random.Generator, counts: dict[int, int] | None = None
+) -> np.ndarray:
     """(materials,) space groups following the ORNL train distribution.
 
     Raises
@@ -270,7 +281,8 @@ def draw_space_groups(config: SimulationConfig, rng: np.random.Generator,
     if base > config.materials:
         raise ValueError(
             f"min_per_class={config.min_per_class} over {len(classes)} space groups needs "
-            f"{base} materials, more than materials={config.materials}")
+            f"{base} materials, more than materials={config.materials}"
+        )
     per_class = config.min_per_class + largest_remainder(weights, config.materials - base)
     groups = np.repeat(classes, per_class)
     return groups[rng.permutation(len(groups))]
@@ -298,7 +310,7 @@ def assign_splits(space_groups: np.ndarray, fractions, rng: np.random.Generator)
         perm = idx[rng.permutation(m)]
         splits[perm] = "train"
         splits[perm[:n_dev]] = "dev"
-        splits[perm[n_dev:n_dev + n_test]] = "test"
+        splits[perm[n_dev : n_dev + n_test]] = "test"
     return splits.astype(str)
 
 
@@ -312,6 +324,6 @@ def make_plan(config: SimulationConfig, counts: dict[int, int] | None = None) ->
     for split in SPLITS:
         members = np.flatnonzero(splits == split)
         for n, start in enumerate(range(0, len(members), per_file)):
-            chunk = tuple(int(i) for i in members[start:start + per_file])
+            chunk = tuple(int(i) for i in members[start : start + per_file])
             files.append(FilePlan(f"batch_{split}_{n}.h5", split, chunk))
     return Plan(config=config, space_groups=sgs, splits=splits, files=files)

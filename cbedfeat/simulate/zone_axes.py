@@ -35,8 +35,13 @@ D_RANGE_A = (1.0, 10.0)
 def candidate_directions(max_index: int = 3) -> np.ndarray:
     """(M, 3) int: every [uvw] with entries in [-max_index, max_index] and gcd 1."""
     r = range(-max_index, max_index + 1)
-    out = [(u, v, w) for u in r for v in r for w in r
-           if (u, v, w) != (0, 0, 0) and gcd(gcd(abs(u), abs(v)), abs(w)) == 1]
+    out = [
+        (u, v, w)
+        for u in r
+        for v in r
+        for w in r
+        if (u, v, w) != (0, 0, 0) and gcd(gcd(abs(u), abs(v)), abs(w)) == 1
+    ]
     arr = np.array(out, dtype=int)
     arr.setflags(write=False)
     return arr
@@ -49,8 +54,7 @@ def representative(members: np.ndarray) -> np.ndarray:
     Gives [100], [110], [111], [210] for the cubic families, [100] (not [110]) for the
     hexagonal a-axis family.
     """
-    keys = [(int((m < 0).sum()), int((m != 0).sum()), tuple(-int(x) for x in m))
-            for m in members]
+    keys = [(int((m < 0).sum()), int((m != 0).sum()), tuple(-int(x) for x in m)) for m in members]
     return members[min(range(len(members)), key=keys.__getitem__)].copy()
 
 
@@ -93,10 +97,16 @@ def rank_families(crystal: Crystal, max_index: int = 3) -> list[tuple[np.ndarray
     return out
 
 
-def choose_zone_axes(crystal: Crystal, rng: np.random.Generator | None = None, *,
-                     n: int = 3, pool: int = 5, max_index: int = 3,
-                     d_range: tuple[float, float] = D_RANGE_A,
-                     reference: Callable | None = None) -> np.ndarray:
+def choose_zone_axes(
+    crystal: Crystal,
+    rng: np.random.Generator | None = None,
+    *,
+    n: int = 3,
+    pool: int = 5,
+    max_index: int = 3,
+    d_range: tuple[float, float] = D_RANGE_A,
+    reference: Callable | None = None,
+) -> np.ndarray:
     """Pick ``n`` symmetry-inequivalent low-index zone axes of a crystal.
 
     Parameters

@@ -28,8 +28,14 @@ from cbedfeat.data.splits import holdout_split
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CALIBRATION_SPLIT", "DEFAULT_CALIBRATION_FRACTION", "CalibrationSplit", "calibration_split",
-           "fit_calibration", "mark_calibration_rows"]
+__all__ = [
+    "CALIBRATION_SPLIT",
+    "DEFAULT_CALIBRATION_FRACTION",
+    "CalibrationSplit",
+    "calibration_split",
+    "fit_calibration",
+    "mark_calibration_rows",
+]
 
 DEFAULT_CALIBRATION_FRACTION = 0.2
 # Split label of the held-out rows in a table handed to training: neither "train" nor "dev".
@@ -51,8 +57,9 @@ class CalibrationSplit:
     conformal: np.ndarray
 
 
-def calibration_split(y: Any, materials: Any, *, fraction: float = DEFAULT_CALIBRATION_FRACTION,
-                      seed: int = 0) -> CalibrationSplit:
+def calibration_split(
+    y: Any, materials: Any, *, fraction: float = DEFAULT_CALIBRATION_FRACTION, seed: int = 0
+) -> CalibrationSplit:
     """Split training rows into fit, temperature and conformal parts, by material.
 
     Parameters
@@ -88,9 +95,13 @@ def calibration_split(y: Any, materials: Any, *, fraction: float = DEFAULT_CALIB
     return CalibrationSplit(fit=fit, temperature=temperature, conformal=conformal)
 
 
-def mark_calibration_rows(table: Any, *, train_split: str = "train",
-                          fraction: float = DEFAULT_CALIBRATION_FRACTION,
-                          seed: int = 0) -> tuple[Any, CalibrationSplit, Any]:
+def mark_calibration_rows(
+    table: Any,
+    *,
+    train_split: str = "train",
+    fraction: float = DEFAULT_CALIBRATION_FRACTION,
+    seed: int = 0,
+) -> tuple[Any, CalibrationSplit, Any]:
     """A copy of ``table`` whose held-out training rows are relabelled ``"calibration"``.
 
     Training on the copy (:func:`cbedfeat.workflows.train.fit_and_validate`) fits on the
@@ -117,8 +128,9 @@ def mark_calibration_rows(table: Any, *, train_split: str = "train",
     train = table[is_train]
     if train.empty:
         raise ValueError(f"the table has no rows of split {train_split!r}")
-    split = calibration_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
-                              fraction=fraction, seed=seed)
+    split = calibration_split(
+        train["space_group"].to_numpy(), train["material"].to_numpy(), fraction=fraction, seed=seed
+    )
     if not (split.temperature.any() and split.conformal.any()):
         raise ValueError("too few training materials to hold some out for calibration")
     labels = table["split"].astype(str).to_numpy(dtype=object)
@@ -128,13 +140,22 @@ def mark_calibration_rows(table: Any, *, train_split: str = "train",
     return marked, split, train
 
 
-def _known_rows(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _known_rows(
+    proba: np.ndarray, y: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     keep = np.isin(y, classes)
     return proba[keep], y[keep]
 
 
-def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: Any, conformal_rows: Any, *,
-                    min_class_scores: int | None = None, info: dict[str, Any] | None = None) -> Any:
+def fit_calibration(
+    estimator: Any,
+    feature_names: list[str],
+    temperature_rows: Any,
+    conformal_rows: Any,
+    *,
+    min_class_scores: int | None = None,
+    info: dict[str, Any] | None = None,
+) -> Any:
     """Fit a temperature and keep conformal scores for a fitted estimator.
 
     Parameters
@@ -161,7 +182,9 @@ def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: 
     column = {c: i for i, c in enumerate(classes.tolist())}
 
     def proba_of(rows: Any) -> tuple[np.ndarray, np.ndarray]:
-        p = np.asarray(estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float32)))
+        p = np.asarray(
+            estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float32))
+        )
         return _known_rows(p, rows["space_group"].to_numpy(dtype=np.int64), classes)
 
     p_t, y_t = proba_of(temperature_rows)
@@ -176,9 +199,12 @@ def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: 
     nll_after = float(-np.log(np.clip(calibration.calibrate(p_t)[rows, y_index], floor, 1)).mean())
     p_c, y_c = proba_of(conformal_rows)
     calibration.conformal = ConformalSets.fit(
-        calibration.calibrate(p_c), y_c, classes,
+        calibration.calibrate(p_c),
+        y_c,
+        classes,
         n_materials=int(conformal_rows["material"].nunique()),
-        min_class_scores=DEFAULT_MIN_CLASS_SCORES if min_class_scores is None else min_class_scores)
+        min_class_scores=DEFAULT_MIN_CLASS_SCORES if min_class_scores is None else min_class_scores,
+    )
     calibration.info = {
         **dict(info or {}),
         "temperature_rows": int(y_t.size),
@@ -188,6 +214,11 @@ def fit_calibration(estimator: Any, feature_names: list[str], temperature_rows: 
         "conformal_rows": int(y_c.size),
         "conformal_materials": int(conformal_rows["material"].nunique()),
     }
-    logger.info("temperature %.3f from %d rows; %d conformal scores from %d materials", temperature,
-                y_t.size, y_c.size, calibration.info["conformal_materials"])
+    logger.info(
+        "temperature %.3f from %d rows; %d conformal scores from %d materials",
+        temperature,
+        y_t.size,
+        y_c.size,
+        calibration.info["conformal_materials"],
+    )
     return calibration

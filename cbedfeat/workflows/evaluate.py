@@ -58,8 +58,10 @@ def evaluate_bundle(
     if split is not None:
         rows = table[table["split"].astype(str) == split]
         if rows.empty:
-            raise ValueError(f"the table has no rows of split {split!r} "
-                             f"(splits present: {sorted(table['split'].astype(str).unique())})")
+            raise ValueError(
+                f"the table has no rows of split {split!r} "
+                f"(splits present: {sorted(table['split'].astype(str).unique())})"
+            )
     else:
         rows = table
     rows, n_unlabelled = labelled_rows(rows, "evaluation")
@@ -82,14 +84,30 @@ def evaluate_bundle(
         # Multi-task models: MAE per lattice target, overall and per true crystal system.
         metrics["regression"] = table_regression_errors(rows, bundle.predict_targets(rows))
     rare = [int(c) for c, v in (counts or {}).items() if int(v["materials"]) < rare_threshold]
-    metrics.update(uncertainty_metrics(bundle, rows, proba, rare_classes=rare, top_k=top_k,
-                                       coverage=coverage, mondrian=mondrian))
+    metrics.update(
+        uncertainty_metrics(
+            bundle,
+            rows,
+            proba,
+            rare_classes=rare,
+            top_k=top_k,
+            coverage=coverage,
+            mondrian=mondrian,
+        )
+    )
     return {"split": split, "n_unlabelled_left_out": n_unlabelled, **metrics}
 
 
-def uncertainty_metrics(bundle: Any, rows: Any, proba: np.ndarray, *, rare_classes: list[int],
-                        top_k: int = DEFAULT_TOP_K, coverage: float = DEFAULT_COVERAGE,
-                        mondrian: bool = False) -> dict[str, Any]:
+def uncertainty_metrics(
+    bundle: Any,
+    rows: Any,
+    proba: np.ndarray,
+    *,
+    rare_classes: list[int],
+    top_k: int = DEFAULT_TOP_K,
+    coverage: float = DEFAULT_COVERAGE,
+    mondrian: bool = False,
+) -> dict[str, Any]:
     """Calibration before and after, conformal sets, and accuracy per material.
 
     Parameters
@@ -126,16 +144,20 @@ def uncertainty_metrics(bundle: Any, rows: Any, proba: np.ndarray, *, rare_class
     classes = bundle.classes
     calibration = bundle_calibration(bundle)
     calibrated = calibration.calibrate(proba) if calibration is not None else np.asarray(proba)
-    out: dict[str, Any] = {"calibration": {
-        "temperature": None if calibration is None else calibration.temperature,
-        "fitted_on": None if calibration is None else calibration.info,
-        "before": probability_scores(y, proba, classes),
-        "after": None if calibration is None else probability_scores(y, calibrated, classes),
-    }}
+    out: dict[str, Any] = {
+        "calibration": {
+            "temperature": None if calibration is None else calibration.temperature,
+            "fitted_on": None if calibration is None else calibration.info,
+            "before": probability_scores(y, proba, classes),
+            "after": None if calibration is None else probability_scores(y, calibrated, classes),
+        }
+    }
     if calibration is not None and calibration.conformal is not None:
         sets = calibration.predict_set(calibrated, coverage, mondrian=mondrian)
-        out["conformal"] = {"mondrian": mondrian,
-                            **set_metrics(y, sets, classes, rare_classes=rare_classes, coverage=coverage)}
+        out["conformal"] = {
+            "mondrian": mondrian,
+            **set_metrics(y, sets, classes, rare_classes=rare_classes, coverage=coverage),
+        }
     else:
         out["conformal"] = None
     materials = rows["material"].astype(str).to_numpy()

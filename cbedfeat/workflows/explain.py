@@ -26,12 +26,22 @@ import numpy as np
 from cbedfeat.data.equivalence import equivalence_class_of, equivalence_index_table
 from cbedfeat.data.labels import space_group_info
 
-__all__ = ["ambiguous_by_physics", "combine_log_probabilities", "group_facts", "json_record",
-           "row_columns", "row_fields"]
+__all__ = [
+    "ambiguous_by_physics",
+    "combine_log_probabilities",
+    "group_facts",
+    "json_record",
+    "row_columns",
+    "row_fields",
+]
 
 # Per-rank fields of a row, after pred_i and prob_i: (CSV prefix, SpaceGroupInfo attribute).
-_FACTS = (("symbol", "symbol"), ("system", "crystal_system"), ("laue", "laue_class"),
-          ("point_group", "point_group"))
+_FACTS = (
+    ("symbol", "symbol"),
+    ("system", "crystal_system"),
+    ("laue", "laue_class"),
+    ("point_group", "point_group"),
+)
 
 
 def group_facts(number: int) -> dict[str, str]:
@@ -49,8 +59,12 @@ def group_facts(number: int) -> dict[str, str]:
         ``'monoclinic'``, ``'2/m'``, ``'2/m'`` for 14.
     """
     info = space_group_info(int(number))
-    return {"symbol": info.symbol, "crystal_system": info.crystal_system,
-            "laue_class": info.laue_class, "point_group": info.point_group}
+    return {
+        "symbol": info.symbol,
+        "crystal_system": info.crystal_system,
+        "laue_class": info.laue_class,
+        "point_group": info.point_group,
+    }
 
 
 def ambiguous_by_physics(groups: Sequence[int]) -> bool:
@@ -78,16 +92,28 @@ def row_columns(k: int) -> list[str]:
     cols = [f"pred_{i}" for i in ranks] + [f"prob_{i}" for i in ranks]
     for prefix, _ in _FACTS:
         cols += [f"{prefix}_{i}" for i in ranks]
-    return cols + ["equivalent_to_pred_1", "calibrated", "set_coverage", "set", "set_size",
-                   "ambiguous_by_physics"]
+    return cols + [
+        "equivalent_to_pred_1",
+        "calibrated",
+        "set_coverage",
+        "set",
+        "set_size",
+        "ambiguous_by_physics",
+    ]
 
 
 def _numbers(values: Sequence[int] | None) -> str:
     return "" if values is None else " ".join(str(int(v)) for v in values)
 
 
-def row_fields(labels: Sequence[int], probs: Sequence[float], *, calibrated: bool,
-               prediction_set: Sequence[int] | None = None, coverage: float | None = None) -> dict[str, Any]:
+def row_fields(
+    labels: Sequence[int],
+    probs: Sequence[float],
+    *,
+    calibrated: bool,
+    prediction_set: Sequence[int] | None = None,
+    coverage: float | None = None,
+) -> dict[str, Any]:
     """The flat CSV fields of one prediction (see :func:`row_columns`).
 
     Parameters
@@ -119,14 +145,16 @@ def row_fields(labels: Sequence[int], probs: Sequence[float], *, calibrated: boo
     for prefix, attr in _FACTS:  # in the order of row_columns
         row.update({f"{prefix}_{i}": getattr(info, attr) for i, info in enumerate(infos, start=1)})
     members = sorted(int(v) for v in prediction_set) if prediction_set is not None else None
-    row.update({
-        "equivalent_to_pred_1": _numbers(equivalence_class_of(int(labels[0]))),
-        "calibrated": bool(calibrated),
-        "set_coverage": coverage if members is not None else None,
-        "set": _numbers(members),
-        "set_size": len(members) if members is not None else None,
-        "ambiguous_by_physics": ambiguous_by_physics(members) if members is not None else None,
-    })
+    row.update(
+        {
+            "equivalent_to_pred_1": _numbers(equivalence_class_of(int(labels[0]))),
+            "calibrated": bool(calibrated),
+            "set_coverage": coverage if members is not None else None,
+            "set": _numbers(members),
+            "set_size": len(members) if members is not None else None,
+            "ambiguous_by_physics": ambiguous_by_physics(members) if members is not None else None,
+        }
+    )
     return row
 
 
@@ -148,20 +176,30 @@ def json_record(row: dict[str, Any], k: int) -> dict[str, Any]:
         ``equivalent_to_pred_1``, ``set`` (lists of int, ``set`` None without a set),
         ``calibrated``, ``set_coverage``, ``set_size``, ``ambiguous_by_physics``.
     """
-    ranked = {f"{p}_{i}" for i in range(1, k + 1) for p in ("pred", "prob", *(f for f, _ in _FACTS))}
+    ranked = {
+        f"{p}_{i}" for i in range(1, k + 1) for p in ("pred", "prob", *(f for f, _ in _FACTS))
+    }
     special = {"equivalent_to_pred_1", "set"}
     record = {key: value for key, value in row.items() if key not in ranked and key not in special}
     record["top"] = [
-        {"space_group": row[f"pred_{i}"], "probability": row[f"prob_{i}"],
-         **{attr: row[f"{prefix}_{i}"] for prefix, attr in _FACTS}}
-        for i in range(1, k + 1) if f"pred_{i}" in row
+        {
+            "space_group": row[f"pred_{i}"],
+            "probability": row[f"prob_{i}"],
+            **{attr: row[f"{prefix}_{i}"] for prefix, attr in _FACTS},
+        }
+        for i in range(1, k + 1)
+        if f"pred_{i}" in row
     ]
     record["equivalent_to_pred_1"] = [int(v) for v in str(row["equivalent_to_pred_1"]).split()]
-    record["set"] = None if row.get("set_size") is None else [int(v) for v in str(row["set"]).split()]
+    record["set"] = (
+        None if row.get("set_size") is None else [int(v) for v in str(row["set"]).split()]
+    )
     return record
 
 
-def combine_log_probabilities(log_proba: np.ndarray, keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def combine_log_probabilities(
+    log_proba: np.ndarray, keys: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum the log-probabilities of the rows that share a key (a material).
 
     Parameters

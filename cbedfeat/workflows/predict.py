@@ -102,8 +102,9 @@ def _extractor(bundle: ModelBundle, device: str, batch_size: int) -> Any:
             f"{bundle.path}: trained on feature version {bundle.feature_version}, this cbedfeat "
             f"computes version {FEATURE_VERSION}; use the matching cbedfeat release or retrain"
         )
-    fx = FeatureExtractor(config=FeatureConfig.from_dict(bundle.feature_config), device=device,
-                          batch_size=batch_size).fit()
+    fx = FeatureExtractor(
+        config=FeatureConfig.from_dict(bundle.feature_config), device=device, batch_size=batch_size
+    ).fit()
     logger.info("computing features on %s", fx.device_)
     names = [str(n) for n in fx.get_feature_names_out()]
     bundle.check_features(names, source="the feature config's output")
@@ -111,7 +112,9 @@ def _extractor(bundle: ModelBundle, device: str, batch_size: int) -> Any:
     return fx, np.array([names.index(n) for n in bundle.feature_names])
 
 
-def _feature_scorer(bundle: ModelBundle, device: str, batch_size: int, failures: list[dict[str, Any]]):
+def _feature_scorer(
+    bundle: ModelBundle, device: str, batch_size: int, failures: list[dict[str, Any]]
+):
     """``batch -> (kept samples, (n, K) probabilities)`` through the bundle's features."""
     fx, columns = _extractor(bundle, device, batch_size)
 
@@ -130,8 +133,14 @@ def _feature_scorer(bundle: ModelBundle, device: str, batch_size: int, failures:
                     rows.append(transform(sample.stack[None]))
                     kept.append(sample)
                 except Exception as exc:
-                    failures.append({"file": sample.meta.file, "group": sample.meta.group,
-                                     "kind": "features", "reason": f"{type(exc).__name__}: {exc}"})
+                    failures.append(
+                        {
+                            "file": sample.meta.file,
+                            "group": sample.meta.group,
+                            "kind": "features",
+                            "reason": f"{type(exc).__name__}: {exc}",
+                        }
+                    )
             if not kept:
                 return [], None
             feats = np.concatenate(rows)
@@ -214,13 +223,17 @@ def predict_files(
     if coverage is not None and (calibration is None or calibration.conformal is None):
         raise IncompatibleBundleError(
             f"{bundle.path}: the bundle holds no conformal calibration, so it gives no sets; "
-            "train it with --calibration-fraction")
+            "train it with --calibration-fraction"
+        )
     k = min(int(top_k), bundle.classes.size)
     out = Predictions(top_k=k, classes=bundle.classes)
     logs: list[np.ndarray] = []
     problems: list[Any] = []
-    score = _stack_scorer(bundle) if getattr(bundle.model, "reads_stacks", False) else \
-        _feature_scorer(bundle, device, batch_size, out.problems)
+    score = (
+        _stack_scorer(bundle)
+        if getattr(bundle.model, "reads_stacks", False)
+        else _feature_scorer(bundle, device, batch_size, out.problems)
+    )
     samples = iter_inputs(list(inputs), strict=False, problems=problems, require_metadata=False)
     for batch in _batches(samples, batch_size):
         kept, proba = score(batch)
@@ -229,23 +242,40 @@ def predict_files(
         if calibration is not None:
             proba = calibration.calibrate(proba)
         logs.append(log_probabilities(proba))
-        sets = calibration.predict_set(proba, coverage, mondrian=mondrian) if coverage is not None else None
+        sets = (
+            calibration.predict_set(proba, coverage, mondrian=mondrian)
+            if coverage is not None
+            else None
+        )
         labels, probs = top_k_predictions(proba, bundle.classes, k)
         for i, (sample, lab, pro) in enumerate(zip(kept, labels, probs, strict=True)):
             meta = sample.meta
             out.metadata_problems.extend(_problem_record(p) for p in meta.problems)
-            row = {"file": meta.file, "group": meta.group, "material": meta.material,
-                   "true_space_group": meta.space_group}
-            row.update(row_fields(lab, pro, calibrated=calibration is not None, coverage=coverage,
-                                  prediction_set=None if sets is None else bundle.classes[sets[i]]))
+            row = {
+                "file": meta.file,
+                "group": meta.group,
+                "material": meta.material,
+                "true_space_group": meta.space_group,
+            }
+            row.update(
+                row_fields(
+                    lab,
+                    pro,
+                    calibrated=calibration is not None,
+                    coverage=coverage,
+                    prediction_set=None if sets is None else bundle.classes[sets[i]],
+                )
+            )
             out.rows.append(row)
     out.log_proba = np.concatenate(logs) if logs else np.zeros((0, bundle.classes.size))
     out.problems.extend(_problem_record(p) for p in problems)
     for p in out.problems:
         logger.warning("skipped %s [%s]: %s", p["file"], p["group"], p["reason"])
     if out.metadata_problems:
-        logger.info("%d samples predicted without (valid) metadata; see the metadata report",
-                    out.n_unlabelled)
+        logger.info(
+            "%d samples predicted without (valid) metadata; see the metadata report",
+            out.n_unlabelled,
+        )
     return out
 
 
@@ -274,13 +304,21 @@ def combine_by_material(predictions: Predictions) -> Predictions:
 
     keep = [i for i, r in enumerate(predictions.rows) if r["material"] is not None]
     if len(keep) < len(predictions.rows):
-        logger.info("%d rows without a material are not combined", len(predictions.rows) - len(keep))
-    out = Predictions(problems=predictions.problems, metadata_problems=predictions.metadata_problems,
-                      top_k=predictions.top_k, classes=predictions.classes)
+        logger.info(
+            "%d rows without a material are not combined", len(predictions.rows) - len(keep)
+        )
+    out = Predictions(
+        problems=predictions.problems,
+        metadata_problems=predictions.metadata_problems,
+        top_k=predictions.top_k,
+        classes=predictions.classes,
+    )
     if not keep or predictions.log_proba is None:
         return out
     rows = [predictions.rows[i] for i in keep]
-    materials, combined = combine_log_probabilities(predictions.log_proba[keep], [r["material"] for r in rows])
+    materials, combined = combine_log_probabilities(
+        predictions.log_proba[keep], [r["material"] for r in rows]
+    )
     proba = softmax(combined, axis=1)
     labels, probs = top_k_predictions(proba, predictions.classes, predictions.top_k)
     calibrated = bool(rows[0]["calibrated"])
@@ -290,9 +328,13 @@ def combine_by_material(predictions: Predictions) -> Predictions:
     for material, lab, pro in zip(materials, labels, probs, strict=True):
         own = by_material[str(material)]
         truth = {r["true_space_group"] for r in own}
-        row = {"file": ";".join(dict.fromkeys(r["file"] for r in own)),
-               "group": ";".join(r["group"] for r in own), "material": str(material),
-               "true_space_group": truth.pop() if len(truth) == 1 else None, "n_stacks": len(own)}
+        row = {
+            "file": ";".join(dict.fromkeys(r["file"] for r in own)),
+            "group": ";".join(r["group"] for r in own),
+            "material": str(material),
+            "true_space_group": truth.pop() if len(truth) == 1 else None,
+            "n_stacks": len(own),
+        }
         row.update(row_fields(lab, pro, calibrated=calibrated))
         out.rows.append(row)
     out.log_proba = combined - np.logaddexp.reduce(combined, axis=1, keepdims=True)
@@ -376,9 +418,18 @@ def write_predictions(
     else:
         _write_csv(out, predictions.columns, predictions.rows)
     skipped, metadata = report_paths(out)
-    return out, _write_report(skipped, predictions.problems), \
-        _write_report(metadata, predictions.metadata_problems)
+    return (
+        out,
+        _write_report(skipped, predictions.problems),
+        _write_report(metadata, predictions.metadata_problems),
+    )
 
 
-__all__ = ["Predictions", "combine_by_material", "predict_files", "report_paths", "write_predictions",
-           "write_predictions_json"]
+__all__ = [
+    "Predictions",
+    "combine_by_material",
+    "predict_files",
+    "report_paths",
+    "write_predictions",
+    "write_predictions_json",
+]

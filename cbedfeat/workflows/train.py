@@ -35,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 def build_model(
-    name: str, *, weighting: str = DEFAULT_WEIGHTING, device: str = "auto", seed: int = 0,
+    name: str,
+    *,
+    weighting: str = DEFAULT_WEIGHTING,
+    device: str = "auto",
+    seed: int = 0,
     params: Mapping[str, Any] | None = None,
 ) -> Any:
     """An unfitted estimator of the registry (:func:`cbedfeat.models.registry.make_model`).
@@ -50,18 +54,23 @@ def build_model(
     """
     spec = get_spec(name)
     try:
-        return make_model(name, weighting=weighting, device=device, random_state=seed,
-                          **dict(params or {}))
+        return make_model(
+            name, weighting=weighting, device=device, random_state=seed, **dict(params or {})
+        )
     except ImportError as exc:
         if spec.extra is None:
             raise
-        raise ImportError(f"the {name} model needs the {spec.extra!r} extra "
-                          f"(pip install 'cbedfeat[{spec.extra}]'): {exc}") from exc
+        raise ImportError(
+            f"the {name} model needs the {spec.extra!r} extra "
+            f"(pip install 'cbedfeat[{spec.extra}]'): {exc}"
+        ) from exc
 
 
 def _needs_targets(estimator: Any) -> bool:
     """Whether ``fit`` needs the lattice targets (multi-task models)."""
-    return bool(getattr(estimator, "needs_targets", False) or getattr(estimator, "multitask", False))
+    return bool(
+        getattr(estimator, "needs_targets", False) or getattr(estimator, "multitask", False)
+    )
 
 
 def _input_reader(estimator: Any, feature_names: list[str]) -> Callable[[Any], Any]:
@@ -97,8 +106,14 @@ class TrainResult:
     fit_seconds: float = 0.0
 
 
-def validation_summary(source: str, y_true: Any, proba: Any, classes: Any,
-                       train_counts: Mapping[int, Any], rare_threshold: int) -> dict[str, Any]:
+def validation_summary(
+    source: str,
+    y_true: Any,
+    proba: Any,
+    classes: Any,
+    train_counts: Mapping[int, Any],
+    rare_threshold: int,
+) -> dict[str, Any]:
     """The ``validation`` record of the training metadata.
 
     Parameters
@@ -123,8 +138,9 @@ def validation_summary(source: str, y_true: Any, proba: Any, classes: Any,
 
     validation: dict[str, Any] = {"source": source, "n_samples": len(y_true)}
     if len(y_true):
-        metrics = evaluate_predictions(y_true, proba, classes, train_counts=train_counts,
-                                       rare_threshold=rare_threshold)
+        metrics = evaluate_predictions(
+            y_true, proba, classes, train_counts=train_counts, rare_threshold=rare_threshold
+        )
         validation.update(summary_metrics(metrics))
         validation["unseen_classes"] = metrics["unseen"]["classes"]
     return validation
@@ -189,14 +205,20 @@ def fit_and_validate(
     split = table["split"].astype(str)
     train = table[split == train_split]
     if train.empty:
-        raise ValueError(f"the table has no rows of split {train_split!r} "
-                         f"(splits present: {sorted(split.unique())})")
+        raise ValueError(
+            f"the table has no rows of split {train_split!r} "
+            f"(splits present: {sorted(split.unique())})"
+        )
     dev = table[split == "dev"]
     if len(dev):
         fit_rows, val_rows, source = train, dev, "dev"
     else:
-        fit_mask, val_mask = holdout_split(train["space_group"].to_numpy(), train["material"].to_numpy(),
-                                           fraction=holdout_fraction, seed=seed)
+        fit_mask, val_mask = holdout_split(
+            train["space_group"].to_numpy(),
+            train["material"].to_numpy(),
+            fraction=holdout_fraction,
+            seed=seed,
+        )
         fit_rows, val_rows, source = train[fit_mask], train[val_mask], "holdout"
     inputs = _input_reader(estimator, feature_names)
     y = fit_rows["space_group"].to_numpy(dtype=np.int64)
@@ -209,19 +231,29 @@ def fit_and_validate(
     if _needs_targets(estimator):  # multi-task: the lattice is a target too
         fit_kwargs["targets"] = fit_rows.loc[:, lattice]
     if "eval_set" in accepted and len(val_rows):  # e.g. the CNN's epoch selection
-        fit_kwargs["eval_set"] = (inputs(val_rows), val_rows["space_group"].to_numpy(dtype=np.int64),
-                                  *([val_rows.loc[:, lattice]] if "targets" in fit_kwargs else []))
+        fit_kwargs["eval_set"] = (
+            inputs(val_rows),
+            val_rows["space_group"].to_numpy(dtype=np.int64),
+            *([val_rows.loc[:, lattice]] if "targets" in fit_kwargs else []),
+        )
     start = time.perf_counter()
     estimator.fit(inputs(fit_rows), y, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
     counts = class_training_counts(y, groups)
     proba = estimator.predict_proba(inputs(val_rows)) if len(val_rows) else None
-    validation = validation_summary(source, val_rows["space_group"].to_numpy(), proba,
-                                    estimator.classes_, counts, rare_threshold)
+    validation = validation_summary(
+        source,
+        val_rows["space_group"].to_numpy(),
+        proba,
+        estimator.classes_,
+        counts,
+        rare_threshold,
+    )
     if len(val_rows):
         if predicts_lattice(estimator):
             validation["regression"] = table_regression_errors(
-                val_rows, estimator.predict_targets(inputs(val_rows)))
+                val_rows, estimator.predict_targets(inputs(val_rows))
+            )
     if source == "holdout":
         validation["fraction"] = holdout_fraction
     device_used = getattr(estimator, "device_used_", None)
@@ -246,8 +278,14 @@ def fit_and_validate(
     }
     if hasattr(estimator, "best_epoch_"):
         training["best_epoch"] = int(estimator.best_epoch_)
-    logger.info("fitted %s (%s weighting) on %d rows in %.1f s; device %s", model, weighting,
-                len(fit_rows), fit_seconds, training["device_used"])
+    logger.info(
+        "fitted %s (%s weighting) on %d rows in %.1f s; device %s",
+        model,
+        weighting,
+        len(fit_rows),
+        fit_seconds,
+        training["device_used"],
+    )
     return estimator, training, fit_seconds
 
 
@@ -259,8 +297,9 @@ def _read_training_data(features: str | os.PathLike[str], reads_stacks: bool):
     try:
         from cbedfeat.models.cnn_data import load_index
     except ImportError as exc:
-        raise ImportError(f"reading stacks needs the 'cnn' extra (pip install 'cbedfeat[cnn]'): "
-                          f"{exc}") from exc
+        raise ImportError(
+            f"reading stacks needs the 'cnn' extra (pip install 'cbedfeat[cnn]'): {exc}"
+        ) from exc
     table, root = load_index(features)
     return table, [], {"feature_config": None, "feature_version": None}, root
 
@@ -324,20 +363,39 @@ def train_model(
         from cbedfeat.workflows.calibrate import mark_calibration_rows
 
         table, _ = labelled_rows(table, "calibration")
-        table, split, train_rows = mark_calibration_rows(table, fraction=calibration_fraction, seed=seed)
+        table, split, train_rows = mark_calibration_rows(
+            table, fraction=calibration_fraction, seed=seed
+        )
     estimator, training, seconds = fit_and_validate(
-        table, names, model=model, weighting=weighting, device=device, seed=seed, params=params,
-        holdout_fraction=holdout_fraction, rare_threshold=rare_threshold,
+        table,
+        names,
+        model=model,
+        weighting=weighting,
+        device=device,
+        seed=seed,
+        params=params,
+        holdout_fraction=holdout_fraction,
+        rare_threshold=rare_threshold,
         data_root=data_root if data_root is not None else root,
     )
     training["features_file"] = PurePath(features).name
     if calibration_fraction is not None:
         from cbedfeat.workflows.calibrate import fit_calibration
 
-        calibration = fit_calibration(estimator, names, train_rows[split.temperature],
-                                      train_rows[split.conformal],
-                                      info={"fraction": calibration_fraction, "seed": seed}).to_dict()
-    path = save_bundle(out, estimator, feature_names=names, feature_config=meta["feature_config"],
-                       feature_version=meta["feature_version"], training=training,
-                       calibration=calibration)
+        calibration = fit_calibration(
+            estimator,
+            names,
+            train_rows[split.temperature],
+            train_rows[split.conformal],
+            info={"fraction": calibration_fraction, "seed": seed},
+        ).to_dict()
+    path = save_bundle(
+        out,
+        estimator,
+        feature_names=names,
+        feature_config=meta["feature_config"],
+        feature_version=meta["feature_version"],
+        training=training,
+        calibration=calibration,
+    )
     return TrainResult(path, estimator, training["validation"], training, seconds)

@@ -67,8 +67,11 @@ def table_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         return json.loads(raw[key]) if key in raw else None
 
     names = get(META_FEATURE_NAMES) or feature_columns(schema.names)
-    return {"feature_names": list(names), "feature_config": get(META_FEATURE_CONFIG),
-            "feature_version": get(META_FEATURE_VERSION)}
+    return {
+        "feature_names": list(names),
+        "feature_config": get(META_FEATURE_CONFIG),
+        "feature_version": get(META_FEATURE_VERSION),
+    }
 
 
 def _labelled_part(part):
@@ -103,8 +106,10 @@ def dask_client(scheduler: Any, workers: int | None = None):
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -179,36 +184,63 @@ def train_model_dask(
         if n_dev:
             fit_rows, val_rows, source, fit_keys = train, dev, "dev", keys
         else:
-            fit_mask, val_mask = holdout_split(keys["space_group"].to_numpy(),
-                                               keys["material"].astype(str).to_numpy(),
-                                               fraction=holdout_fraction, seed=seed)
+            fit_mask, val_mask = holdout_split(
+                keys["space_group"].to_numpy(),
+                keys["material"].astype(str).to_numpy(),
+                fraction=holdout_fraction,
+                seed=seed,
+            )
             held = sorted(set(keys["material"].astype(str)[val_mask]))
             in_val = train["material"].astype(str).isin(held)
-            fit_rows, val_rows, source, fit_keys = train[~in_val], train[in_val], "holdout", \
-                keys[fit_mask]
+            fit_rows, val_rows, source, fit_keys = (
+                train[~in_val],
+                train[in_val],
+                "holdout",
+                keys[fit_mask],
+            )
         start = time.perf_counter()
         fit_dask(estimator, client, fit_rows, names)
         fit_seconds = time.perf_counter() - start
         y_val = val_rows["space_group"].compute().to_numpy()
-        proba = (predict_proba_dask(estimator, val_rows, names).compute().to_numpy()
-                 if len(y_val) else None)
+        proba = (
+            predict_proba_dask(estimator, val_rows, names).compute().to_numpy()
+            if len(y_val)
+            else None
+        )
     y = fit_keys["space_group"].to_numpy(dtype=np.int64)
     groups = fit_keys["material"].astype(str).to_numpy()
     counts = class_training_counts(y, groups)
-    validation = validation_summary(source, y_val, proba, estimator.classes_, counts, rare_threshold)
+    validation = validation_summary(
+        source, y_val, proba, estimator.classes_, counts, rare_threshold
+    )
     if source == "holdout":
         validation["fraction"] = holdout_fraction
     training = {
-        "model": model, "weighting": weighting, "seed": seed, "params": dict(params or {}),
-        "device_requested": device, "device_used": estimator.device_used_,
-        "best_iteration": estimator.best_iteration_, "split": "train",
-        "data_fingerprint": data_fingerprint(keys), "n_train_samples": int(len(fit_keys)),
-        "n_unlabelled_left_out": n_unlabelled, "n_train_materials": int(np.unique(groups).size),
+        "model": model,
+        "weighting": weighting,
+        "seed": seed,
+        "params": dict(params or {}),
+        "device_requested": device,
+        "device_used": estimator.device_used_,
+        "best_iteration": estimator.best_iteration_,
+        "split": "train",
+        "data_fingerprint": data_fingerprint(keys),
+        "n_train_samples": int(len(fit_keys)),
+        "n_unlabelled_left_out": n_unlabelled,
+        "n_train_materials": int(np.unique(groups).size),
         "class_counts": {str(k): v for k, v in counts.items()},
-        "rare_threshold_materials": rare_threshold, "validation": validation,
-        "features_file": PurePath(features).name, "trained_on": "dask",
+        "rare_threshold_materials": rare_threshold,
+        "validation": validation,
+        "features_file": PurePath(features).name,
+        "trained_on": "dask",
     }
     logger.info("fitted %s on Dask on %d rows in %.1f s", model, len(fit_keys), fit_seconds)
-    path = save_bundle(out, estimator, feature_names=names, feature_config=meta["feature_config"],
-                       feature_version=meta["feature_version"], training=training)
+    path = save_bundle(
+        out,
+        estimator,
+        feature_names=names,
+        feature_config=meta["feature_config"],
+        feature_version=meta["feature_version"],
+        training=training,
+    )
     return TrainResult(path, estimator, validation, training, fit_seconds)

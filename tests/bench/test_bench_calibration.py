@@ -12,12 +12,29 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 def test_bench_calibration_runs_on_a_synthetic_table(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_calibration", BENCH / "bench_calibration.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_calibration", BENCH / "bench_calibration.py"
+    )
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
-    assert module.main(["--synthetic", "--quick", "--rounds", "5", "--resamples", "20", "--device", "cpu",
-                        "--out-dir", str(tmp_path)]) == 0
+    assert (
+        module.main(
+            [
+                "--synthetic",
+                "--quick",
+                "--rounds",
+                "5",
+                "--resamples",
+                "20",
+                "--device",
+                "cpu",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "calibration_synthetic.json").read_text())
     for name in ("marginal", "mondrian"):
         sets = doc["sets"][name]

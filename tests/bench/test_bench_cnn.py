@@ -13,7 +13,9 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # as when run as a script: bench/_tables.py, _bootstrap.py
+    monkeypatch.syspath_prepend(
+        str(BENCH)
+    )  # as when run as a script: bench/_tables.py, _bootstrap.py
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
@@ -51,16 +53,51 @@ def test_bench_runs_on_a_tiny_set(tmp_path, monkeypatch):
     from cbedfeat.extraction.extract import extract
 
     torch.set_num_threads(1)
-    data = write_tiny_dir(tmp_path / "tiny", n_train_materials=8, n_dev_materials=2,
-                          n_test_materials=4, energies=1, size=64)
+    data = write_tiny_dir(
+        tmp_path / "tiny",
+        n_train_materials=8,
+        n_dev_materials=2,
+        n_test_materials=4,
+        energies=1,
+        size=64,
+    )
     extract(data, tmp_path / "tiny.parquet", workers=1, device="cpu", progress=False)
     bench = _load("bench_cnn", monkeypatch)
     out = tmp_path / "results"
     # the default table of a set is DATA_DIR.parquet beside it
-    rc = bench.main(["--set", "kinematic", str(data), "--set", "again", str(data), str(tmp_path / "tiny.parquet"),
-                     "--epochs", "2", "--image-size", "16", "--width", "4", "--batch-size", "4",
-                     "--tta", "2", "--rounds", "2,4", "--resamples", "20", "--extract-rows", "3",
-                     "--threads", "1", "--device", "cpu", "--out-dir", str(out)])
+    rc = bench.main(
+        [
+            "--set",
+            "kinematic",
+            str(data),
+            "--set",
+            "again",
+            str(data),
+            str(tmp_path / "tiny.parquet"),
+            "--epochs",
+            "2",
+            "--image-size",
+            "16",
+            "--width",
+            "4",
+            "--batch-size",
+            "4",
+            "--tta",
+            "2",
+            "--rounds",
+            "2,4",
+            "--resamples",
+            "20",
+            "--extract-rows",
+            "3",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out-dir",
+            str(out),
+        ]
+    )
     assert rc == 0
     doc = json.loads((out / "cnn.json").read_text())
     assert [s["name"] for s in doc["sets"]] == ["kinematic", "again"]
@@ -81,7 +118,8 @@ def test_bench_runs_on_a_tiny_set(tmp_path, monkeypatch):
         assert lo <= c["end"]["top1_accuracy"] <= hi
     # the feature model's time counts the extraction of every training row
     assert feats["points"][0]["seconds"] == pytest.approx(
-        feats["points"][0]["fit_seconds"] + s["extract_seconds_per_row"] * s["n_train"])
+        feats["points"][0]["fit_seconds"] + s["extract_seconds_per_row"] * s["n_train"]
+    )
     assert set(s["equal_time"]) == {"cnn-resnet", "cnn-small"}
     md = (out / "cnn.md").read_text()
     assert "## kinematic" in md and "Equal time" in md and "ResNet (width 4)" in md

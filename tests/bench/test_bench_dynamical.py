@@ -14,7 +14,9 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # as when run as a script: bench/_tables.py, _bootstrap.py
+    monkeypatch.syspath_prepend(
+        str(BENCH)
+    )  # as when run as a script: bench/_tables.py, _bootstrap.py
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
@@ -52,23 +54,48 @@ def test_weighted_statistic_equals_the_concatenated_resample(monkeypatch):
     pred = rng.integers(0, 3, materials.size)
     weights = boot.material_weights(materials, 5, seed=3)
     got = boot.weighted_statistic(
-        lambda i, w: f1_score(y[i], pred[i], average="macro", sample_weight=w, zero_division=0), weights)
+        lambda i, w: f1_score(y[i], pred[i], average="macro", sample_weight=w, zero_division=0),
+        weights,
+    )
     for b, w in enumerate(weights):
         index = np.repeat(np.arange(materials.size), w)  # rows of the drawn materials, repeated
-        assert got[b] == pytest.approx(f1_score(y[index], pred[index], average="macro", zero_division=0))
+        assert got[b] == pytest.approx(
+            f1_score(y[index], pred[index], average="macro", zero_division=0)
+        )
 
 
 def test_bench_dynamical_writes_every_row(tmp_path, monkeypatch):
     bench = _load("bench_dynamical", monkeypatch)
     dyn, kin = bench._synthetic_tables(tmp_path, seed=0)
-    args = ["--dynamical", str(dyn), "--kinematic", str(kin), "--extra-kinematic", str(kin),
-            "--quick", "--rounds", "3", "--resamples", "100", "--device", "cpu",
-            "--drop-prefix", "noise_", "--out-dir", str(tmp_path / "out")]
+    args = [
+        "--dynamical",
+        str(dyn),
+        "--kinematic",
+        str(kin),
+        "--extra-kinematic",
+        str(kin),
+        "--quick",
+        "--rounds",
+        "3",
+        "--resamples",
+        "100",
+        "--device",
+        "cpu",
+        "--drop-prefix",
+        "noise_",
+        "--out-dir",
+        str(tmp_path / "out"),
+    ]
     assert bench.main(args) == 0
     doc = json.loads((tmp_path / "out" / "dynamical.json").read_text())
     pairs = [(r["train"], r["test"]) for r in doc["rows"]]
-    assert pairs == [("kinematic", "kinematic"), ("kinematic", "dynamical"), ("dynamical", "dynamical"),
-                     ("both", "dynamical"), ("dynamical without noise_", "dynamical")]
+    assert pairs == [
+        ("kinematic", "kinematic"),
+        ("kinematic", "dynamical"),
+        ("dynamical", "dynamical"),
+        ("both", "dynamical"),
+        ("dynamical without noise_", "dynamical"),
+    ]
     assert doc["pairing"]["paired"]
     n_train = doc["splits"]["dynamical"]["train"]["rows"]
     # The extra table's train rows join the kinematic training set (as other materials).
@@ -77,15 +104,30 @@ def test_bench_dynamical_writes_every_row(tmp_path, monkeypatch):
     assert doc["rows"][2]["n_train_rows"] == n_train
     assert doc["rows"][3]["n_train_rows"] == 3 * n_train
     assert doc["rows"][4]["n_features"] == doc["n_features"] - 4
-    assert [b["train"] for b in doc["baselines"]] == ["majority of dynamical train",
-                                                       "majority of kinematic + extra train"]
+    assert [b["train"] for b in doc["baselines"]] == [
+        "majority of dynamical train",
+        "majority of kinematic + extra train",
+    ]
     for r in doc["rows"] + doc["baselines"]:
         assert r["n_materials"] == doc["splits"][r["test"]]["test"]["materials"]
-        bins = [r[f"errors_{k}"] for k in ("wrong_crystal_system", "wrong_laue_class",
-                                           "wrong_absences", "indistinguishable")]
+        bins = [
+            r[f"errors_{k}"]
+            for k in (
+                "wrong_crystal_system",
+                "wrong_laue_class",
+                "wrong_absences",
+                "indistinguishable",
+            )
+        ]
         assert sum(bins) == pytest.approx(1 - r["top1_accuracy"])
-        for key in ("top1_accuracy", "crystal_system_accuracy", "point_group_accuracy",
-                    "laue_class_accuracy", "equivalence_accuracy", "kinematic_ceiling"):
+        for key in (
+            "top1_accuracy",
+            "crystal_system_accuracy",
+            "point_group_accuracy",
+            "laue_class_accuracy",
+            "equivalence_accuracy",
+            "kinematic_ceiling",
+        ):
             lo, hi = r["ci95"][key]
             assert lo <= r[key] + 1e-12 and r[key] <= hi + 1e-12, (r["train"], key)
         assert "macro_f1" in r["ci95"] and "errors_wrong_absences" in r["ci95"]

@@ -19,8 +19,23 @@ def test_bench_imbalance_writes_results(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as when run as a script: bench/_tables.py
     spec.loader.exec_module(bench)
-    assert bench.main(["--synthetic", "--quick", "--rounds", "2", "--only", "brf", "--device", "cpu",
-                       "--out-dir", str(tmp_path)]) == 0
+    assert (
+        bench.main(
+            [
+                "--synthetic",
+                "--quick",
+                "--rounds",
+                "2",
+                "--only",
+                "brf",
+                "--device",
+                "cpu",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "imbalance_synthetic.json").read_text())
     assert [r["strategy"] for r in doc["rows"]] == ["xgb-none", "brf"]
     assert doc["best"] == "brf"  # the only strategy besides the baseline
@@ -40,8 +55,20 @@ def test_bench_imbalance_cross_validation(tmp_path, monkeypatch):
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, bench)
     spec.loader.exec_module(bench)
-    args = ["--synthetic", "--quick", "--rounds", "2", "--only", "gated", "--device", "cpu",
-            "--cv", "2", "--out-dir", str(tmp_path)]
+    args = [
+        "--synthetic",
+        "--quick",
+        "--rounds",
+        "2",
+        "--only",
+        "gated",
+        "--device",
+        "cpu",
+        "--cv",
+        "2",
+        "--out-dir",
+        str(tmp_path),
+    ]
     assert bench.main(args) == 0
     doc = json.loads((tmp_path / "imbalance_synthetic_cv.json").read_text())
     base, gated = doc["rows"]
@@ -61,8 +88,23 @@ def test_bench_imbalance_records_the_blend_weights(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, bench)
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec.loader.exec_module(bench)
-    assert bench.main(["--synthetic", "--quick", "--rounds", "2", "--only", "gated-blend-logit",
-                       "--device", "cpu", "--out-dir", str(tmp_path)]) == 0
+    assert (
+        bench.main(
+            [
+                "--synthetic",
+                "--quick",
+                "--rounds",
+                "2",
+                "--only",
+                "gated-blend-logit",
+                "--device",
+                "cpu",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "imbalance_synthetic.json").read_text())
     base, row = doc["rows"]
     assert "blend_weight" not in base

@@ -16,8 +16,12 @@ BINS = ("wrong_crystal_system", "wrong_laue_class", "wrong_absences", "indisting
 
 
 def _load(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # as when run as a script: bench/_tables.py, bench_dynamical.py
-    spec = importlib.util.spec_from_file_location("bench_learning_curve", BENCH / "bench_learning_curve.py")
+    monkeypatch.syspath_prepend(
+        str(BENCH)
+    )  # as when run as a script: bench/_tables.py, bench_dynamical.py
+    spec = importlib.util.spec_from_file_location(
+        "bench_learning_curve", BENCH / "bench_learning_curve.py"
+    )
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
@@ -54,19 +58,39 @@ def test_log_linear_trend_is_the_polyfit_line(monkeypatch):
     assert trend["slope_per_doubling"] == pytest.approx(slope)
     assert trend["extrapolated"] == pytest.approx(slope * math.log2(48_000) + intercept)
     assert bench.log_linear_trend([5, 5], [0.1, 0.2], 100) is None
-    assert bench.log_linear_trend([4, 8, 16], [0.1, float("nan"), 0.3], 32)["extrapolated"] == pytest.approx(0.4)
+    assert bench.log_linear_trend([4, 8, 16], [0.1, float("nan"), 0.3], 32)[
+        "extrapolated"
+    ] == pytest.approx(0.4)
 
 
 def test_bench_learning_curve_writes_every_size_and_model(tmp_path, monkeypatch):
     bench = _load(monkeypatch)
     out = tmp_path / "out"
-    args = ["--synthetic", "--quick", "--rounds", "3", "--resamples", "50", "--device", "cpu",
-            "--sizes", "6,12,all", "--models", "xgb:none", "xgb:balanced", "--out-dir", str(out)]
+    args = [
+        "--synthetic",
+        "--quick",
+        "--rounds",
+        "3",
+        "--resamples",
+        "50",
+        "--device",
+        "cpu",
+        "--sizes",
+        "6,12,all",
+        "--models",
+        "xgb:none",
+        "xgb:balanced",
+        "--out-dir",
+        str(out),
+    ]
     assert bench.main(args) == 0
     doc = json.loads((out / "learning_curve_synthetic.json").read_text())
     n_all = doc["splits"]["train"]["materials"]
     assert doc["sizes"] == [6, 12, n_all]
-    assert [(c["model"], c["weighting"]) for c in doc["curves"]] == [("xgb", "none"), ("xgb", "balanced")]
+    assert [(c["model"], c["weighting"]) for c in doc["curves"]] == [
+        ("xgb", "none"),
+        ("xgb", "balanced"),
+    ]
     order = doc["material_order"]
     assert len(order) == len(set(order)) == n_all
     for curve in doc["curves"]:
@@ -76,9 +100,17 @@ def test_bench_learning_curve_writes_every_size_and_model(tmp_path, monkeypatch)
         for p in points:
             assert p["n_materials"] == doc["splits"]["test"]["materials"]
             assert p["fit_seconds"] >= 0
-            for key in ("top1_accuracy", "top5_accuracy", "macro_f1", "crystal_system_accuracy",
-                        "laue_class_accuracy", "point_group_accuracy", "kinematic_ceiling",
-                        "top1_over_ceiling", "equivalence_accuracy"):
+            for key in (
+                "top1_accuracy",
+                "top5_accuracy",
+                "macro_f1",
+                "crystal_system_accuracy",
+                "laue_class_accuracy",
+                "point_group_accuracy",
+                "kinematic_ceiling",
+                "top1_over_ceiling",
+                "equivalence_accuracy",
+            ):
                 assert key in p, key
             assert sum(p[f"errors_{b}"] for b in BINS) == pytest.approx(1 - p["top1_accuracy"])
             for key in bench.HEADLINE:
@@ -87,7 +119,9 @@ def test_bench_learning_curve_writes_every_size_and_model(tmp_path, monkeypatch)
         x = np.log2([p["n_train_materials"] for p in points])
         for key in ("top1_accuracy", "crystal_system_accuracy", "errors_wrong_absences"):
             slope, intercept = np.polyfit(x, [p[key] for p in points], 1)
-            assert curve["trend"][key]["extrapolated"] == pytest.approx(slope * math.log2(48_000) + intercept)
+            assert curve["trend"][key]["extrapolated"] == pytest.approx(
+                slope * math.log2(48_000) + intercept
+            )
         # One set of x values: the bins' lines and top-1's still add up to 1.
         total = sum(curve["trend"][f"errors_{b}"]["extrapolated"] for b in BINS)
         assert total == pytest.approx(1 - curve["trend"]["top1_accuracy"]["extrapolated"])
@@ -102,8 +136,13 @@ def test_default_models_follow_cbedfeat_train(monkeypatch):
     from cbedfeat.cli.train_cmd import train
 
     default = {p.name: p.default for p in train.params}
-    assert bench.default_models() == list(dict.fromkeys(["xgb:none", f"{default['model']}:{default['weighting']}"]))
-    assert bench.parse_model(default["model"], default["weighting"]) == (default["model"], default["weighting"])
+    assert bench.default_models() == list(
+        dict.fromkeys(["xgb:none", f"{default['model']}:{default['weighting']}"])
+    )
+    assert bench.parse_model(default["model"], default["weighting"]) == (
+        default["model"],
+        default["weighting"],
+    )
     assert bench.parse_model("xgb:none", "balanced") == ("xgb", "none")
     with pytest.raises(SystemExit):
         bench.parse_model("no-such-model", "none")

@@ -20,14 +20,22 @@ def test_bench_simulate_multislice_rows(tmp_path, monkeypatch):
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, bench)
     spec.loader.exec_module(bench)
-    assert bench.main(["--engine", "multislice", "--quick", "--shape", "32",
-                       "--out-dir", str(tmp_path)]) == 0
+    assert (
+        bench.main(
+            ["--engine", "multislice", "--quick", "--shape", "32", "--out-dir", str(tmp_path)]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "simulate_multislice.json").read_text())
     rows = doc["multislice"]["rows"]
     assert [(r["engine"], r["workers"]) for r in rows] == [
-        ("cbedfeat multislice", 1), ("cbedfeat multislice", 2), ("abTEM directly", 1)]
-    assert all(r["patterns"] == 3 and r["patterns_per_s"] > 0 and r["peak_worker_rss_mb"] > 0
-               for r in rows)
+        ("cbedfeat multislice", 1),
+        ("cbedfeat multislice", 2),
+        ("abTEM directly", 1),
+    ]
+    assert all(
+        r["patterns"] == 3 and r["patterns_per_s"] > 0 and r["peak_worker_rss_mb"] > 0 for r in rows
+    )
     assert "kinematic" not in doc
     md = (tmp_path / "simulate_multislice.md").read_text()
     assert "| abTEM directly | 1 | 1 | 3 |" in md

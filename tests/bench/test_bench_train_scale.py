@@ -14,7 +14,9 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 def _bench(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_train_scale", BENCH / "bench_train_scale.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_train_scale", BENCH / "bench_train_scale.py"
+    )
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
@@ -29,7 +31,8 @@ def test_quick_run_on_a_synthetic_table(tmp_path, monkeypatch):
 
     assert doc["models"] == ["xgb", recommended_model()]
     assert {(r["model"], r["n"]) for r in doc["rows"]} == {
-        (m, n) for m in doc["models"] for n in bench.QUICK_SIZES}
+        (m, n) for m in doc["models"] for n in bench.QUICK_SIZES
+    }
     for row in doc["rows"]:
         assert row["fit_s"] > 0 and row["peak_rss_bytes"] > row["table_bytes"] > 0
         assert row["bundle_bytes"] > 0 and row["predict_rows_per_s"] > 0
@@ -47,9 +50,28 @@ def test_real_table_gives_accuracy_and_stacks_per_second(small_ornl_dir, tmp_pat
 
     extract(small_ornl_dir, tmp_path / "features.parquet", workers=1, device="cpu", progress=False)
     bench = _bench(monkeypatch)
-    assert bench.main(["--table", str(tmp_path / "features.parquet"), "--h5", str(small_ornl_dir),
-                       "--models", "xgb", "--sizes", "6", "40", "--max-rounds", "3",
-                       "--out-dir", str(tmp_path), "--name", "real"]) == 0
+    assert (
+        bench.main(
+            [
+                "--table",
+                str(tmp_path / "features.parquet"),
+                "--h5",
+                str(small_ornl_dir),
+                "--models",
+                "xgb",
+                "--sizes",
+                "6",
+                "40",
+                "--max-rounds",
+                "3",
+                "--out-dir",
+                str(tmp_path),
+                "--name",
+                "real",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "real.json").read_text())
     real, resampled = sorted(doc["rows"], key=lambda r: r["n"])
     assert real["real"] and real["top1"] is not None and 0 <= real["top1"] <= 1

@@ -26,10 +26,22 @@ def _run(args):
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
     root = tmp_path_factory.mktemp("calibrated")
-    table_path = write_feature_table(make_feature_table(n_classes=6, max_materials=16, seed=4),
-                                     root / "features.parquet")
-    result = _run(["train", table_path, "--out", root / "model", "--calibration-fraction", "0.3",
-                   "--seed", "1", *FAST])
+    table_path = write_feature_table(
+        make_feature_table(n_classes=6, max_materials=16, seed=4), root / "features.parquet"
+    )
+    result = _run(
+        [
+            "train",
+            table_path,
+            "--out",
+            root / "model",
+            "--calibration-fraction",
+            "0.3",
+            "--seed",
+            "1",
+            *FAST,
+        ]
+    )
     assert result.exit_code == 0, result.output
     return table_path, root / "model"
 
@@ -49,12 +61,18 @@ def test_the_bundle_holds_a_json_calibration_fitted_on_held_out_materials(calibr
 
 def test_evaluate_reports_calibration_sets_and_materials(calibrated, tmp_path):
     table_path, model = calibrated
-    result = _run(["evaluate", model, table_path, "--out", tmp_path / "report", "--coverage", "0.8"])
+    result = _run(
+        ["evaluate", model, table_path, "--out", tmp_path / "report", "--coverage", "0.8"]
+    )
     assert result.exit_code == 0, result.output
     assert "conformal sets at 80%" in result.output and "per material" in result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     cal = metrics["calibration"]
-    assert cal["temperature"] > 0 and cal["before"]["ece"] is not None and cal["after"]["brier"] is not None
+    assert (
+        cal["temperature"] > 0
+        and cal["before"]["ece"] is not None
+        and cal["after"]["brier"] is not None
+    )
     conf = metrics["conformal"]
     assert conf["nominal"] == 0.8 and 0 <= conf["coverage"] <= 1 and conf["mean_set_size"] >= 0
     assert sum(conf["set_size_counts"].values()) == conf["n"] == metrics["n_samples"]
@@ -74,16 +92,25 @@ def test_predict_writes_sets_json_lines_and_material_rows(calibrated, tmp_path, 
     table_path, model = calibrated
     table, meta = read_table(table_path)
     test = table[table["split"] == "test"].reset_index(drop=True)
-    samples = [SimpleNamespace(stack=np.full((3, 2, 2), i, np.float32),
-                               meta=SimpleNamespace(file="t.h5", group=g, material=m, space_group=int(sg),
-                                                    problems=[]))
-               for i, (g, m, sg) in enumerate(zip(test["group"], test["material"], test["space_group"],
-                                                  strict=True))]
+    samples = [
+        SimpleNamespace(
+            stack=np.full((3, 2, 2), i, np.float32),
+            meta=SimpleNamespace(
+                file="t.h5", group=g, material=m, space_group=int(sg), problems=[]
+            ),
+        )
+        for i, (g, m, sg) in enumerate(
+            zip(test["group"], test["material"], test["space_group"], strict=True)
+        )
+    ]
     monkeypatch.setattr(sources, "iter_inputs", lambda *a, **k: iter(samples))
     features = test[meta["feature_names"]].to_numpy(np.float64)
 
     def scorer(bundle, device, batch_size, failures):  # the table's features instead of the pixels'
-        return lambda batch: (batch, bundle.predict_proba(features[[int(s.stack[0, 0, 0]) for s in batch]]))
+        return lambda batch: (
+            batch,
+            bundle.predict_proba(features[[int(s.stack[0, 0, 0]) for s in batch]]),
+        )
 
     monkeypatch.setattr(predict, "_feature_scorer", scorer)
     out = tmp_path / "pred.csv"
@@ -95,27 +122,56 @@ def test_predict_writes_sets_json_lines_and_material_rows(calibrated, tmp_path, 
     proba = cal.calibrate(bundle.predict_proba(features))
     np.testing.assert_allclose(pred["prob_1"].astype(float), proba.max(axis=1), rtol=1e-6)
     sets = cal.predict_set(proba, 0.9)
-    assert [list(map(int, s.split())) for s in pred["set"]] == [bundle.classes[r].tolist() for r in sets]
-    assert (pred["set_size"].astype(int) == sets.sum(axis=1)).all() and (pred["calibrated"].astype(str) == "True").all()
+    assert [list(map(int, s.split())) for s in pred["set"]] == [
+        bundle.classes[r].tolist() for r in sets
+    ]
+    assert (pred["set_size"].astype(int) == sets.sum(axis=1)).all() and (
+        pred["calibrated"].astype(str) == "True"
+    ).all()
 
-    result = _run(["predict", model, tmp_path, "--out", tmp_path / "pred.jsonl", "--coverage", "0.9",
-                   "--json", "--mondrian"])
+    result = _run(
+        [
+            "predict",
+            model,
+            tmp_path,
+            "--out",
+            tmp_path / "pred.jsonl",
+            "--coverage",
+            "0.9",
+            "--json",
+            "--mondrian",
+        ]
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
     assert len(records) == len(test) and len(records[0]["top"]) == 5
     assert {"symbol", "crystal_system", "laue_class", "point_group"} <= set(records[0]["top"][0])
-    assert isinstance(records[0]["set"], list) and isinstance(records[0]["ambiguous_by_physics"], bool)
+    assert isinstance(records[0]["set"], list) and isinstance(
+        records[0]["ambiguous_by_physics"], bool
+    )
 
-    result = _run(["predict", model, tmp_path, "--out", tmp_path / "mat.csv", "--combine-materials"])
+    result = _run(
+        ["predict", model, tmp_path, "--out", tmp_path / "mat.csv", "--combine-materials"]
+    )
     assert result.exit_code == 0, result.output
     mats = pd.read_csv(tmp_path / "mat.csv")
     assert len(mats) == test["material"].nunique() and mats["n_stacks"].sum() == len(test)
 
 
 def test_predict_coverage_needs_a_calibrated_bundle(tmp_path):
-    table_path = write_feature_table(make_feature_table(n_classes=4, max_materials=6, seed=1),
-                                     tmp_path / "f.parquet")
+    table_path = write_feature_table(
+        make_feature_table(n_classes=4, max_materials=6, seed=1), tmp_path / "f.parquet"
+    )
     assert _run(["train", table_path, "--out", tmp_path / "m", *FAST]).exit_code == 0
-    result = _run(["predict", tmp_path / "m", tmp_path / "f.parquet", "--out", tmp_path / "p.csv",
-                   "--coverage", "0.9"])
+    result = _run(
+        [
+            "predict",
+            tmp_path / "m",
+            tmp_path / "f.parquet",
+            "--out",
+            tmp_path / "p.csv",
+            "--coverage",
+            "0.9",
+        ]
+    )
     assert result.exit_code != 0 and "no conformal calibration" in result.output

@@ -24,9 +24,12 @@ def test_counts_on_a_valid_directory(small_ornl_dir, small_ornl_expected):
     assert data["samples_per_split"] == exp["per_split"]
     assert data["materials_per_split"] == {"train": 4, "dev": 1, "test": 1}
     assert {int(k): v["samples"] for k, v in data["space_groups"].items()} == exp["per_space_group"]
-    assert {int(k): v["materials"] for k, v in data["space_groups"].items()} == \
-        exp["materials_per_space_group"]
-    assert {k: v["samples"] for k, v in data["crystal_systems"].items()} == exp["per_crystal_system"]
+    assert {int(k): v["materials"] for k, v in data["space_groups"].items()} == exp[
+        "materials_per_space_group"
+    ]
+    assert {k: v["samples"] for k, v in data["crystal_systems"].items()} == exp[
+        "per_crystal_system"
+    ]
     assert data["ranges"]["energy_keV"] == [100, 110]
     assert data["ranges"]["abc_angstrom"] == [3.2, 8.8]
     assert data["stack_shapes"] == {"3x64x64": 12}
@@ -57,7 +60,9 @@ def test_problems_give_exit_1_and_are_listed(small_ornl_dir, tmp_path):
     assert data["problems"][0]["file"].endswith("batch_test_0.h5")
     assert [f["opened"] for f in data["files"]] == [True, False]
     text = _run(tmp_path)
-    assert text.exit_code == 1 and "problems (1):" in text.output and "batch_test_0.h5" in text.output
+    assert (
+        text.exit_code == 1 and "problems (1):" in text.output and "batch_test_0.h5" in text.output
+    )
 
 
 def test_strict_stops_with_exit_1(tmp_path, small_ornl_dir):
@@ -75,18 +80,23 @@ def test_metadata_only(small_ornl_dir):
 
 
 def test_usage_errors_exit_2(tmp_path):
-    assert _run().exit_code == 2                              # no PATH
-    assert _run(tmp_path / "missing").exit_code == 2          # PATH does not exist
-    assert _run(tmp_path).exit_code == 2                      # no batch_*.h5 inside
-    assert _run(tmp_path, "--top", "0").exit_code == 2        # bad option value
+    assert _run().exit_code == 2  # no PATH
+    assert _run(tmp_path / "missing").exit_code == 2  # PATH does not exist
+    assert _run(tmp_path).exit_code == 2  # no batch_*.h5 inside
+    assert _run(tmp_path, "--top", "0").exit_code == 2  # bad option value
     assert _run(tmp_path, "--no-such-option").exit_code == 2
 
 
 def test_console_script_exit_codes(small_ornl_dir, tmp_path):
     """The real process, not the test runner: exit status 0 / 1 / 2."""
+
     def code(*args):
-        return subprocess.run([sys.executable, "-m", "cbedfeat", "inspect", *map(str, args)],
-                              capture_output=True, timeout=120).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "cbedfeat", "inspect", *map(str, args)],
+            capture_output=True,
+            timeout=120,
+        ).returncode
+
     (tmp_path / "batch_dev_0.h5").write_bytes(b"junk")
     assert code(small_ornl_dir / "batch_dev_0.h5") == 0
     assert code(tmp_path) == 1
@@ -96,7 +106,9 @@ def test_console_script_exit_codes(small_ornl_dir, tmp_path):
 def test_compare_with_the_real_data_set(small_ornl_dir):
     result = _run(small_ornl_dir, "--compare-ornl")
     assert result.exit_code == 0
-    assert any(line.split() == ["train", "2", "8", "4", "148006"] for line in result.output.splitlines())
+    assert any(
+        line.split() == ["train", "2", "8", "4", "148006"] for line in result.output.splitlines()
+    )
     data = json.loads(_run(small_ornl_dir, "--json", "--compare-ornl").output)
     assert data["expected_samples_per_split"] == {"train": 148006, "dev": 20400, "test": 18749}
 
@@ -124,12 +136,17 @@ def test_metadata_problems_are_counted_apart_and_exit_3(small_ornl_dir, tmp_path
     assert data["n_pattern_problems"] == 0 and data["problems"] == []
     assert data["n_metadata_problems"] == 2
     assert {(p["group"], p["kind"]) for p in data["metadata_problems"]} == {
-        ("sample_4_0", "bad_attribute"), ("sample_4_1", "missing_attribute")}
+        ("sample_4_0", "bad_attribute"),
+        ("sample_4_1", "missing_attribute"),
+    }
     assert data["stack_shapes"] == {"3x64x64": 2}  # the patterns were checked and counted
     assert data["files"][0]["unlabelled"] == 2 and data["files"][0]["metadata_problems"] == 2
     text = _run(tmp_path)
-    assert text.exit_code == 3 and "metadata problems (2): 2 samples usable for prediction only" \
-        in text.output and "pattern problems" not in text.output
+    assert (
+        text.exit_code == 3
+        and "metadata problems (2): 2 samples usable for prediction only" in text.output
+        and "pattern problems" not in text.output
+    )
     assert _run(tmp_path, "--strict").exit_code == 3  # the first problem is a metadata one
 
 
@@ -139,5 +156,9 @@ def test_both_kinds_exit_4(small_ornl_dir, tmp_path):
     result = _run(tmp_path, "--json")
     assert result.exit_code == 4
     data = json.loads(result.output)
-    assert (data["n_pattern_problems"], data["n_metadata_problems"], data["n_problems"]) == (1, 2, 3)
+    assert (data["n_pattern_problems"], data["n_metadata_problems"], data["n_problems"]) == (
+        1,
+        2,
+        3,
+    )
     assert "Exit status" in _run("--help").output and "4  both kinds" in _run("--help").output

@@ -54,10 +54,14 @@ def test_train_and_evaluate_commands(tmp_path, table_path):
     test = table[table["split"] == "test"]
     pred = bundle.predict(test)
     assert metrics["n_samples"] == len(test)
-    assert metrics["top1_accuracy"] == pytest.approx(np.mean(pred == test["space_group"].to_numpy()))
+    assert metrics["top1_accuracy"] == pytest.approx(
+        np.mean(pred == test["space_group"].to_numpy())
+    )
     assert metrics["model"]["training data fingerprint"] == training["data_fingerprint"]
     assert metrics["kinematic_ceiling_counts"] == "training rows"  # the bundle's class_counts
-    assert "kinematic ceiling" in result.output and "right Laue class, wrong absences" in result.output
+    assert (
+        "kinematic ceiling" in result.output and "right Laue class, wrong absences" in result.output
+    )
     assert (tmp_path / "report" / "report.html").is_file()
     assert f"report: {tmp_path / 'report' / 'report.html'}" in result.output
 
@@ -65,8 +69,24 @@ def test_train_and_evaluate_commands(tmp_path, table_path):
 def test_train_ensemble_with_params_and_holdout(tmp_path, table_path):
     table, _ = read_table(table_path)
     no_dev = write_feature_table(table[table["split"] != "dev"], tmp_path / "no_dev.parquet")
-    result = _run(["train", no_dev, "--out", tmp_path / "model", "--model", "brf", "--weighting", "none",
-                   "--n-estimators", "4", "--param", "n_jobs=1", "--holdout-fraction", "0.3"])
+    result = _run(
+        [
+            "train",
+            no_dev,
+            "--out",
+            tmp_path / "model",
+            "--model",
+            "brf",
+            "--weighting",
+            "none",
+            "--n-estimators",
+            "4",
+            "--param",
+            "n_jobs=1",
+            "--holdout-fraction",
+            "0.3",
+        ]
+    )
     assert result.exit_code == 0, result.output
     bundle = load_bundle(tmp_path / "model")
     assert not [p for p in (tmp_path / "model").rglob("*") if p.suffix in (".pkl", ".joblib")]
@@ -74,14 +94,30 @@ def test_train_ensemble_with_params_and_holdout(tmp_path, table_path):
     val = bundle.training["validation"]
     assert val["source"] == "holdout" and val["fraction"] == 0.3 and val["n_samples"] > 0
     # The hold-out rows were not used for fitting.
-    assert bundle.training["n_train_samples"] + val["n_samples"] == int((table["split"] == "train").sum())
+    assert bundle.training["n_train_samples"] + val["n_samples"] == int(
+        (table["split"] == "train").sum()
+    )
 
 
 def test_train_gated_logit_command(tmp_path, table_path):
     """The logit-adjusted, system-gated model trains from the command line and reloads."""
-    result = _run(["train", table_path, "--out", tmp_path / "model", "--model", "gated-logit",
-                   "--weighting", "none", *FAST, "--param", "taus=[0, 0.5]",
-                   "--param", "early_stopping_rounds=null"])
+    result = _run(
+        [
+            "train",
+            table_path,
+            "--out",
+            tmp_path / "model",
+            "--model",
+            "gated-logit",
+            "--weighting",
+            "none",
+            *FAST,
+            "--param",
+            "taus=[0, 0.5]",
+            "--param",
+            "early_stopping_rounds=null",
+        ]
+    )
     assert result.exit_code == 0, result.output
     bundle = load_bundle(tmp_path / "model")
     model = bundle.model
@@ -105,8 +141,14 @@ def test_holdout_split_groups_materials():
 
 
 def test_data_fingerprint():
-    t = pd.DataFrame({"file": ["/a/batch_train_0.h5", "/a/batch_train_0.h5"], "group": ["s0", "s1"],
-                      "material": ["m0", "m1"], "space_group": [14, 225]})
+    t = pd.DataFrame(
+        {
+            "file": ["/a/batch_train_0.h5", "/a/batch_train_0.h5"],
+            "group": ["s0", "s1"],
+            "material": ["m0", "m1"],
+            "space_group": [14, 225],
+        }
+    )
     moved = t.assign(file=["/elsewhere/batch_train_0.h5"] * 2)
     assert data_fingerprint(t) == data_fingerprint(t.iloc[::-1]) == data_fingerprint(moved)
     assert data_fingerprint(t) != data_fingerprint(t.assign(space_group=[14, 226]))
@@ -140,7 +182,9 @@ def test_command_errors(tmp_path, table_path):
     fewer = write_feature_table(table.drop(columns=["f_001"]), tmp_path / "fewer.parquet")
     result = _run(["evaluate", tmp_path / "m", fewer, "--out", tmp_path / "r"])
     assert result.exit_code == 1 and "f_001" in result.output and "lacks 1 feature" in result.output
-    result = _run(["evaluate", tmp_path / "m", table_path, "--out", tmp_path / "r", "--split", "nope"])
+    result = _run(
+        ["evaluate", tmp_path / "m", table_path, "--out", tmp_path / "r", "--split", "nope"]
+    )
     assert result.exit_code == 1 and "no rows of split 'nope'" in result.output
     (tmp_path / "m" / "model" / "model.ubj").write_bytes(b"\x00")
     result = _run(["evaluate", tmp_path / "m", table_path, "--out", tmp_path / "r"])
@@ -151,12 +195,34 @@ def test_command_errors(tmp_path, table_path):
 def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, small_ornl_expected):
     pytest.importorskip("cbedfeat.features.pipeline")
     features = tmp_path / "features.parquet"
-    result = _run(["extract", small_ornl_dir, "--out", features, "--workers", "1", "--device", "cpu",
-                   "--no-progress"])
+    result = _run(
+        [
+            "extract",
+            small_ornl_dir,
+            "--out",
+            features,
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 0, result.output
     # Four training materials: no early-stopping hold-out.
-    result = _run(["train", features, "--out", tmp_path / "model", *FAST,
-                   "--param", "early_stopping_rounds=null", "--device", "cpu"])
+    result = _run(
+        [
+            "train",
+            features,
+            "--out",
+            tmp_path / "model",
+            *FAST,
+            "--param",
+            "early_stopping_rounds=null",
+            "--device",
+            "cpu",
+        ]
+    )
     assert result.exit_code == 0, result.output
     result = _run(["evaluate", tmp_path / "model", features, "--out", tmp_path / "report"])
     assert result.exit_code == 0, result.output
@@ -171,8 +237,18 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     result = _run(["predict", tmp_path / "model", inputs, "--out", out, "--top-k", "3"])
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(out)
-    assert list(pred.columns[:10]) == ["file", "group", "material", "true_space_group", "pred_1", "pred_2",
-                                       "pred_3", "prob_1", "prob_2", "prob_3"]
+    assert list(pred.columns[:10]) == [
+        "file",
+        "group",
+        "material",
+        "true_space_group",
+        "pred_1",
+        "pred_2",
+        "pred_3",
+        "prob_1",
+        "prob_2",
+        "prob_3",
+    ]
     assert {"symbol_1", "laue_3", "equivalent_to_pred_1", "set"} <= set(pred.columns)
     assert len(pred) == small_ornl_expected["samples"]
     assert (pred["prob_1"] >= pred["prob_2"]).all() and (pred["prob_2"] >= pred["prob_3"]).all()
@@ -183,7 +259,8 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
     table, _ = read_table(features)
     merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
         table.assign(expected=bundle.predict(table))[["file", "group", "expected", "space_group"]],
-        on=["file", "group"])
+        on=["file", "group"],
+    )
     assert len(merged) == len(pred)
     assert (merged["pred_1"] == merged["expected"]).all()
     assert (merged["true_space_group"] == merged["space_group"]).all()
@@ -193,38 +270,91 @@ def test_extract_train_evaluate_predict_end_to_end(tmp_path, small_ornl_dir, sma
 def test_simulate_extract_train_evaluate_predict(tmp_path):
     pytest.importorskip("cbedfeat.simulate.generate")
     data = tmp_path / "data"
-    result = _run(["simulate", "--out", data, "--materials", "12", "--energies", "2", "--min-per-class", "2",
-                   "--top-classes", "4", "--seed", "5", "--no-progress"])
+    result = _run(
+        [
+            "simulate",
+            "--out",
+            data,
+            "--materials",
+            "12",
+            "--energies",
+            "2",
+            "--min-per-class",
+            "2",
+            "--top-classes",
+            "4",
+            "--seed",
+            "5",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 0, result.output
     features = tmp_path / "features.parquet"
-    result = _run(["extract", data, "--out", features, "--workers", "1", "--device", "cpu", "--no-progress"])
+    result = _run(
+        ["extract", data, "--out", features, "--workers", "1", "--device", "cpu", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
-    result = _run(["train", features, "--out", tmp_path / "model", "--weighting", "sqrt", "--device", "cpu",
-                   *FAST, "--param", "early_stopping_rounds=null"])
+    result = _run(
+        [
+            "train",
+            features,
+            "--out",
+            tmp_path / "model",
+            "--weighting",
+            "sqrt",
+            "--device",
+            "cpu",
+            *FAST,
+            "--param",
+            "early_stopping_rounds=null",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    result = _run(["evaluate", tmp_path / "model", features, "--out", tmp_path / "report", "--split", "all"])
+    result = _run(
+        ["evaluate", tmp_path / "model", features, "--out", tmp_path / "report", "--split", "all"]
+    )
     assert result.exit_code == 0, result.output
     table, _ = read_table(features)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["n_samples"] == len(table) and metrics["split"] is None
-    result = _run(["predict", tmp_path / "model", data, "--out", tmp_path / "pred.csv", "--top-k", "2"])
+    result = _run(
+        ["predict", tmp_path / "model", data, "--out", tmp_path / "pred.csv", "--top-k", "2"]
+    )
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert len(pred) == len(table) and not (tmp_path / "pred.skipped.csv").exists()
-    assert ((pred["prob_1"] >= pred["prob_2"]) & (pred["prob_1"] + pred["prob_2"] <= 1 + 1e-6)).all()
+    assert (
+        (pred["prob_1"] >= pred["prob_2"]) & (pred["prob_1"] + pred["prob_2"] <= 1 + 1e-6)
+    ).all()
     # Features computed by predict match those of the table: the same top-1 per sample.
     expected = table.assign(expected=load_bundle(tmp_path / "model").predict(table))
     merged = pred.assign(file=pred["file"].map(lambda f: f.rsplit("/", 1)[-1])).merge(
-        expected[["file", "group", "expected"]], on=["file", "group"])
+        expected[["file", "group", "expected"]], on=["file", "group"]
+    )
     assert len(merged) == len(table) and (merged["pred_1"] == merged["expected"]).all()
 
 
 @pytest.mark.slow
 def test_predict_with_a_model_that_reads_stacks(tmp_path, small_ornl_dir):
     pytest.importorskip("torch")
-    train_model(small_ornl_dir, tmp_path / "cnn", model="cnn", device="cpu",
-                params={"epochs": 1, "image_size": 16, "width": 4, "batch_size": 4})
-    result = _run(["predict", tmp_path / "cnn", small_ornl_dir, "--out", tmp_path / "pred.csv", "--top-k", "2"])
+    train_model(
+        small_ornl_dir,
+        tmp_path / "cnn",
+        model="cnn",
+        device="cpu",
+        params={"epochs": 1, "image_size": 16, "width": 4, "batch_size": 4},
+    )
+    result = _run(
+        [
+            "predict",
+            tmp_path / "cnn",
+            small_ornl_dir,
+            "--out",
+            tmp_path / "pred.csv",
+            "--top-k",
+            "2",
+        ]
+    )
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(tmp_path / "pred.csv")
     bundle = load_bundle(tmp_path / "cnn")
@@ -241,7 +371,11 @@ def _with_unlabelled_rows(table):
     lost_material = table[table["split"] == "train"].tail(3).assign(material=None)
     lost_lattice = table[table["split"] == "train"].iloc[10:13].assign(a=np.nan)
     test = table[table["split"] == "test"].head(4).assign(space_group=np.nan, crystal_system=None)
-    return pd.concat([table, train, lost_material, lost_lattice, test], ignore_index=True), 9 + 3 + 3, 4
+    return (
+        pd.concat([table, train, lost_material, lost_lattice, test], ignore_index=True),
+        9 + 3 + 3,
+        4,
+    )
 
 
 def test_unlabelled_rows_are_left_out_of_training_and_evaluation(tmp_path, table_path):
@@ -253,7 +387,10 @@ def test_unlabelled_rows_are_left_out_of_training_and_evaluation(tmp_path, table
     assert result.exit_code == 0, result.output
     assert f"left out {n_train_bad + n_test_bad} unlabelled rows" in result.output
     assert _run(["train", table_path, "--out", tmp_path / "clean_model", *args]).exit_code == 0
-    mixed_bundle, clean = load_bundle(tmp_path / "mixed_model"), load_bundle(tmp_path / "clean_model")
+    mixed_bundle, clean = (
+        load_bundle(tmp_path / "mixed_model"),
+        load_bundle(tmp_path / "clean_model"),
+    )
     # Trained on exactly the labelled rows: the same data, the same model.
     assert mixed_bundle.training["n_unlabelled_left_out"] == n_train_bad + n_test_bad
     assert mixed_bundle.training["data_fingerprint"] == clean.training["data_fingerprint"]

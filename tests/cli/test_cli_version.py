@@ -9,16 +9,35 @@ from pathlib import Path
 
 from cbedfeat import __version__
 
-HEAVY = ("numpy", "h5py", "scipy", "pandas", "pyarrow", "sklearn", "skimage", "xgboost",
-         "imblearn", "torch", "cupy", "dask", "spglib", "matplotlib", "tqdm", "yaml")
+HEAVY = (
+    "numpy",
+    "h5py",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "sklearn",
+    "skimage",
+    "xgboost",
+    "imblearn",
+    "torch",
+    "cupy",
+    "dask",
+    "spglib",
+    "matplotlib",
+    "tqdm",
+    "yaml",
+)
 
 
 def test_importing_the_cli_imports_nothing_heavy():
     """The robust check: what `import cbedfeat.cli` (every command registered) pulls in."""
-    code = ("import sys, json, cbedfeat.cli; "
-            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    code = (
+        "import sys, json, cbedfeat.cli; "
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert json.loads(out) == []
 
 

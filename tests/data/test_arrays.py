@@ -23,12 +23,16 @@ def test_npy_rows_are_samples_and_bad_rows_are_named(tmp_path):
     problems: list[Problem] = []
     samples = list(iter_array(str(path), problems=problems))
     assert [s.meta.group for s in samples] == ["row_0", "row_2"]
-    assert all(s.meta.file == str(path) and s.meta.space_group is None and not s.meta.labelled
-               for s in samples)
+    assert all(
+        s.meta.file == str(path) and s.meta.space_group is None and not s.meta.labelled
+        for s in samples
+    )
     np.testing.assert_array_equal(samples[1].stack, arr[2].astype(np.float32))
     assert samples[0].stack.dtype == np.float32
     assert [(p.file, p.group, p.kind) for p in problems] == [
-        (str(path), "row_1", "bad_stack"), (str(path), "row_3", "bad_stack")]
+        (str(path), "row_1", "bad_stack"),
+        (str(path), "row_3", "bad_stack"),
+    ]
     assert "1 NaN" in problems[0].reason and "1 Inf" in problems[1].reason
     with pytest.raises(BadStackError, match="row_1"):
         list(iter_array(str(path), strict=True))
@@ -41,11 +45,14 @@ def test_one_stack_is_row_0(tmp_path):
     assert sample.meta.group == "row_0" and sample.stack.shape == (3, 8, 8)
 
 
-@pytest.mark.parametrize("array, text", [
-    (np.zeros((2, 4, 8, 8), np.float32), "orientations"),
-    (np.zeros((8, 8), np.float32), "2-D"),
-    (np.zeros((2, 3, 8, 8), np.int16), "dtype int16"),
-])
+@pytest.mark.parametrize(
+    "array, text",
+    [
+        (np.zeros((2, 4, 8, 8), np.float32), "orientations"),
+        (np.zeros((8, 8), np.float32), "2-D"),
+        (np.zeros((2, 3, 8, 8), np.int16), "dtype int16"),
+    ],
+)
 def test_bad_array_layout_is_one_problem_naming_the_source(tmp_path, array, text):
     path = tmp_path / "bad.npy"
     np.save(path, array)
@@ -90,7 +97,11 @@ def test_mixed_inputs_keep_ornl_order_then_arrays(small_ornl_dir, tmp_path):
     sources = resolve_inputs([tmp_path / "a.npy", small_ornl_dir])
     assert sources[-1] == str(tmp_path / "a.npy")
     assert [s.rsplit("/", 1)[-1] for s in sources[:-1]] == [
-        "batch_dev_0.h5", "batch_test_0.h5", "batch_train_0.h5", "batch_train_1.h5"]
+        "batch_dev_0.h5",
+        "batch_test_0.h5",
+        "batch_train_0.h5",
+        "batch_train_1.h5",
+    ]
     samples = list(iter_inputs([small_ornl_dir, tmp_path / "a.npy"], require_metadata=False))
     assert len(samples) == 12 + 2 and sum(s.meta.labelled for s in samples) == 12
     with pytest.raises(FileNotFoundError):

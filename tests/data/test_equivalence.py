@@ -82,9 +82,36 @@ def test_row_vector_convention_in_hexagonal_axes():
     # P6_3cm and P6_3mc on the wrong rows of the reciprocal lattice.
     # P6_3cm (185): h-h0l l = 2n, i.e. (h, -h, l), (h, 0, l), (0, k, l) with l odd absent.
     # P6_3mc (186): hh-2hl l = 2n, i.e. (h, h, l), (h, -2h, l), (-2h, h, l) with l odd absent.
-    points = [(1, 0, 1), (0, 1, 1), (1, -1, 1), (1, 1, 1), (1, -2, 1), (2, -1, 1), (1, 2, 1), (2, 1, 1)]
-    assert [_absent(185, p) for p in points] == [True, True, True, False, False, False, False, False]
-    assert [_absent(186, p) for p in points] == [False, False, False, True, True, True, False, False]
+    points = [
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, -1, 1),
+        (1, 1, 1),
+        (1, -2, 1),
+        (2, -1, 1),
+        (1, 2, 1),
+        (2, 1, 1),
+    ]
+    assert [_absent(185, p) for p in points] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert [_absent(186, p) for p in points] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert equivalence_index(185) != equivalence_index(186)
 
 

@@ -45,19 +45,47 @@ def test_counts_of_the_international_tables():
     assert len({g.point_group for g in groups}) == 32 == len(POINT_GROUPS)
     assert len({g.laue_class for g in groups}) == 11 == len(LAUE_CLASSES)
     assert Counter(g.crystal_system for g in groups) == {
-        "triclinic": 2, "monoclinic": 13, "orthorhombic": 59, "tetragonal": 68,
-        "trigonal": 25, "hexagonal": 27, "cubic": 36,
+        "triclinic": 2,
+        "monoclinic": 13,
+        "orthorhombic": 59,
+        "tetragonal": 68,
+        "trigonal": 25,
+        "hexagonal": 27,
+        "cubic": 36,
     }
     # Bravais centring of the standard settings: A only for 38-41, R the 7 rhombohedral.
-    assert Counter(g.centring for g in groups) == {"P": 149, "I": 38, "C": 16, "F": 16, "R": 7, "A": 4}
+    assert Counter(g.centring for g in groups) == {
+        "P": 149,
+        "I": 38,
+        "C": 16,
+        "F": 16,
+        "R": 7,
+        "A": 4,
+    }
     assert [g.number for g in groups if g.centring == "R"] == [146, 148, 155, 160, 161, 166, 167]
 
 
 @pytest.mark.parametrize(
     ("number", "point_group"),
-    [(10, "2/m"), (16, "222"), (25, "mm2"), (47, "mmm"), (75, "4"), (81, "-4"),
-     (99, "4mm"), (111, "-42m"), (143, "3"), (147, "-3"), (149, "32"), (156, "3m"),
-     (168, "6"), (174, "-6"), (187, "-6m2"), (195, "23"), (221, "m-3m")],
+    [
+        (10, "2/m"),
+        (16, "222"),
+        (25, "mm2"),
+        (47, "mmm"),
+        (75, "4"),
+        (81, "-4"),
+        (99, "4mm"),
+        (111, "-42m"),
+        (143, "3"),
+        (147, "-3"),
+        (149, "32"),
+        (156, "3m"),
+        (168, "6"),
+        (174, "-6"),
+        (187, "-6m2"),
+        (195, "23"),
+        (221, "m-3m"),
+    ],
 )
 def test_first_group_of_each_point_group(number, point_group):
     assert space_group_info(number).point_group == point_group

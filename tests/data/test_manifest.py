@@ -28,19 +28,31 @@ def test_schema_names_every_sample_meta_attribute():
 def test_schema_types_as_in_the_layout_table():
     s = manifest.attribute_schema()
     table = {  # reference/ornl_layout.md
-        "space_group": ("bytes", ()), "material": ("bytes", ()), "energy_keV": ("int", ()),
-        "z_dirs": ("int", (1, 3, 3)), "y_dirs": ("float", (1, 3, 3)),
-        "semi_angles_rad": ("float", (3,)), "d_hkls_angstrom": ("float", (3,)),
-        "abc_angstrom": ("float", (3,)), "angles_degree": ("float", (3,)), "formula": ("str", ()),
+        "space_group": ("bytes", ()),
+        "material": ("bytes", ()),
+        "energy_keV": ("int", ()),
+        "z_dirs": ("int", (1, 3, 3)),
+        "y_dirs": ("float", (1, 3, 3)),
+        "semi_angles_rad": ("float", (3,)),
+        "d_hkls_angstrom": ("float", (3,)),
+        "abc_angstrom": ("float", (3,)),
+        "angles_degree": ("float", (3,)),
+        "formula": ("str", ()),
     }
     assert {k: (v.stored, v.shape) for k, v in s.items()} == table
     assert (s["abc_angstrom"].gt, s["abc_angstrom"].lt) == (0.5, 100.0)
     assert (s["angles_degree"].gt, s["angles_degree"].lt) == (0.0, 180.0)
     assert (s["space_group"].ge, s["space_group"].le) == (1, 230)
-    assert all(s[k].unit for k in ("energy_keV", "abc_angstrom", "angles_degree", "semi_angles_rad"))
+    assert all(
+        s[k].unit for k in ("energy_keV", "abc_angstrom", "angles_degree", "semi_angles_rad")
+    )
     stack = manifest.stack_schema()
-    assert (stack.name, stack.dtype, stack.shape, stack.fixed_axes) == \
-        ("cbed_stack", "float32", (3, 512, 512), {0: 3})
+    assert (stack.name, stack.dtype, stack.shape, stack.fixed_axes) == (
+        "cbed_stack",
+        "float32",
+        (3, 512, 512),
+        {0: 3},
+    )
 
 
 def test_split_counts_agree_with_the_reference_table():
@@ -48,10 +60,14 @@ def test_split_counts_agree_with_the_reference_table():
     assert list(counts.columns) == ["space_group", "train", "dev", "test", "total"]
     assert counts["space_group"].tolist() == list(range(1, 231))
     sums = {s: int(counts[s].sum()) for s in ("train", "dev", "test")}
-    assert sums == manifest.expected_split_counts() == {"train": 148006, "dev": 20400, "test": 18749}
+    assert (
+        sums == manifest.expected_split_counts() == {"train": 148006, "dev": 20400, "test": 18749}
+    )
     assert (counts["train"] > 0).sum() == manifest.load_manifest()["ornl"]["space_groups_in_train"]
     assert (counts["train"] + counts["dev"] + counts["test"] == counts["total"]).all()
-    assert round(int(counts.loc[counts.space_group == 14, "train"].iloc[0]) / sums["train"], 2) == 0.08
+    assert (
+        round(int(counts.loc[counts.space_group == 14, "train"].iloc[0]) / sums["train"], 2) == 0.08
+    )
 
 
 def test_file_and_group_patterns():

@@ -34,9 +34,17 @@ def _expected_meta(path, group):
     """What conftest wrote into ``group`` of ``path``."""
     i, j = (int(t) for t in group.split("_")[1:])
     _, _, sg, abc, angles, formula = next(m for m in SMALL_ORNL_MATERIALS if m[1] == i)
-    return build_meta(file=str(path), group=group, split=split_of(path), material=f"mp-{1000 + i}",
-                      space_group=sg, energy_keV=(100, 110)[j], abc_angstrom=abc,
-                      angles_degree=angles, formula=formula)
+    return build_meta(
+        file=str(path),
+        group=group,
+        split=split_of(path),
+        material=f"mp-{1000 + i}",
+        space_group=sg,
+        energy_keV=(100, 110)[j],
+        abc_angstrom=abc,
+        angles_degree=angles,
+        formula=formula,
+    )
 
 
 def test_round_trip_every_value(small_ornl_dir, small_ornl_expected):
@@ -55,7 +63,10 @@ def test_round_trip_every_value(small_ornl_dir, small_ornl_expected):
 
 
 def test_stable_natural_order(small_ornl_dir):
-    keys = [(os.path.basename(m.file), m.group) for _, m in iter_samples(small_ornl_dir, load_stack=False)]
+    keys = [
+        (os.path.basename(m.file), m.group)
+        for _, m in iter_samples(small_ornl_dir, load_stack=False)
+    ]
     assert keys == sorted(keys)  # names here have single digits, so natural == lexicographic
     assert keys[0] == ("batch_dev_0.h5", "sample_4_0")
     assert keys == [(os.path.basename(m.file), m.group) for _, m in iter_samples(small_ornl_dir)]
@@ -68,7 +79,12 @@ def test_natural_order_of_numbers(tmp_path):
     with ORNLWriter(tmp_path / "batch_train_2.h5") as w:
         w.write(build_stack(size=8), build_meta())
     assert list_groups(tmp_path / "batch_train_10.h5") == [
-        "sample_1_3", "sample_1_12", "sample_2_0", "sample_2_1", "sample_10_0"]
+        "sample_1_3",
+        "sample_1_12",
+        "sample_2_0",
+        "sample_2_1",
+        "sample_10_0",
+    ]
     assert [p.name for p in find_h5_files(tmp_path)] == ["batch_train_2.h5", "batch_train_10.h5"]
 
 
@@ -121,8 +137,12 @@ def test_stored_types_match_the_layout_table(small_ornl_dir):
         assert ds.compression is None
 
 
-_CLASS_OF_STORED = {"bytes": h5py.h5t.STRING, "str": h5py.h5t.STRING,
-                    "int": h5py.h5t.INTEGER, "float": h5py.h5t.FLOAT}
+_CLASS_OF_STORED = {
+    "bytes": h5py.h5t.STRING,
+    "str": h5py.h5t.STRING,
+    "int": h5py.h5t.INTEGER,
+    "float": h5py.h5t.FLOAT,
+}
 
 
 def test_writer_output_matches_the_manifest_schema(small_ornl_dir):
@@ -172,9 +192,15 @@ def test_files_open_read_only_in_swmr_mode(small_ornl_dir):
 
 @pytest.mark.parametrize(
     ("name", "split"),
-    [("batch_train_0.h5", "train"), ("batch_dev_12.h5", "dev"), ("batch_test_7.h5", "test"),
-     ("batch_valid_1.h5", "unknown"), ("train_0.h5", "unknown"), ("batch_train_0.h5.tmp", "unknown"),
-     ("batch_train_x.h5", "unknown")],
+    [
+        ("batch_train_0.h5", "train"),
+        ("batch_dev_12.h5", "dev"),
+        ("batch_test_7.h5", "test"),
+        ("batch_valid_1.h5", "unknown"),
+        ("train_0.h5", "unknown"),
+        ("batch_train_0.h5.tmp", "unknown"),
+        ("batch_train_x.h5", "unknown"),
+    ],
 )
 def test_split_of(name, split):
     assert split_of(f"/data/{name}") == split
@@ -200,7 +226,7 @@ def test_explicit_file_of_any_name_reads_as_unknown_split(tmp_path):
     path = tmp_path / "mine.h5"
     with ORNLWriter(path) as w:
         w.write(build_stack(size=8), build_meta())
-    (_, meta), = iter_samples(path)
+    ((_, meta),) = iter_samples(path)
     assert meta.split == "unknown" and meta.file == str(path)
 
 
@@ -327,11 +353,12 @@ def test_reads_a_file_another_process_is_writing_in_swmr_mode(tmp_path):
         sys.stdin.readline()  # hold the file open for writing until told to stop
         f.close()
     """)
-    writer = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert writer.stdout.readline().strip() == "ready"
-        (stack, meta), = iter_samples(path, strict=True)
+        ((stack, meta),) = iter_samples(path, strict=True)
         assert meta == build_meta(file=str(path), split="train")
         np.testing.assert_array_equal(stack, build_stack(size=8))
     finally:

@@ -14,7 +14,12 @@ def test_counts_of_the_small_directory(small_ornl_dir, small_ornl_expected):
     assert s.ok and s.n_samples == exp["samples"] and s.n_materials == exp["materials"]
     assert s.samples_per_split == exp["per_split"]
     assert {k: v["samples"] for k, v in s.space_groups.items()} == exp["per_space_group"]
-    assert list(s.crystal_systems) == ["monoclinic", "orthorhombic", "hexagonal", "cubic"]  # ITA order
+    assert list(s.crystal_systems) == [
+        "monoclinic",
+        "orthorhombic",
+        "hexagonal",
+        "cubic",
+    ]  # ITA order
     assert [f["samples"] for f in s.files] == [2, 2, 4, 4]  # dev, test, train_0, train_1
     assert s.ranges["angles_degree"] == [90.0, 120.0]
 
@@ -56,4 +61,6 @@ def test_json_round_trip(small_ornl_dir):
 
     d = json.loads(summarize(small_ornl_dir, load_stack=False).to_json())
     assert d["n_samples"] == 12 and d["stacks_checked"] is False
-    assert np.isclose(d["ranges"]["semi_angles_rad"][0], 0.035136 / (4 * 2.5), rtol=1e-3)  # lambda(110 keV)
+    assert np.isclose(
+        d["ranges"]["semi_angles_rad"][0], 0.035136 / (4 * 2.5), rtol=1e-3
+    )  # lambda(110 keV)

@@ -45,9 +45,12 @@ def corpus(tmp_path_factory):
 def test_non_strict_reads_every_good_sample_and_records_every_bad_one(corpus):
     problems: list[Problem] = []
     got = [(os.path.basename(m.file), m.group) for _, m in iter_samples(corpus, problems=problems)]
-    assert got == [("batch_test_0.h5", "sample_7_0"), ("batch_test_0.h5", "sample_7_1"),
-                   *(("batch_train_0.h5", g) for g in GOOD_GROUPS),
-                   ("batch_train_1.h5", "sample_5_1")]
+    assert got == [
+        ("batch_test_0.h5", "sample_7_0"),
+        ("batch_test_0.h5", "sample_7_1"),
+        *(("batch_train_0.h5", g) for g in GOOD_GROUPS),
+        ("batch_train_1.h5", "sample_5_1"),
+    ]
     by_key = {(os.path.basename(p.file), p.group): p for p in problems}
     assert len(by_key) == len(problems) == len(BAD_GROUPS) + len(FILE_PROBLEMS) + 2
     for group, (_, error, text) in BAD_GROUPS.items():
@@ -63,12 +66,16 @@ def test_non_strict_reads_every_good_sample_and_records_every_bad_one(corpus):
 def test_without_required_metadata_every_usable_pattern_is_read(corpus):
     """Metadata problems empty one field each; pattern problems still skip the sample."""
     problems: list[Problem] = []
-    samples = {(os.path.basename(m.file), m.group): (s, m)
-               for s, m in iter_samples(corpus, problems=problems, require_metadata=False)}
+    samples = {
+        (os.path.basename(m.file), m.group): (s, m)
+        for s, m in iter_samples(corpus, problems=problems, require_metadata=False)
+    }
     assert set(METADATA_GROUPS) == set(EMPTY_FIELD)
     expected = {("batch_train_0.h5", g) for g in [*GOOD_GROUPS, *METADATA_GROUPS]} | {
-        ("batch_test_0.h5", "sample_7_0"), ("batch_test_0.h5", "sample_7_1"),
-        ("batch_train_1.h5", "sample_5_1")}
+        ("batch_test_0.h5", "sample_7_0"),
+        ("batch_test_0.h5", "sample_7_1"),
+        ("batch_train_1.h5", "sample_5_1"),
+    }
     assert set(samples) == expected
     for group, (_, error, text) in METADATA_GROUPS.items():
         stack, meta = samples[("batch_train_0.h5", group)]
@@ -82,8 +89,10 @@ def test_without_required_metadata_every_usable_pattern_is_read(corpus):
     # Pattern problems: skipped and recorded exactly as with required metadata.
     assert not any(p.about_metadata for p in problems)
     skipped = {(os.path.basename(p.file), p.group) for p in problems}
-    assert {g for f, g in skipped if f == "batch_train_0.h5"} == \
-        {*(set(BAD_GROUPS) - set(METADATA_GROUPS)), "sample_4_0"}
+    assert {g for f, g in skipped if f == "batch_train_0.h5"} == {
+        *(set(BAD_GROUPS) - set(METADATA_GROUPS)),
+        "sample_4_0",
+    }
     assert len(problems) == len(BAD_GROUPS) - len(METADATA_GROUPS) + 1 + len(FILE_PROBLEMS) + 1
 
 
@@ -94,7 +103,8 @@ def test_a_bare_stack_has_one_metadata_problem(tmp_path):
     stack, meta = read_sample(path, "sample_0_0", require_metadata=False)
     assert stack.shape == (3, 8, 8) and meta.space_group is None and meta.formula is None
     assert [(p.kind, p.reason) for p in meta.problems] == [
-        ("missing_attribute", "no metadata attributes (an unlabelled sample)")]
+        ("missing_attribute", "no metadata attributes (an unlabelled sample)")
+    ]
     with pytest.raises(MissingAttributeError, match="'space_group' is missing"):
         read_sample(path, "sample_0_0")
 
@@ -164,7 +174,9 @@ def test_permission_denied_as_root_too(tmp_path, monkeypatch):
     monkeypatch.setattr("cbedfeat.data.ornl.h5py.File", file)
     problems: list[Problem] = []
     assert [m.group for _, m in iter_samples(tmp_path, problems=problems)] == ["sample_1_0"]
-    assert [(os.path.basename(p.file), p.kind) for p in problems] == [("batch_train_0.h5", "file_open")]
+    assert [(os.path.basename(p.file), p.kind) for p in problems] == [
+        ("batch_train_0.h5", "file_open")
+    ]
     assert "Permission denied" in problems[0].reason
     with pytest.raises(FileOpenError, match="Permission denied"):
         read_sample(tmp_path / "batch_train_0.h5", "sample_0_0")
@@ -181,7 +193,10 @@ def test_problem_and_error_convert_both_ways():
     p = err.to_problem()
     assert p == Problem("f.h5", "sample_1_2", "attribute 'x' is bad", "bad_attribute")
     back = p.to_error()
-    assert type(back) is BadAttributeError and str(back) == str(err) == "f.h5 [sample_1_2]: attribute 'x' is bad"
+    assert (
+        type(back) is BadAttributeError
+        and str(back) == str(err) == "f.h5 [sample_1_2]: attribute 'x' is bad"
+    )
 
 
 # ---- property-based tests of attribute decoding -------------------------------------------
@@ -193,8 +208,20 @@ Z_DIRS = SCHEMA["z_dirs"]
 
 
 def _encodings_of_int(n):
-    return [str(n).encode(), np.bytes_(str(n).encode()), str(n), f"  {n} ", np.str_(str(n)),
-            n, np.int64(n), np.int32(n), np.uint16(n), float(n), np.float64(n), np.array(str(n).encode())]
+    return [
+        str(n).encode(),
+        np.bytes_(str(n).encode()),
+        str(n),
+        f"  {n} ",
+        np.str_(str(n)),
+        n,
+        np.int64(n),
+        np.int32(n),
+        np.uint16(n),
+        float(n),
+        np.float64(n),
+        np.array(str(n).encode()),
+    ]
 
 
 @given(st.integers(1, 230))
@@ -204,23 +231,29 @@ def test_space_group_decodes_from_every_encoding(n):
         assert type(decode_attribute(raw, SG)) is int
 
 
-@given(st.integers(-10**6, 10**6).filter(lambda n: not 1 <= n <= 230))
+@given(st.integers(-(10**6), 10**6).filter(lambda n: not 1 <= n <= 230))
 def test_space_group_out_of_range_is_refused(n):
     for raw in (str(n).encode(), np.int64(n)):
         with pytest.raises(ValueError, match="out of range"):
             decode_attribute(raw, SG)
 
 
-@given(st.text(min_size=0, max_size=8).filter(lambda s: not s.strip().lstrip("+-").isascii()
-                                              or not s.strip().lstrip("+-").isdigit()))
+@given(
+    st.text(min_size=0, max_size=8).filter(
+        lambda s: not s.strip().lstrip("+-").isascii() or not s.strip().lstrip("+-").isdigit()
+    )
+)
 def test_non_numeric_space_group_text_is_refused(text):
     with pytest.raises(ValueError):
         decode_attribute(text.encode("utf-8", "surrogatepass"), SG)
 
 
 # NUL is left out: HDF5 fixed-length strings (numpy.bytes_) cannot end in one.
-@given(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\0"),
-               min_size=1, max_size=30).filter(lambda s: s.strip()))
+@given(
+    st.text(
+        st.characters(exclude_categories=("Cs",), exclude_characters="\0"), min_size=1, max_size=30
+    ).filter(lambda s: s.strip())
+)
 def test_formula_text_survives_bytes_and_str(text):
     assert decode_attribute(text, FORMULA) == text
     assert decode_attribute(text.encode("utf-8"), FORMULA) == text
@@ -245,8 +278,10 @@ def test_bytes_decode_iff_valid_utf8(raw):
 _lattice = st.floats(0.5, 100.0, exclude_min=True, exclude_max=True)
 
 
-@given(st.lists(_lattice, min_size=3, max_size=3),
-       st.sampled_from([np.float32, np.float64, np.longdouble]))
+@given(
+    st.lists(_lattice, min_size=3, max_size=3),
+    st.sampled_from([np.float32, np.float64, np.longdouble]),
+)
 def test_float_arrays_decode_to_float64_in_any_width(values, dtype):
     raw = np.array(values, dtype=dtype)
     if np.any(raw <= 0.5) or np.any(raw >= 100.0):  # float32 rounding may reach a bound
@@ -256,8 +291,12 @@ def test_float_arrays_decode_to_float64_in_any_width(values, dtype):
     np.testing.assert_array_equal(out, raw.astype(np.float64))
 
 
-@given(st.floats(min_value=5e-324, max_value=GARBAGE_ABS, exclude_max=True),
-       st.integers(0, 2), st.booleans(), st.sampled_from([np.float64, np.longdouble]))
+@given(
+    st.floats(min_value=5e-324, max_value=GARBAGE_ABS, exclude_max=True),
+    st.integers(0, 2),
+    st.booleans(),
+    st.sampled_from([np.float64, np.longdouble]),
+)
 def test_garbage_floats_are_flagged(tiny, where, negative, dtype):
     values = np.array([5.0, 6.0, 7.0], dtype=dtype)
     values[where] = -tiny if negative else tiny
@@ -265,17 +304,24 @@ def test_garbage_floats_are_flagged(tiny, where, negative, dtype):
         decode_attribute(values, ABC)
 
 
-@given(st.lists(st.integers(-9, 9), min_size=9, max_size=9).filter(
-    lambda v: all(any(v[3 * r: 3 * r + 3]) for r in range(3))))
+@given(
+    st.lists(st.integers(-9, 9), min_size=9, max_size=9).filter(
+        lambda v: all(any(v[3 * r : 3 * r + 3]) for r in range(3))
+    )
+)
 def test_z_dirs_accept_integral_floats_and_round_trip(values):
     ints = np.array(values).reshape(1, 3, 3)
     np.testing.assert_array_equal(decode_attribute(ints.astype(np.float64), Z_DIRS), ints)
     np.testing.assert_array_equal(decode_attribute(encode_attribute(ints[0], Z_DIRS), Z_DIRS), ints)
 
 
-@given(st.integers(1, 230), st.integers(10, 1000),
-       st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12)
-       .filter(lambda s: s.strip() and "\0" not in s))
+@given(
+    st.integers(1, 230),
+    st.integers(10, 1000),
+    st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(
+        lambda s: s.strip() and "\0" not in s
+    ),
+)
 def test_encode_then_decode_is_identity(sg, energy, material):
     meta = build_meta(space_group=sg, energy_keV=energy, material=material)
     for name, spec in SCHEMA.items():

@@ -40,7 +40,11 @@ PROMISED_FIGURES = {
     "pca_components.png",
     "pca_scatter.png",
 }
-FEATURE_FIGURES = {"features_correlation.png", "features_mutual_information.png", "features_embedding.png"}
+FEATURE_FIGURES = {
+    "features_correlation.png",
+    "features_mutual_information.png",
+    "features_embedding.png",
+}
 
 
 def test_imbalance_statistics_by_hand():
@@ -57,7 +61,9 @@ def test_imbalance_statistics_by_hand():
 
 
 def test_cell_volume_known_cells():
-    v = cell_volume(np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]]), np.array([[90, 90, 90], [90, 90, 120]]))
+    v = cell_volume(
+        np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]]), np.array([[90, 90, 90], [90, 90, 120]])
+    )
     np.testing.assert_allclose(v, [8.0, np.sqrt(3) / 2])
 
 
@@ -67,7 +73,9 @@ def test_counts_on_small_directory(small_ornl_dir, small_ornl_expected):
     sg = tables["space_group"]
     assert sg["samples"].to_dict() == small_ornl_expected["per_space_group"]
     assert sg["materials"].to_dict() == small_ornl_expected["materials_per_space_group"]
-    assert tables["crystal_system"]["samples"].to_dict() == small_ornl_expected["per_crystal_system"]
+    assert (
+        tables["crystal_system"]["samples"].to_dict() == small_ornl_expected["per_crystal_system"]
+    )
 
     imb = imbalance_summary(meta)
     # class sizes 4 (SG 14), 4 (SG 225), 2 (SG 62), 2 (SG 194)
@@ -91,7 +99,9 @@ def test_incremental_pca_equals_full_pca():
     X = rng.normal(size=(300, 4)) * [5, 3, 2, 1] @ basis + 0.01 * rng.normal(size=(300, 60))
     ipca = streaming_pca(batched(X, 50), 4)
     full = PCA(n_components=4).fit(X)
-    np.testing.assert_allclose(ipca.explained_variance_ratio_, full.explained_variance_ratio_, rtol=1e-3)
+    np.testing.assert_allclose(
+        ipca.explained_variance_ratio_, full.explained_variance_ratio_, rtol=1e-3
+    )
     cos = np.abs(np.sum(ipca.components_ * full.components_, axis=1))
     np.testing.assert_allclose(cos, 1.0, atol=1e-4)
 
@@ -141,7 +151,9 @@ def test_bad_samples_are_listed_and_the_rest_reported(small_ornl_dir, tmp_path):
     assert ("batch_train_9.h5", None) in listed
     assert summary["imbalance"]["n_samples"] == 11
     assert summary["patterns"]["n_read"] == 10
-    assert summary["n_unlabelled"] == 1  # sample_3_1; the NaN stack and the bad file are no label problem
+    assert (
+        summary["n_unlabelled"] == 1
+    )  # sample_3_1; the NaN stack and the bad file are no label problem
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "sample_3_1" in html and "batch_train_9.h5" in html
     assert "1 unlabelled samples" in html
@@ -150,7 +162,9 @@ def test_bad_samples_are_listed_and_the_rest_reported(small_ornl_dir, tmp_path):
 def _feature_table(small_ornl_dir) -> pd.DataFrame:
     meta = metadata_table(iter_samples([small_ornl_dir], load_stack=False))
     rng = np.random.default_rng(0)
-    t = meta[["file", "group", "material", "split", "energy_keV", "space_group", "crystal_system"]].copy()
+    t = meta[
+        ["file", "group", "material", "split", "energy_keV", "space_group", "crystal_system"]
+    ].copy()
     t["p0_informative"] = t["space_group"] + 0.01 * rng.normal(size=len(t))
     t["p0_copy"] = 2 * t["p0_informative"]
     t["p1_noise"] = rng.normal(size=len(t))
@@ -162,7 +176,18 @@ def test_cli_with_features(small_ornl_dir, tmp_path):
     _feature_table(small_ornl_dir).to_parquet(table)
     out = tmp_path / "rep"
     result = CliRunner().invoke(
-        main, ["eda", str(small_ornl_dir), "--out", str(out), "--features", str(table), "--max-samples", "6", "--no-progress"]
+        main,
+        [
+            "eda",
+            str(small_ornl_dir),
+            "--out",
+            str(out),
+            "--features",
+            str(table),
+            "--max-samples",
+            "6",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "12 samples" in result.output
@@ -179,6 +204,8 @@ def test_cli_with_features(small_ornl_dir, tmp_path):
 
 def test_cli_fails_cleanly_without_valid_samples(tmp_path):
     (tmp_path / "batch_train_0.h5").write_bytes(b"junk")
-    result = CliRunner().invoke(main, ["eda", str(tmp_path), "--out", str(tmp_path / "rep"), "--no-progress"])
+    result = CliRunner().invoke(
+        main, ["eda", str(tmp_path), "--out", str(tmp_path / "rep"), "--no-progress"]
+    )
     assert result.exit_code != 0
     assert "no valid sample" in result.output

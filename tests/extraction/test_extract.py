@@ -463,17 +463,22 @@ def test_unlabelled_samples_get_rows_with_null_labels(data_copy, tmp_path, refer
         f["sample_0_1"].attrs["abc_angstrom"] = np.array([5.0, 2.5e-314, 7.0])
         for name in list(f["sample_1_0"].attrs):
             del f["sample_1_0"].attrs[name]
-    stacks = np.stack([read_sample(data_copy / "batch_dev_0.h5", g).stack
-                       for g in ("sample_4_0", "sample_4_1")])
+    stacks = np.stack(
+        [read_sample(data_copy / "batch_dev_0.h5", g).stack for g in ("sample_4_0", "sample_4_1")]
+    )
     np.save(tmp_path / "stacks.npy", stacks)
     out = tmp_path / "FEATURES.parquet"
     res = run([data_copy, tmp_path / "stacks.npy"], out)
     table = pq.read_table(out)
-    assert table.schema.remove_metadata() == pq.read_schema(
-        reference[0].table).remove_metadata()  # same columns and types: nullable
+    assert (
+        table.schema.remove_metadata() == pq.read_schema(reference[0].table).remove_metadata()
+    )  # same columns and types: nullable
     df = table.to_pandas()
     assert list(zip(df["file"], df["group"], strict=True)) == [
-        *EXPECTED_ORDER, ("stacks.npy", "row_0"), ("stacks.npy", "row_1")]
+        *EXPECTED_ORDER,
+        ("stacks.npy", "row_0"),
+        ("stacks.npy", "row_1"),
+    ]
     rows = df.set_index(["file", "group"])
     bad_label = rows.loc[("batch_train_0.h5", "sample_0_0")]
     assert pd.isna(bad_label["space_group"]) and pd.isna(bad_label["crystal_system"])
@@ -484,19 +489,28 @@ def test_unlabelled_samples_get_rows_with_null_labels(data_copy, tmp_path, refer
     assert bare[list(ID_COLUMNS[2:] + TARGET_COLUMNS)].drop("split").isna().all()
     for k, group in enumerate(("sample_4_0", "sample_4_1")):
         npy = rows.loc[("stacks.npy", f"row_{k}")]
-        assert npy["split"] == "unknown" and pd.isna(npy["space_group"]) and pd.isna(npy["material"])
+        assert (
+            npy["split"] == "unknown" and pd.isna(npy["space_group"]) and pd.isna(npy["material"])
+        )
         feats = feature_columns(df.columns)
-        np.testing.assert_allclose(npy[feats].to_numpy(float),
-                                   ref.loc[("batch_dev_0.h5", group), feats].to_numpy(float),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            npy[feats].to_numpy(float),
+            ref.loc[("batch_dev_0.h5", group), feats].to_numpy(float),
+            rtol=1e-5,
+            atol=1e-6,
+        )
     # Labelled rows are untouched.
     same = [k for k in EXPECTED_ORDER if k[0] != "batch_train_0.h5" or k[1] == "sample_1_1"]
-    pd.testing.assert_frame_equal(rows.loc[same], ref.loc[same], check_dtype=False)  # nulls: int -> float
+    pd.testing.assert_frame_equal(
+        rows.loc[same], ref.loc[same], check_dtype=False
+    )  # nulls: int -> float
     with open(res.metadata_report, newline="") as fh:
         meta = list(csv.DictReader(fh))
     assert [(r["group"], r["kind"]) for r in meta] == [
-        ("sample_0_0", "bad_attribute"), ("sample_0_1", "bad_attribute"),
-        ("sample_1_0", "missing_attribute")]
+        ("sample_0_0", "bad_attribute"),
+        ("sample_0_1", "bad_attribute"),
+        ("sample_1_0", "missing_attribute"),
+    ]
     assert res.skipped == [] and res.unlabelled == 3 and "3 rows unlabelled" in res.summary()
     assert run([data_copy, tmp_path / "stacks.npy"], out).resumed == 5  # arrays resume too
 
@@ -511,4 +525,6 @@ def test_hdf5_dataset_source_is_one_part(small_ornl_dir, tmp_path, reference):
     assert Path(res.files[0].part).name == "00000-mine-a-b.parquet"
     feats = feature_columns(df.columns)
     ref = reference[2].set_index(["file", "group"]).loc[("batch_test_0.h5", "sample_5_1"), feats]
-    np.testing.assert_allclose(df[feats].to_numpy(float)[0], ref.to_numpy(float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        df[feats].to_numpy(float)[0], ref.to_numpy(float), rtol=1e-5, atol=1e-6
+    )

@@ -32,7 +32,9 @@ def test_fingerprint_is_stable_and_tracks_every_field():
     assert FeatureConfig(zernike_source="binned").fingerprint() != FeatureConfig().fingerprint()
 
 
-PINNED_DEFAULT_FINGERPRINT = "0fbff3ee59cbcb25"  # FeatureConfig(), version 1, with the net and sites families
+PINNED_DEFAULT_FINGERPRINT = (
+    "0fbff3ee59cbcb25"  # FeatureConfig(), version 1, with the net and sites families
+)
 
 
 def test_lists_become_tuples_and_config_is_hashable():

@@ -31,11 +31,21 @@ def _images(shape, n=3, seed=0):
 def _both(images, center, **kw):
     r_max = geometry.inscribed_radius(images.shape, center)
     fast = linear._project_kernel(
-        images, images.shape[-2:], center, r_max, kw.get("polar_shape"), kw.get("bin_factor"),
+        images,
+        images.shape[-2:],
+        center,
+        r_max,
+        kw.get("polar_shape"),
+        kw.get("bin_factor"),
         kw.get("spread", False),
     )
     slow = linear._project_sparse(
-        images, images.shape[-2:], center, r_max, kw.get("polar_shape"), kw.get("bin_factor"),
+        images,
+        images.shape[-2:],
+        center,
+        r_max,
+        kw.get("polar_shape"),
+        kw.get("bin_factor"),
         kw.get("spread", False),
     )
     return fast, slow

@@ -47,10 +47,12 @@ def test_missing_odd_sites_lower_the_autocorrelation_at_v_against_2v():
     # glide leaves it kinematically: the parity contrast of that axis grows.
     full = disk_lattice((256, 256), v1=(0.0, 20.0), v2=(28.0, 0.0), radius=4.0, decay=200)
     odd_gone = full.copy()
-    row = disk_lattice((256, 256), v1=(0.0, 40.0), v2=(1000.0, 0.0), radius=4.0, decay=200,
-                       bright_center=1.0)
-    single = disk_lattice((256, 256), v1=(0.0, 20.0), v2=(1000.0, 0.0), radius=4.0, decay=200,
-                          bright_center=1.0)
+    row = disk_lattice(
+        (256, 256), v1=(0.0, 40.0), v2=(1000.0, 0.0), radius=4.0, decay=200, bright_center=1.0
+    )
+    single = disk_lattice(
+        (256, 256), v1=(0.0, 20.0), v2=(1000.0, 0.0), radius=4.0, decay=200, bright_center=1.0
+    )
     odd_gone -= single - row  # the central row keeps only its even sites
     plain, extinct, _ = _net([full, odd_gone, full])
     along = "net_parity1" if abs(plain["net_ratio"] - 1.4) < 0.2 else "net_parity2"

@@ -17,8 +17,9 @@ SEED = np.array([[0.13, 0.21, 0.37], [0.31, 0.07, 0.71]])
 # One cell and one atom pair, as P2 ((x, y, z), (-x, y, -z)) and as P2_1 (the copy moved
 # by b/2): the 2_1 screw along b empties 0k0, k odd, which lies in the ZOLZ along [100].
 P2 = Crystal(MONO, np.vstack([SEED, SEED * [-1, 1, -1]]) % 1, [26, 8, 26, 8], 3, "P2")
-P21 = Crystal(MONO, np.vstack([SEED, SEED * [-1, 1, -1] + [0, 0.5, 0]]) % 1, [26, 8, 26, 8], 4,
-              "P21")
+P21 = Crystal(
+    MONO, np.vstack([SEED, SEED * [-1, 1, -1] + [0, 0.5, 0]]) % 1, [26, 8, 26, 8], 4, "P21"
+)
 OPTS = RenderOptions(thickness_A=200.0, shape=(256, 256), pixel_size=0.02)
 
 

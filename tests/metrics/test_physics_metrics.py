@@ -47,8 +47,24 @@ Y_PRED = np.array([p for _, p in ROWS])
 def test_best_guess_table_by_hand():
     best = best_guess_table(TRAIN_COUNTS)
     assert best.shape == (231,)
-    expected = {4: 11, 11: 11, 5: 5, 8: 5, 12: 5, 9: 9, 15: 9, 14: 14, 1: 2, 2: 2,
-                209: 216, 216: 216, 225: 216, 195: 195, 200: 195, 194: 186}
+    expected = {
+        4: 11,
+        11: 11,
+        5: 5,
+        8: 5,
+        12: 5,
+        9: 9,
+        15: 9,
+        14: 14,
+        1: 2,
+        2: 2,
+        209: 216,
+        216: 216,
+        225: 216,
+        195: 195,
+        200: 195,
+        194: 186,
+    }
     assert {n: int(best[n]) for n in expected} == expected
     # Without any training rows every class guesses its smallest member.
     empty = best_guess_table({})
@@ -76,7 +92,11 @@ def test_error_bins_by_hand():
     bins = error_bins(Y_TRUE, Y_PRED)
     assert list(bins) == [key for key, _ in ERROR_BINS]
     assert {k: b["n"] for k, b in bins.items()} == {
-        "wrong_crystal_system": 2, "wrong_laue_class": 1, "wrong_absences": 4, "indistinguishable": 5}
+        "wrong_crystal_system": 2,
+        "wrong_laue_class": 1,
+        "wrong_absences": 4,
+        "indistinguishable": 5,
+    }
     assert bins["wrong_absences"]["share"] == pytest.approx(4 / 15)
     assert bins["wrong_laue_class"]["label"] == "right system, wrong Laue class"
     # The bins hold every wrong row once: they add up to 1 - top-1 (3 right of 15).

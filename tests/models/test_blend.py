@@ -38,8 +38,14 @@ def _data(n_materials=30, per_material=4, seed=0, shift=3.0):
 
 def _stage(**kw):
     return SpaceGroupClassifier(
-        n_estimators=10, max_depth=3, max_bin=32, colsample_bytree=1.0, device="cpu", n_jobs=1,
-        early_stopping_rounds=None, **kw,
+        n_estimators=10,
+        max_depth=3,
+        max_bin=32,
+        colsample_bytree=1.0,
+        device="cpu",
+        n_jobs=1,
+        early_stopping_rounds=None,
+        **kw,
     )
 
 
@@ -203,9 +209,7 @@ def test_holdout_never_shares_a_material_with_the_fit_rows():
 
 def test_classes_missing_from_a_member():
     X, y, groups = _data(shift=8.0)
-    est = BlendedClassifier(
-        _lr(), DropSmallestClass(), weight=0.5
-    ).fit(X, y, groups=groups)
+    est = BlendedClassifier(_lr(), DropSmallestClass(), weight=0.5).fit(X, y, groups=groups)
     assert est.trees_.classes_.tolist() == [14, 62, 221, 225]
     np.testing.assert_array_equal(est.classes_, SGS)
     proba = est.predict_proba(X)
@@ -225,7 +229,7 @@ def test_weighting_reaches_both_members():
     est = BlendedClassifier(_stage(), Recorder(), weight=0.5, weighting="balanced")
     est.fit(X, y, groups=groups, sample_weight=sw)
     assert est.estimator_.weighting == "balanced"
-    (_, _, _, seen), = [c for c in Recorder.calls if c[0] == "fit"]
+    ((_, _, _, seen),) = [c for c in Recorder.calls if c[0] == "fit"]
     np.testing.assert_allclose(seen, compute_sample_weights(y, "balanced") * sw)
 
 
@@ -242,7 +246,11 @@ def test_inside_the_gate_and_the_logit_adjustment():
     X, y, groups = _data()
     blend = BlendedClassifier(_stage(), _trees(), weights=(0.25, 0.75))  # both members fitted
     est = LogitAdjustedClassifier(
-        SystemGatedClassifier(blend), taus=(0.0, 0.5), weighting="sqrt", device="cpu", n_jobs=1,
+        SystemGatedClassifier(blend),
+        taus=(0.0, 0.5),
+        weighting="sqrt",
+        device="cpu",
+        n_jobs=1,
         random_state=5,
     ).fit(X, y, groups=groups)
     flat, system = est.estimator_.estimator_, est.estimator_.system_estimator_
@@ -262,14 +270,24 @@ def test_inside_the_gate_and_the_logit_adjustment():
 
 # ------------------------------------------------------------------ registry, bundle
 def test_make_model_builds_blend_and_gated_blend_logit():
-    blend = make_model("blend", weighting="none", device="cpu", n_jobs=1, n_estimators=7,
-                       n_trees=9, weight=0.25)
+    blend = make_model(
+        "blend", weighting="none", device="cpu", n_jobs=1, n_estimators=7, n_trees=9, weight=0.25
+    )
     assert isinstance(blend, BlendedClassifier)
     assert blend.weight == 0.25 and blend.n_trees == 9 and blend.n_jobs == 1
     assert blend.estimator.n_estimators == 7
-    est = make_model("gated-blend-logit", weighting="none", device="cpu", n_jobs=1,
-                     n_estimators=7, n_trees=9, weights=(0.0, 1.0), system_power=2.0, tau=0.5,
-                     holdout_fraction=0.3)
+    est = make_model(
+        "gated-blend-logit",
+        weighting="none",
+        device="cpu",
+        n_jobs=1,
+        n_estimators=7,
+        n_trees=9,
+        weights=(0.0, 1.0),
+        system_power=2.0,
+        tau=0.5,
+        holdout_fraction=0.3,
+    )
     assert isinstance(est, LogitAdjustedClassifier) and est.tau == 0.5
     assert est.holdout_fraction == 0.3  # the outermost model that takes it
     gate = est.estimator
@@ -284,9 +302,18 @@ def test_make_model_builds_blend_and_gated_blend_logit():
 
 def test_bundle_round_trip_identical_probabilities(tmp_path):
     X, y, groups = _data()
-    model = make_model("gated-blend-logit", weighting="none", device="cpu", n_jobs=1,
-                       n_estimators=5, max_depth=3, early_stopping_rounds=None, n_trees=5,
-                       taus=(0.0, 0.5), weights=(0.5, 1.0)).fit(X, y, groups=groups)
+    model = make_model(
+        "gated-blend-logit",
+        weighting="none",
+        device="cpu",
+        n_jobs=1,
+        n_estimators=5,
+        max_depth=3,
+        early_stopping_rounds=None,
+        n_trees=5,
+        taus=(0.0, 0.5),
+        weights=(0.5, 1.0),
+    ).fit(X, y, groups=groups)
     save_bundle(tmp_path / "b", model, feature_names=["a", "b", "c", "d"])
     bundle = load_bundle(tmp_path / "b")
     assert bundle.model.estimator_.estimator_.weight_ == model.estimator_.estimator_.weight_

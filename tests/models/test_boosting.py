@@ -112,8 +112,9 @@ def test_early_stopping_on_noise_cuts_the_booster():
     X = rng.normal(size=(300, 6)).astype(np.float32)
     y = rng.choice(SGS, 300)
     groups = np.repeat(np.arange(60), 5)
-    est = SpaceGroupClassifier(n_estimators=300, learning_rate=0.3, early_stopping_rounds=5,
-                               device="cpu", n_jobs=1).fit(X, y, groups=groups)
+    est = SpaceGroupClassifier(
+        n_estimators=300, learning_rate=0.3, early_stopping_rounds=5, device="cpu", n_jobs=1
+    ).fit(X, y, groups=groups)
     assert est.best_iteration_ < 100
     assert est.booster_.num_boosted_rounds() == est.best_iteration_ + 1
     losses = est.evals_result_["validation"]["mlogloss"]
@@ -166,7 +167,8 @@ def test_sample_weight_multiplies_class_weights(monkeypatch):
     seen = []
     real = xgboost.QuantileDMatrix
     monkeypatch.setattr(
-        xgboost, "QuantileDMatrix",
+        xgboost,
+        "QuantileDMatrix",
         lambda data, *a, **k: seen.append(np.asarray(k["weight"])) or real(data, *a, **k),
     )
     X, y, groups = _data()
@@ -214,7 +216,10 @@ def test_save_load_native_identical(tmp_path):
     est = _small().fit(X, y, groups=groups)
     est.save_native(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "label_map.json", "model.ubj", "params.json"]
+        "label_map.json",
+        "model.ubj",
+        "params.json",
+    ]
     assert (tmp_path / "m" / "model.ubj").read_bytes()[:1] == b"{"  # UBJSON object
     assert json.loads((tmp_path / "m" / "label_map.json").read_text()) == [14, 62, 225]
     back = SpaceGroupClassifier.load_native(tmp_path / "m")
@@ -271,8 +276,9 @@ def test_early_stopping_loss_weighted_or_not(weight_validation):
 
     X, _, groups = _data(n_materials=40)
     y = np.where(groups % 10 == 0, 225, 14)  # 225 is 4 materials of 40
-    est = _small(weighting="balanced", weight_validation=weight_validation,
-                 early_stopping_rounds=100).fit(X, y, groups=groups)
+    est = _small(
+        weighting="balanced", weight_validation=weight_validation, early_stopping_rounds=100
+    ).fit(X, y, groups=groups)
     y_enc = (y == 225).astype(int)
     tr, va = grouped_validation_split(y_enc, groups, est.validation_fraction, 0)
     proba = est.predict_proba(X[va])

@@ -40,8 +40,14 @@ def xgb_model(data):
 
 
 def _save(path, model, names, **kw):
-    return save_bundle(path, model, feature_names=names, feature_config=CONFIG, feature_version="7",
-                       training={"model": "xgb", "seed": 0, **kw})
+    return save_bundle(
+        path,
+        model,
+        feature_names=names,
+        feature_config=CONFIG,
+        feature_version="7",
+        training={"model": "xgb", "seed": 0, **kw},
+    )
 
 
 def test_xgb_round_trip_identical_probabilities(tmp_path, data, xgb_model):
@@ -52,7 +58,9 @@ def test_xgb_round_trip_identical_probabilities(tmp_path, data, xgb_model):
     bundle = load_bundle(tmp_path / "b")
     assert type(bundle.model) is type(xgb_model)
     assert np.array_equal(bundle.predict_proba(X), xgb_model.predict_proba(X))
-    assert np.array_equal(bundle.predict_proba(table), xgb_model.predict_proba(table[names].to_numpy()))
+    assert np.array_equal(
+        bundle.predict_proba(table), xgb_model.predict_proba(table[names].to_numpy())
+    )
     assert bundle.classes.tolist() == xgb_model.classes_.tolist()
     assert bundle.feature_names == names
     assert bundle.feature_config == CONFIG and bundle.feature_version == "7"
@@ -61,8 +69,18 @@ def test_xgb_round_trip_identical_probabilities(tmp_path, data, xgb_model):
 
 
 # Size knobs of the registry's models, applied where a model takes them (tiny fits).
-_SMALL = {"n_estimators": 5, "boost_rounds": 5, "n_trees": 5, "max_depth": 3, "max_bin": 32,
-          "n_jobs": 1, "epochs": 1, "image_size": 16, "width": 4, "batch_size": 4}
+_SMALL = {
+    "n_estimators": 5,
+    "boost_rounds": 5,
+    "n_trees": 5,
+    "max_depth": 3,
+    "max_bin": 32,
+    "n_jobs": 1,
+    "epochs": 1,
+    "image_size": 16,
+    "width": 4,
+    "batch_size": 4,
+}
 
 
 def _training_data(name, tmp_path):
@@ -124,7 +142,10 @@ def test_state_bundle_layout(tmp_path, data):
     meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
     assert meta["kind"] == "state"
     state = json.loads((tmp_path / "b" / "model" / "state.json").read_text())
-    assert state["root"]["class"] == "cbedfeat.models.ensembles.BalancedRandomForestSpaceGroupClassifier"
+    assert (
+        state["root"]["class"]
+        == "cbedfeat.models.ensembles.BalancedRandomForestSpaceGroupClassifier"
+    )
     members = list((tmp_path / "b" / "model" / "members").glob("*.skops"))
     assert members
     with zipfile.ZipFile(members[0]) as zf:  # deflated: leaves hold mostly-zero fractions
@@ -200,8 +221,9 @@ def test_unsupported_value_names_where_it_sits(tmp_path, data):
     from cbedfeat.models import HierarchicalSpaceGroupClassifier, SpaceGroupClassifier
 
     _, names, X, y = data
-    model = HierarchicalSpaceGroupClassifier(SpaceGroupClassifier(n_estimators=2, n_jobs=1),
-                                             level=lambda g: str(g % 2)).fit(X, y)
+    model = HierarchicalSpaceGroupClassifier(
+        SpaceGroupClassifier(n_estimators=2, n_jobs=1), level=lambda g: str(g % 2)
+    ).fit(X, y)
     with pytest.raises(BundleError, match=r"model\.level: cannot save a builtins.function"):
         save_bundle(tmp_path / "b", model, feature_names=names)
     assert not (tmp_path / "b").exists()
@@ -212,7 +234,9 @@ def test_manifest_lists_every_file_with_its_hash(tmp_path, data, xgb_model):
 
     _save(tmp_path / "b", xgb_model, data[1])
     manifest = verify_bundle(tmp_path / "b")
-    files = {p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    files = {
+        p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*") if p.is_file()
+    }
     assert set(manifest["files"]) == files - {"manifest.json"}
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == hashlib.sha256((tmp_path / "b" / name).read_bytes()).hexdigest()
@@ -221,7 +245,9 @@ def test_manifest_lists_every_file_with_its_hash(tmp_path, data, xgb_model):
 def test_same_model_same_bytes(tmp_path, data, xgb_model):
     _save(tmp_path / "a", xgb_model, data[1])
     _save(tmp_path / "b", xgb_model, data[1])
-    assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (
+        tmp_path / "b" / "manifest.json"
+    ).read_bytes()
 
 
 def test_missing_feature_error(tmp_path, data, xgb_model):

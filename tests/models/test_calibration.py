@@ -67,7 +67,9 @@ def test_mondrian_pools_rare_classes_and_falls_back_to_all_scores():
     marginal = cs.predict_set(test, 0.9)
     assert (cs.predict_set(test, 0.9, mondrian=True)[:, 2] == marginal[:, 2]).all()
     again = ConformalSets.from_dict(cs.to_dict())
-    assert (again.predict_set(test, 0.9, mondrian=True) == cs.predict_set(test, 0.9, mondrian=True)).all()
+    assert (
+        again.predict_set(test, 0.9, mondrian=True) == cs.predict_set(test, 0.9, mondrian=True)
+    ).all()
 
 
 def test_calibration_splits_never_share_a_material_with_the_fit_rows():
@@ -85,7 +87,10 @@ def test_calibration_splits_never_share_a_material_with_the_fit_rows():
     fit_mats = set(marked.loc[marked["split"] == "train", "material"])
     held_mats = set(marked.loc[marked["split"] == "calibration", "material"])
     assert held_mats == set(rows["material"][~split.fit]) and not fit_mats & held_mats
-    assert (marked.loc[table["split"] != "train", "split"] == table.loc[table["split"] != "train", "split"]).all()
+    assert (
+        marked.loc[table["split"] != "train", "split"]
+        == table.loc[table["split"] != "train", "split"]
+    ).all()
 
 
 def test_fit_calibration_round_trips_through_json():
@@ -95,7 +100,9 @@ def test_fit_calibration_round_trips_through_json():
     marked, split, rows = mark_calibration_rows(table, fraction=0.3, seed=0)
     names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
     fit = marked[marked["split"] == "train"]
-    model = LogisticRegression(max_iter=500).fit(fit[names].to_numpy(), fit["space_group"].to_numpy())
+    model = LogisticRegression(max_iter=500).fit(
+        fit[names].to_numpy(), fit["space_group"].to_numpy()
+    )
     cal = fit_calibration(model, names, rows[split.temperature], rows[split.conformal])
     assert cal.temperature > 0 and cal.conformal is not None
     assert cal.info["conformal_materials"] == rows["material"][split.conformal].nunique()

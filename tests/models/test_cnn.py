@@ -149,8 +149,9 @@ def test_loader_with_workers_matches_in_process(tiny_index):
     refs, _, _ = _xy(tiny_index, "train")
     ds = StackDataset(refs, size=16)
     serial = torch.cat([b[0] for b in torch.utils.data.DataLoader(ds, batch_size=4)])
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2,
-                                         worker_init_fn=cnn_data.seed_worker)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=2, worker_init_fn=cnn_data.seed_worker
+    )
     parallel = torch.cat([b[0] for b in loader])
     assert torch.equal(serial, parallel)
     assert ds._handles == {} or all(h.id.valid for h in ds._handles.values())
@@ -178,8 +179,9 @@ def test_fit_learns_two_classes_and_seeded_runs_are_identical(tiny_index):
     params = {**SMALL, "epochs": 6, "lr": 3e-3}
     a = CNNSpaceGroupClassifier(**params).fit(refs, y, eval_set=(dev_refs, dev_y))
     b = CNNSpaceGroupClassifier(**params).fit(refs, y, eval_set=(dev_refs, dev_y))
-    for (ka, va), (kb, vb) in zip(a.model_.state_dict().items(), b.model_.state_dict().items(),
-                                  strict=True):
+    for (ka, va), (kb, vb) in zip(
+        a.model_.state_dict().items(), b.model_.state_dict().items(), strict=True
+    ):
         assert ka == kb and torch.equal(va, vb), ka
     np.testing.assert_array_equal(a.predict_proba(dev_refs), b.predict_proba(dev_refs))
     c = CNNSpaceGroupClassifier(**{**params, "random_state": 4}).fit(refs, y)
@@ -226,7 +228,10 @@ def test_save_load_round_trip(tiny_index, tmp_path):
     est = CNNSpaceGroupClassifier(**{**SMALL, "epochs": 1}).fit(refs, y)
     est.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "label_map.json", "params.json", "weights.npz"]
+        "label_map.json",
+        "params.json",
+        "weights.npz",
+    ]
     back = CNNSpaceGroupClassifier.load(tmp_path / "m", device="cpu")
     np.testing.assert_array_equal(back.classes_, est.classes_)
     np.testing.assert_array_equal(back.predict_proba(refs), est.predict_proba(refs))
@@ -246,11 +251,35 @@ def test_train_cnn_cli_end_to_end_then_evaluate(tiny_dir, tmp_path):
     from cbedfeat.models.bundle import load_bundle
 
     runner = CliRunner()
-    tiny = ["--param", "epochs=1", "--param", "image_size=16", "--param", "width=4",
-            "--param", "batch_size=4", "--device", "cpu", "--seed", "1"]
+    tiny = [
+        "--param",
+        "epochs=1",
+        "--param",
+        "image_size=16",
+        "--param",
+        "width=4",
+        "--param",
+        "batch_size=4",
+        "--device",
+        "cpu",
+        "--seed",
+        "1",
+    ]
     # HDF5 directory route
-    res = runner.invoke(main, ["train", str(tiny_dir), "--model", "cnn", "--out",
-                               str(tmp_path / "m"), "--weighting", "balanced", *tiny])
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            str(tiny_dir),
+            "--model",
+            "cnn",
+            "--out",
+            str(tmp_path / "m"),
+            "--weighting",
+            "balanced",
+            *tiny,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "trained cnn" in res.output and "validation (dev, 8 samples)" in res.output
     bundle = load_bundle(tmp_path / "m")
@@ -262,12 +291,35 @@ def test_train_cnn_cli_end_to_end_then_evaluate(tiny_dir, tmp_path):
     table["file"] = [Path(f).name for f in table["file"]]
     table_path = tmp_path / "table.parquet"
     table.to_parquet(table_path)
-    res = runner.invoke(main, ["train", str(table_path), "--model", "cnn", "--out",
-                               str(tmp_path / "mt"), "--param", "multitask=true",
-                               "--param", f"data_root={tiny_dir}", *tiny])
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            str(table_path),
+            "--model",
+            "cnn",
+            "--out",
+            str(tmp_path / "mt"),
+            "--param",
+            "multitask=true",
+            "--param",
+            f"data_root={tiny_dir}",
+            *tiny,
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["evaluate", str(tmp_path / "mt"), str(table_path), "--split", "dev",
-                               "--out", str(tmp_path / "report")])
+    res = runner.invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "mt"),
+            str(table_path),
+            "--split",
+            "dev",
+            "--out",
+            str(tmp_path / "report"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["n_samples"] == 8 and 0.0 <= metrics["top1_accuracy"] <= 1.0
@@ -277,6 +329,16 @@ def test_train_cnn_cli_end_to_end_then_evaluate(tiny_dir, tmp_path):
     dev = table.query("split == 'dev'")
     np.testing.assert_array_equal(mt.predict_proba(dev), mt.model.predict_proba(dev))
     # a model trained on the HDF5 directory remembers it: the bare names resolve
-    res = runner.invoke(main, ["evaluate", str(tmp_path / "m"), str(table_path), "--split", "dev",
-                               "--out", str(tmp_path / "report_m")])
+    res = runner.invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "m"),
+            str(table_path),
+            "--split",
+            "dev",
+            "--out",
+            str(tmp_path / "report_m"),
+        ],
+    )
     assert res.exit_code == 0, res.output

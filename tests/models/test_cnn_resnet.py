@@ -54,7 +54,9 @@ def test_state_dict_keys_match_torchvision():
     tv = pytest.importorskip("torchvision")
     ours = ResNetTrunk(in_channels=3).state_dict()
     theirs = {k: v for k, v in tv.models.resnet18().state_dict().items() if not k.startswith("fc.")}
-    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {
+        k: tuple(v.shape) for k, v in theirs.items()
+    }
 
 
 @pytest.mark.parametrize("pool", ["concat", "mean"])
@@ -126,7 +128,7 @@ def test_training_augments_inputs_and_keeps_labels(tiny_index):
     per_epoch = len(seen_labels) // 2
     encoded = np.searchsorted(est.classes_, y)
     for e in range(2):
-        got = torch.cat(seen_labels[e * per_epoch:(e + 1) * per_epoch]).numpy()
+        got = torch.cat(seen_labels[e * per_epoch : (e + 1) * per_epoch]).numpy()
         np.testing.assert_array_equal(np.sort(got), np.sort(encoded))
 
 
@@ -139,8 +141,13 @@ def test_test_time_averaging_is_the_mean_of_the_rotated_predictions(tiny_index, 
     x = torch.stack([ds[i][0] for i in range(5)])
     ds.close()
     with torch.no_grad():
-        expected = np.mean([torch.softmax(est.model_(dihedral_view(x, v))[0].double(), 1).numpy()
-                            for v in tta_views(tta)], axis=0)
+        expected = np.mean(
+            [
+                torch.softmax(est.model_(dihedral_view(x, v))[0].double(), 1).numpy()
+                for v in tta_views(tta)
+            ],
+            axis=0,
+        )
     np.testing.assert_allclose(est.predict_proba(refs[:5]), expected, rtol=1e-6, atol=1e-9)
     stacks = [StackDataset(refs[:5], size=16).read_raw(i) for i in range(5)]
     np.testing.assert_allclose(est.predict_proba_stacks(stacks), expected, rtol=1e-5, atol=1e-7)
@@ -181,8 +188,9 @@ def test_seeded_cpu_runs_are_identical(tiny_index):
     dev_refs, dev_y = _xy(tiny_index, "dev")
     a = CNNSpaceGroupClassifier(**TINY).fit(refs, y, eval_set=(dev_refs, dev_y))
     b = CNNSpaceGroupClassifier(**TINY).fit(refs, y, eval_set=(dev_refs, dev_y))
-    for (ka, va), (kb, vb) in zip(a.model_.state_dict().items(), b.model_.state_dict().items(),
-                                  strict=True):
+    for (ka, va), (kb, vb) in zip(
+        a.model_.state_dict().items(), b.model_.state_dict().items(), strict=True
+    ):
         assert ka == kb and torch.equal(va, vb), ka
     np.testing.assert_array_equal(a.predict_proba(dev_refs), b.predict_proba(dev_refs))
     assert [h["train_loss"] for h in a.history_] == [h["train_loss"] for h in b.history_]
@@ -194,7 +202,9 @@ def test_seeded_cpu_runs_are_identical(tiny_index):
 def test_class_weighting_options(tiny_index, weighting):
     refs, y = _xy(tiny_index, "train")
     keep = np.r_[np.flatnonzero(y == 225), np.flatnonzero(y == 14)[:2]]  # 8 vs 2 samples
-    est = CNNSpaceGroupClassifier(**{**TINY, "epochs": 1, "weighting": weighting, "weight_beta": 0.9})
+    est = CNNSpaceGroupClassifier(
+        **{**TINY, "epochs": 1, "weighting": weighting, "weight_beta": 0.9}
+    )
     seen = {}
     orig = est._loss
 
@@ -222,8 +232,14 @@ def test_one_cycle_schedule_and_epoch_callback(tiny_index):
 
 def test_bad_recipe_parameters_are_refused(tiny_index):
     refs, y = _xy(tiny_index, "train")
-    for bad in ({"arch": "vgg"}, {"tta": 3}, {"augment": "shear"}, {"schedule": "step"},
-                {"pool": "max"}, {"label_smoothing": 1.0}):
+    for bad in (
+        {"arch": "vgg"},
+        {"tta": 3},
+        {"augment": "shear"},
+        {"schedule": "step"},
+        {"pool": "max"},
+        {"label_smoothing": 1.0},
+    ):
         with pytest.raises(ValueError):
             CNNSpaceGroupClassifier(**{**TINY, **bad}).fit(refs, y)
 
@@ -251,8 +267,10 @@ def test_format_1_directories_load_as_the_small_cnn(tiny_index, tmp_path):
     meta["format_version"] = 1
     params_file.write_text(json.dumps(meta))
     # The first formats stored the state_dict with torch.save as model.pt.
-    torch.save({k: v.detach().cpu() for k, v in est.model_.state_dict().items()},
-               tmp_path / "m" / "model.pt")
+    torch.save(
+        {k: v.detach().cpu() for k, v in est.model_.state_dict().items()},
+        tmp_path / "m" / "model.pt",
+    )
     (tmp_path / "m" / "weights.npz").unlink()
     back = CNNSpaceGroupClassifier.load(tmp_path / "m", device="cpu")
     assert isinstance(back.model_, SmallCBEDNet) and back.tta == 1

@@ -17,8 +17,14 @@ from cbedfeat.models import capped_sampling_strategy
 from cbedfeat.models.registry import MODELS, make_model, parameters
 
 # Size knobs of the registry's models, applied where a model (or its stages) takes them.
-_SMALL = {"n_estimators": 10, "boost_rounds": 10, "n_trees": 10, "max_depth": 3, "max_bin": 32,
-          "n_jobs": 1}
+_SMALL = {
+    "n_estimators": 10,
+    "boost_rounds": 10,
+    "n_trees": 10,
+    "max_depth": 3,
+    "max_bin": 32,
+    "n_jobs": 1,
+}
 
 
 def _label_parity(label) -> str:

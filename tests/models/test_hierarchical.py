@@ -25,8 +25,9 @@ def _data(classes=SGS, n_materials=36, per_material=4, seed=0):
 
 
 def _stage():
-    return SpaceGroupClassifier(n_estimators=25, max_depth=3, max_bin=32, colsample_bytree=1.0,
-                                device="cpu", n_jobs=1)
+    return SpaceGroupClassifier(
+        n_estimators=25, max_depth=3, max_bin=32, colsample_bytree=1.0, device="cpu", n_jobs=1
+    )
 
 
 def _fit(X, y, groups=None, **kw):
@@ -84,8 +85,13 @@ def test_every_system_a_single_class():
     classes = np.array([2, 14, 225])  # triclinic, monoclinic, cubic
     X, y, groups = _data(classes=classes, n_materials=18)
     est = _fit(X, y, groups)
-    np.testing.assert_allclose(est.predict_proba(X), est.system_estimator_.predict_proba(X)[
-        :, np.argsort(np.argsort([crystal_system_of(c) for c in classes]))], rtol=1e-12)
+    np.testing.assert_allclose(
+        est.predict_proba(X),
+        est.system_estimator_.predict_proba(X)[
+            :, np.argsort(np.argsort([crystal_system_of(c) for c in classes]))
+        ],
+        rtol=1e-12,
+    )
     np.testing.assert_array_equal(est.predict(X), y)
 
 
@@ -109,7 +115,10 @@ def test_groups_reach_every_stage(monkeypatch):
     X, y, groups = _data()
     _fit(X, y, groups)
     assert [labels for labels, _ in seen] == [
-        ["cubic", "monoclinic", "orthorhombic"], [221, 225, 227], [11, 14]]
+        ["cubic", "monoclinic", "orthorhombic"],
+        [221, 225, 227],
+        [11, 14],
+    ]
     assert all(g is not None for _, g in seen)
     np.testing.assert_array_equal(seen[0][1], groups)
     np.testing.assert_array_equal(seen[2][1], groups[np.isin(y, [11, 14])])

@@ -34,8 +34,9 @@ def test_sqrt_by_hand():
     w14, w62, w225 = 1 / np.sqrt(3) / mean, 1 / mean, 1 / np.sqrt(2) / mean
     expected = np.array([w14, w14, w14, w62, w225, w225])
     np.testing.assert_allclose(compute_sample_weights(Y, "sqrt"), expected, rtol=1e-12)
-    np.testing.assert_allclose(expected, [0.835475, 0.835475, 0.835475, 1.447086, 1.023244,
-                                          1.023244], atol=1e-6)
+    np.testing.assert_allclose(
+        expected, [0.835475, 0.835475, 0.835475, 1.447086, 1.023244, 1.023244], atol=1e-6
+    )
 
 
 def test_effective_by_hand():

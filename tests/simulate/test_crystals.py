@@ -23,8 +23,10 @@ from cbedfeat.simulate.elements import formula_of
 @pytest.fixture(scope="module")
 def all_crystals() -> dict[int, Crystal]:
     """One crystal per space group, fixed seeds (about 8 s for all 230)."""
-    return {sg: random_crystal(sg, np.random.default_rng(1000 + sg), material=f"syn-{sg}")
-            for sg in range(1, 231)}
+    return {
+        sg: random_crystal(sg, np.random.default_rng(1000 + sg), material=f"syn-{sg}")
+        for sg in range(1, 231)
+    }
 
 
 def test_every_space_group_is_recovered_by_spglib(all_crystals):
@@ -77,11 +79,11 @@ def test_same_seed_same_crystal_other_seed_other_crystal():
 def test_wyckoff_multiplicities_of_fm3m():
     rot, trans = symmetry_operations(225)
     assert len(rot) == 192  # 48 point operations x 4 centring translations
-    assert len(orbit(np.array([0.0, 0.0, 0.0]), rot, trans)) == 4        # 4a
-    assert len(orbit(np.array([0.25, 0.25, 0.25]), rot, trans)) == 8     # 8c
-    assert len(orbit(np.array([0.0, 0.25, 0.25]), rot, trans)) == 24     # 24d
-    assert len(orbit(np.array([0.1, 0.1, 0.1]), rot, trans)) == 32       # 32f
-    assert len(orbit(np.array([0.11, 0.23, 0.37]), rot, trans)) == 192   # general
+    assert len(orbit(np.array([0.0, 0.0, 0.0]), rot, trans)) == 4  # 4a
+    assert len(orbit(np.array([0.25, 0.25, 0.25]), rot, trans)) == 8  # 8c
+    assert len(orbit(np.array([0.0, 0.25, 0.25]), rot, trans)) == 24  # 24d
+    assert len(orbit(np.array([0.1, 0.1, 0.1]), rot, trans)) == 32  # 32f
+    assert len(orbit(np.array([0.11, 0.23, 0.37]), rot, trans)) == 192  # general
 
 
 def test_rhombohedral_groups_use_hexagonal_axes():
@@ -99,8 +101,7 @@ def test_min_distance_known_answers():
     assert min_distance(one, one, np.eye(3) * 3.0, same=True) == pytest.approx(3.0)
     # An oblique cell: the shortest contact is a lattice vector sum the minimum image misses.
     lat = lattice_from_parameters([3.0, 3.0, 5.0], [90, 90, 150])
-    assert min_distance(one, one, lat, same=True) == pytest.approx(
-        2 * 3.0 * np.sin(np.radians(15)))
+    assert min_distance(one, one, lat, same=True) == pytest.approx(2 * 3.0 * np.sin(np.radians(15)))
 
 
 def test_cell_properties():

@@ -27,9 +27,17 @@ from cbedfeat.simulate.plan import (
 )
 
 # Small patterns keep the tests fast; the geometry (0.01 1/A pixels) is the ORNL one.
-TINY = SimulationConfig(materials=8, energies=2, seed=11, top_classes=2, min_per_class=4,
-                        split=(0.5, 0.25, 0.25), samples_per_file=4, shape=(64, 64),
-                        compression="gzip")
+TINY = SimulationConfig(
+    materials=8,
+    energies=2,
+    seed=11,
+    top_classes=2,
+    min_per_class=4,
+    split=(0.5, 0.25, 0.25),
+    samples_per_file=4,
+    shape=(64, 64),
+    compression="gzip",
+)
 
 
 def wavelength_A(energy_keV: float) -> float:
@@ -39,8 +47,7 @@ def wavelength_A(energy_keV: float) -> float:
 
 
 def digests(directory: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir())}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +58,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 
 # ---------------------------------------------------------------- plan (no rendering)
+
 
 def test_largest_remainder_known_answer():
     assert largest_remainder(np.array([5, 3, 2]), 7).tolist() == [4, 2, 1]
@@ -95,7 +103,9 @@ def test_plan_files_are_bounded_and_disjoint():
     assert sorted(seen) == list(range(config.materials))  # every material once
     for f in plan.files:
         assert len(f.materials) * config.energies <= config.samples_per_file
-        assert f.name.startswith(f"batch_{f.split}_") and set(plan.splits[list(f.materials)]) == {f.split}
+        assert f.name.startswith(f"batch_{f.split}_") and set(plan.splits[list(f.materials)]) == {
+            f.split
+        }
     assert make_plan(config).to_json() == plan.to_json()
 
 
@@ -125,6 +135,7 @@ def test_a_material_depends_on_seed_and_index_only():
 
 
 # ---------------------------------------------------------------- written data
+
 
 def test_written_attributes_match_crystal_and_geometry(tiny_dir):
     plan = make_plan(TINY)
@@ -211,9 +222,24 @@ def test_resume_refuses_a_different_simulation(tiny_dir, tmp_path):
 
 def test_cli_simulate(tmp_path):
     out = tmp_path / "data"
-    args = ["simulate", "--out", str(out), "--preset", "demo", "--materials", "2",
-            "--energies", "1", "--top-classes", "1", "--min-per-class", "0", "--seed", "3",
-            "--no-progress"]
+    args = [
+        "simulate",
+        "--out",
+        str(out),
+        "--preset",
+        "demo",
+        "--materials",
+        "2",
+        "--energies",
+        "1",
+        "--top-classes",
+        "1",
+        "--min-per-class",
+        "0",
+        "--seed",
+        "3",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in out.glob("batch_*.h5"))
@@ -254,14 +280,26 @@ def test_cli_simulate_materials_wins_over_the_preset_minimum(tmp_path, monkeypat
         return generate.GenerationResult(out_dir=Path(out))
 
     monkeypatch.setattr(generate, "generate_dataset", plan_only)
-    result = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "d"), "--materials",
-                                      "24", "--no-progress"])
+    result = CliRunner().invoke(
+        cli, ["simulate", "--out", str(tmp_path / "d"), "--materials", "24", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     plan = seen["plan"]
     assert plan.config.materials == 24 and plan.config.min_per_class == 1
     assert len(set(plan.space_groups.tolist())) == 24  # one material of each demo class
     assert "leaves 1 per class" in result.output
     # an explicit minimum is the user's word: it still refuses what cannot be drawn
-    bad = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "e"), "--materials",
-                                   "24", "--min-per-class", "8", "--no-progress"])
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "--out",
+            str(tmp_path / "e"),
+            "--materials",
+            "24",
+            "--min-per-class",
+            "8",
+            "--no-progress",
+        ],
+    )
     assert bad.exit_code != 0 and "needs 192 materials" in bad.output

@@ -22,16 +22,23 @@ from cbedfeat.simulate.scattering import (
 try:
     from cbedfeat.simulate.crystals import Crystal
 except ImportError:  # the renderer only needs lattice, frac and numbers
+
     def Crystal(lattice, frac, numbers, space_group, material=""):  # noqa: N802
-        return SimpleNamespace(lattice=np.asarray(lattice, float), frac=np.asarray(frac, float),
-                               numbers=np.asarray(numbers), space_group=space_group,
-                               material=material)
+        return SimpleNamespace(
+            lattice=np.asarray(lattice, float),
+            frac=np.asarray(frac, float),
+            numbers=np.asarray(numbers),
+            space_group=space_group,
+            material=material,
+        )
+
 
 FCC = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
 CU = Crystal(np.eye(3) * 3.615, FCC, np.full(4, 29), 225, "Cu")
 FE = Crystal(np.eye(3) * 2.866, [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26], 229, "Fe")
-NACL = Crystal(np.eye(3) * 5.64, np.vstack([FCC, (FCC + [0.5, 0, 0]) % 1]),
-               [11] * 4 + [17] * 4, 225, "NaCl")
+NACL = Crystal(
+    np.eye(3) * 5.64, np.vstack([FCC, (FCC + [0.5, 0, 0]) % 1]), [11] * 4 + [17] * 4, 225, "NaCl"
+)
 SI = Crystal(np.eye(3) * 5.431, np.vstack([FCC, FCC + 0.25]), np.full(8, 14), 227, "Si")
 
 
@@ -61,6 +68,7 @@ def _f(z, hkl, a):
 
 # -- structure factors: systematic absences and known answers ----------------------------
 
+
 def test_fcc_absences_and_known_amplitude():
     hkl = _hkl_box()
     amp = np.abs(structure_factors(CU, hkl))
@@ -78,15 +86,18 @@ def test_bcc_absences_and_known_amplitude():
     assert amp[odd].max() < 1e-9
     assert amp[~odd].min() > 0.5
     assert abs(structure_factors(FE, [[1, 1, 0]])[0]) == pytest.approx(
-        2 * _f(26, [1, 1, 0], 2.866), rel=1e-12)
+        2 * _f(26, [1, 1, 0], 2.866), rel=1e-12
+    )
 
 
 def test_rock_salt_difference_and_sum_reflections():
     f111, f200 = structure_factors(NACL, [[1, 1, 1], [2, 0, 0]])
     assert abs(f111) == pytest.approx(
-        4 * abs(_f(11, [1, 1, 1], 5.64) - _f(17, [1, 1, 1], 5.64)), rel=1e-12)
-    assert abs(f200) == pytest.approx(4 * (_f(11, [2, 0, 0], 5.64) + _f(17, [2, 0, 0], 5.64)),
-                                      rel=1e-12)
+        4 * abs(_f(11, [1, 1, 1], 5.64) - _f(17, [1, 1, 1], 5.64)), rel=1e-12
+    )
+    assert abs(f200) == pytest.approx(
+        4 * (_f(11, [2, 0, 0], 5.64) + _f(17, [2, 0, 0], 5.64)), rel=1e-12
+    )
 
 
 def test_screw_axis_2_1_along_b_removes_odd_0k0():
@@ -102,11 +113,13 @@ def test_debye_waller_damping():
     hkl = np.array([[2, 0, 0], [2, 2, 0], [4, 2, 0]])
     s = 0.5 * np.linalg.norm(hkl, axis=1) / 3.615
     ratio = np.abs(structure_factors(CU, hkl, debye_waller_B=0.8)) / np.abs(
-        structure_factors(CU, hkl))
+        structure_factors(CU, hkl)
+    )
     np.testing.assert_allclose(ratio, np.exp(-0.8 * s**2), rtol=1e-12)
 
 
 # -- zone geometry --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("uvw", [[0, 0, 1], [1, 1, 1], [1, 2, 3], [2, 0, 1], [3, 1, 2]])
 def test_zone_basis_spans_the_laue_zones(uvw):
@@ -147,6 +160,7 @@ def test_reference_for_screw_row_is_the_disk_spacing():
 
 # -- rendered patterns -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("energy", [100, 190])
 def test_semi_angle_and_info(energy):
     _, info = render_pattern(CU, [1, 1, 0], energy, options=SMALL)
@@ -165,7 +179,9 @@ def test_detector_orientation_follows_the_reference_reflection():
     # so 020 lies to the left of the centre and 220 up-left
     _, info = render_pattern(CU, [0, 0, 1], 100, options=SMALL)
     step = int(round(2 / 3.615 / 0.02))
-    where = {tuple(h): tuple(c) for h, c in zip(info["hkl"].tolist(), info["centres_px"], strict=True)}
+    where = {
+        tuple(h): tuple(c) for h, c in zip(info["hkl"].tolist(), info["centres_px"], strict=True)
+    }
     assert info["hkl_ref"].tolist() == [2, 0, 0]
     assert where[(2, 0, 0)] == (128 - step, 128)
     assert where[(0, 2, 0)] == (128, 128 - step)
@@ -174,8 +190,7 @@ def test_detector_orientation_follows_the_reference_reflection():
 
 
 def test_pattern_finite_non_negative_and_confined():
-    opts = RenderOptions(shape=(128, 160), pixel_size=0.03, dose=1e4, blur_px=1.0,
-                         mistilt_mrad=2.0)
+    opts = RenderOptions(shape=(128, 160), pixel_size=0.03, dose=1e4, blur_px=1.0, mistilt_mrad=2.0)
     p, _ = render_pattern(MONO, [1, 0, 1], 120, options=opts, rng=3)
     assert p.shape == (128, 160) and p.dtype == np.float32
     assert np.isfinite(p).all() and p.min() >= 0
@@ -240,8 +255,14 @@ def test_absent_reflections_are_not_drawn():
 
 @pytest.mark.parametrize(
     ("crystal", "uvw"),
-    [(CU, [0, 0, 1]), (CU, [1, 1, 2]), (FE, [1, 1, 1]), (NACL, [1, 1, 0]), (MONO, [1, 0, 1]),
-     (MONO, [1, 0, 0])],
+    [
+        (CU, [0, 0, 1]),
+        (CU, [1, 1, 2]),
+        (FE, [1, 1, 1]),
+        (NACL, [1, 1, 0]),
+        (MONO, [1, 0, 1]),
+        (MONO, [1, 0, 0]),
+    ],
 )
 def test_disks_do_not_overlap(crystal, uvw):
     _, info = render_pattern(crystal, uvw, 100, options=SMALL)
@@ -348,15 +369,22 @@ def test_noise_is_deterministic_per_seed_and_unbiased():
 
 def test_blur_keeps_flux_inside_the_detector():
     sharp, _ = render_pattern(CU, [0, 0, 1], 100, options=SMALL)
-    blurred, _ = render_pattern(CU, [0, 0, 1], 100, options=RenderOptions(
-        shape=(257, 257), pixel_size=0.02, blur_px=1.5))
+    blurred, _ = render_pattern(
+        CU, [0, 0, 1], 100, options=RenderOptions(shape=(257, 257), pixel_size=0.02, blur_px=1.5)
+    )
     assert blurred.max() < sharp.max()
     assert blurred.sum() == pytest.approx(sharp.sum(), rel=1e-3)
 
 
 def test_options_are_validated():
-    for bad in [dict(thickness_A=0), dict(dose=0), dict(blur_px=-1), dict(shape=(4, 4)),
-                dict(pixel_size=0), dict(debye_waller_B=-0.1)]:
+    for bad in [
+        dict(thickness_A=0),
+        dict(dose=0),
+        dict(blur_px=-1),
+        dict(shape=(4, 4)),
+        dict(pixel_size=0),
+        dict(debye_waller_B=-0.1),
+    ]:
         with pytest.raises(ValueError):
             RenderOptions(**bad)
     with pytest.raises(ValueError):

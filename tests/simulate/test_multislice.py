@@ -29,10 +29,16 @@ FCC = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
 A_GAAS = 5.65
 # One lattice, two structures: zinc blende (F-43m, no inversion centre) and rock salt
 # (Fm-3m, centrosymmetric), both with Ga and As.
-ZINC_BLENDE = Crystal(np.eye(3) * A_GAAS, np.vstack([FCC, FCC + 0.25]), [31] * 4 + [33] * 4,
-                      216, "GaAs-zb")
-ROCK_SALT = Crystal(np.eye(3) * A_GAAS, np.vstack([FCC, (FCC + [0.5, 0, 0]) % 1]),
-                    [31] * 4 + [33] * 4, 225, "GaAs-rs")
+ZINC_BLENDE = Crystal(
+    np.eye(3) * A_GAAS, np.vstack([FCC, FCC + 0.25]), [31] * 4 + [33] * 4, 216, "GaAs-zb"
+)
+ROCK_SALT = Crystal(
+    np.eye(3) * A_GAAS,
+    np.vstack([FCC, (FCC + [0.5, 0, 0]) % 1]),
+    [31] * 4 + [33] * 4,
+    225,
+    "GaAs-rs",
+)
 # Aluminium: light atoms scatter weakly, so a thin foil is nearly kinematic.
 AL = Crystal(np.eye(3) * 4.05, FCC, [13] * 4, 225, "Al")
 SMALL = RenderOptions(thickness_A=200.0, debye_waller_B=0.0, shape=(128, 128), pixel_size=0.04)
@@ -159,9 +165,18 @@ def test_missing_abtem_names_the_extra(monkeypatch):
     assert "cbedfeat[dynamical]" in INSTALL_HINT
 
 
-TINY = SimulationConfig(materials=4, energies=2, seed=5, samples_per_file=4, shape=(64, 64),
-                        thickness_A=(20.0, 40.0), blur_px=0.0, compression=None,
-                        engine="multislice", split=(0.5, 0.0, 0.5))
+TINY = SimulationConfig(
+    materials=4,
+    energies=2,
+    seed=5,
+    samples_per_file=4,
+    shape=(64, 64),
+    thickness_A=(20.0, 40.0),
+    blur_px=0.0,
+    compression=None,
+    engine="multislice",
+    split=(0.5, 0.0, 0.5),
+)
 
 
 def _read_all(directory):
@@ -178,11 +193,13 @@ def multislice_dir(tmp_path_factory):
 
 
 def test_multislice_files_follow_the_ornl_layout_with_the_kinematic_attributes(
-        multislice_dir, tmp_path):
+    multislice_dir, tmp_path
+):
     dyn = _read_all(multislice_dir)
     assert len(dyn) == TINY.materials * TINY.energies
-    gen.generate_dataset(tmp_path, config=replace(TINY, engine="kinematic"), workers=1,
-                         progress=False)
+    gen.generate_dataset(
+        tmp_path, config=replace(TINY, engine="kinematic"), workers=1, progress=False
+    )
     kin = _read_all(tmp_path)
     assert dyn.keys() == kin.keys()  # same materials, files, splits and groups
     for key, sample in dyn.items():

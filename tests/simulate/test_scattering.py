@@ -47,7 +47,13 @@ def test_table_covers_h_to_cf_in_order():
     assert supported_numbers()[[0, -1]].tolist() == [1, 98]
     # a shifted row would misplace every element after it
     assert (SYMBOLS[0], SYMBOLS[5], SYMBOLS[25], SYMBOLS[28], SYMBOLS[78], SYMBOLS[97]) == (
-        "H", "C", "Fe", "Cu", "Au", "Cf")
+        "H",
+        "C",
+        "Fe",
+        "Cu",
+        "Au",
+        "Cf",
+    )
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,9 @@ def _constant_reference(d):
 
 
 def _cubic(sg=221, a=4.0):
-    return Crystal(lattice=np.eye(3) * a, frac=np.zeros((1, 3)), numbers=np.array([29]),
-                   space_group=sg)
+    return Crystal(
+        lattice=np.eye(3) * a, frac=np.zeros((1, 3)), numbers=np.array([29]), space_group=sg
+    )
 
 
 def test_candidates_are_primitive_directions():

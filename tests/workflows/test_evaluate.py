@@ -92,14 +92,16 @@ def test_unseen_classes_count_as_errors_and_are_reported():
     classes = np.array([14, 62, 225])
     # 194 was never seen in training: two rows that no prediction can get right.
     y = np.array([14, 62, 225, 194, 194, 14])
-    proba = np.array([
-        [0.8, 0.1, 0.1],
-        [0.1, 0.8, 0.1],
-        [0.1, 0.1, 0.8],
-        [0.4, 0.3, 0.3],
-        [0.3, 0.4, 0.3],
-        [0.1, 0.6, 0.3],
-    ])
+    proba = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.1, 0.8],
+            [0.4, 0.3, 0.3],
+            [0.3, 0.4, 0.3],
+            [0.1, 0.6, 0.3],
+        ]
+    )
     pred = classes[np.argmax(proba, axis=1)]
     m = evaluate_predictions(y, proba, classes, top_k=2)
     assert m["unseen"] == {"classes": [194], "n_samples": 2}
@@ -110,7 +112,9 @@ def test_unseen_classes_count_as_errors_and_are_reported():
     assert top_k_accuracy(y, proba, classes, 3) == pytest.approx(4 / 6)
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
     # Macro-F1 over the evaluated classes 14, 62, 194, 225 (the unseen 194 scores 0).
-    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", labels=[14, 62, 194, 225]))
+    assert m["macro_f1"] == pytest.approx(
+        f1_score(y, pred, average="macro", labels=[14, 62, 194, 225])
+    )
     # F1 by hand: 14 (P 1/2, R 1/2) 0.5; 62 (P 1/3, R 1) 0.5; 194: 0; 225: 1.
     assert m["macro_f1"] == pytest.approx((0.5 + 0.5 + 0 + 1) / 4)
     row = next(r for r in m["per_class"] if r["space_group"] == 194)
@@ -119,8 +123,11 @@ def test_unseen_classes_count_as_errors_and_are_reported():
 
 def test_rare_and_frequent_recall():
     classes = np.array([14, 62, 225])
-    counts = {14: {"samples": 500, "materials": 50}, 62: {"samples": 20, "materials": 2},
-              225: {"samples": 10, "materials": 1}}
+    counts = {
+        14: {"samples": 500, "materials": 50},
+        62: {"samples": 20, "materials": 2},
+        225: {"samples": 10, "materials": 1},
+    }
     y = np.array([14, 14, 14, 14, 62, 62, 225, 194])
     pred = np.array([14, 14, 14, 62, 62, 14, 14, 14])
     proba = np.eye(3)[np.searchsorted(classes, pred)]
@@ -129,7 +136,12 @@ def test_rare_and_frequent_recall():
     assert m["rare"]["n_classes"] == 3
     assert m["rare"]["recall_macro"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert m["rare"]["recall_micro"] == pytest.approx(1 / 4)
-    assert m["frequent"] == {"n_classes": 1, "n_samples": 4, "recall_macro": 0.75, "recall_micro": 0.75}
+    assert m["frequent"] == {
+        "n_classes": 1,
+        "n_samples": 4,
+        "recall_macro": 0.75,
+        "recall_micro": 0.75,
+    }
     flat = summary_metrics(m)
     assert flat["rare_recall_macro"] == pytest.approx(1 / 6)
 
@@ -137,8 +149,10 @@ def test_rare_and_frequent_recall():
 def test_class_training_counts():
     y = [14, 14, 14, 225, 225]
     groups = ["a", "a", "b", "c", "c"]
-    assert class_training_counts(y, groups) == {14: {"samples": 3, "materials": 2},
-                                                225: {"samples": 2, "materials": 1}}
+    assert class_training_counts(y, groups) == {
+        14: {"samples": 3, "materials": 2},
+        225: {"samples": 2, "materials": 1},
+    }
 
 
 def test_top_k_predictions_order_and_ties():
@@ -162,7 +176,9 @@ def test_report_directory(tmp_path):
     y[:3] = 1  # an unseen class
     counts = class_training_counts(CLASSES.repeat(3), np.arange(CLASSES.size * 3).astype(str))
     m = evaluate_predictions(y, proba, CLASSES, train_counts=counts, rare_threshold=5)
-    page = write_report(m, tmp_path / "report", model_info={"model": "xgb", "weighting": "balanced"})
+    page = write_report(
+        m, tmp_path / "report", model_info={"model": "xgb", "weighting": "balanced"}
+    )
     out = tmp_path / "report"
     assert page == out / "report.html"
 
@@ -189,8 +205,10 @@ def _one_hot_case():
     y = np.array([11, 4, 5, 8, 12, 9, 15, 14, 225, 216, 225, 200, 1, 2, 225])
     pred = np.array([11, 11, 5, 12, 14, 15, 9, 2, 229, 216, 221, 225, 2, 194, 229])
     classes = np.unique(pred)
-    counts = {n: {"samples": s, "materials": 1}
-              for n, s in {14: 5, 4: 2, 11: 7, 5: 3, 8: 3, 12: 1, 2: 4, 225: 10, 216: 10}.items()}
+    counts = {
+        n: {"samples": s, "materials": 1}
+        for n, s in {14: 5, 4: 2, 11: 7, 5: 3, 8: 3, 12: 1, 2: 4, 225: 10, 216: 10}.items()
+    }
     return y, np.eye(classes.size)[np.searchsorted(classes, pred)], classes, counts
 
 
@@ -205,7 +223,11 @@ def test_kinematic_metrics_in_evaluate_predictions():
     assert m["laue_class_accuracy"] == pytest.approx(12 / 15)  # 14->2, 200->225, 2->194 wrong
     assert m["crystal_system_accuracy"] == pytest.approx(13 / 15)  # 14->2, 2->194 wrong
     assert {k: b["n"] for k, b in m["error_bins"].items()} == {
-        "wrong_crystal_system": 2, "wrong_laue_class": 1, "wrong_absences": 4, "indistinguishable": 5}
+        "wrong_crystal_system": 2,
+        "wrong_laue_class": 1,
+        "wrong_absences": 4,
+        "indistinguishable": 5,
+    }
     assert (m["confused_pairs"][0]["true"], m["confused_pairs"][0]["predicted"]) == (225, 229)
     flat = summary_metrics(m)
     assert flat["kinematic_ceiling"] == pytest.approx(6 / 15)
@@ -226,20 +248,28 @@ def test_report_shows_the_ceiling_and_the_error_bins(tmp_path):
     assert "<td>kinematic ceiling</td><td>40.0 %</td>" in text
     assert "<td>top-1 / ceiling</td><td>50.0 %</td>" in text
     assert "<td>accuracy up to equivalence</td><td>53.3 %</td>" in text
-    for label, n, share in [("wrong crystal system", 2, "13.3"), ("right system, wrong Laue class", 1, "6.7"),
-                            ("right Laue class, wrong absences", 4, "26.7"),
-                            ("indistinguishable (same Laue class and absences)", 5, "33.3")]:
+    for label, n, share in [
+        ("wrong crystal system", 2, "13.3"),
+        ("right system, wrong Laue class", 1, "6.7"),
+        ("right Laue class, wrong absences", 4, "26.7"),
+        ("indistinguishable (same Laue class and absences)", 5, "33.3"),
+    ]:
         assert f"<td>{label}</td><td>{n}</td><td>{share} %</td>" in text
     # The most confused pair, labelled with its bin.
-    assert ("<td>225 Fm-3m</td><td>229 Im-3m</td><td>2</td><td>13.3 %</td>"
-            "<td>right Laue class, wrong absences</td>") in text
+    assert (
+        "<td>225 Fm-3m</td><td>229 Im-3m</td><td>2</td><td>13.3 %</td>"
+        "<td>right Laue class, wrong absences</td>"
+    ) in text
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert saved["error_bins"]["wrong_absences"]["n"] == 4
     assert saved["confused_pairs"][0]["bin"] == "wrong_absences"
 
 
 def test_to_json_replaces_nan():
-    assert json.loads(to_json({"a": float("nan"), "b": [np.float32(1.5)]})) == {"a": None, "b": [1.5]}
+    assert json.loads(to_json({"a": float("nan"), "b": [np.float32(1.5)]})) == {
+        "a": None,
+        "b": [1.5],
+    }
 
 
 def test_evaluate_bundle_equals_sklearn_on_tiny_table():
@@ -251,25 +281,38 @@ def test_evaluate_bundle_equals_sklearn_on_tiny_table():
     names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
     train = table[table["split"] == "train"]
     model = make_model("xgb", n_estimators=5, early_stopping_rounds=None, n_jobs=1).fit(
-        train[names].to_numpy(), train["space_group"].to_numpy())
-    bundle = ModelBundle(model=model, feature_names=names, training={
-        "class_counts": {str(k): v for k, v in
-                         class_training_counts(train["space_group"], train["material"]).items()}})
+        train[names].to_numpy(), train["space_group"].to_numpy()
+    )
+    bundle = ModelBundle(
+        model=model,
+        feature_names=names,
+        training={
+            "class_counts": {
+                str(k): v
+                for k, v in class_training_counts(train["space_group"], train["material"]).items()
+            }
+        },
+    )
     m = evaluate_bundle(bundle, table, split="test")
     test = table[table["split"] == "test"]
     pred = model.predict(test[names].to_numpy())
     assert m["split"] == "test" and m["n_samples"] == len(test)
     assert m["top1_accuracy"] == pytest.approx(accuracy_score(test["space_group"], pred))
     assert m["macro_f1"] == pytest.approx(
-        f1_score(test["space_group"], pred, average="macro", labels=np.unique(test["space_group"])))
+        f1_score(test["space_group"], pred, average="macro", labels=np.unique(test["space_group"]))
+    )
     assert "rare" in m
     # The ceiling uses the bundle's training label counts.
     from cbedfeat.metrics.physics import kinematic_ceiling
 
     train_rows = dict(zip(*np.unique(train["space_group"], return_counts=True), strict=True))
     assert m["kinematic_ceiling_counts"] == "training rows"
-    assert m["kinematic_ceiling"] == pytest.approx(kinematic_ceiling(test["space_group"], train_rows))
+    assert m["kinematic_ceiling"] == pytest.approx(
+        kinematic_ceiling(test["space_group"], train_rows)
+    )
     bare = ModelBundle(model=model, feature_names=names, training={})
-    assert evaluate_bundle(bare, table, split="test")["kinematic_ceiling_counts"] == "evaluated rows"
+    assert (
+        evaluate_bundle(bare, table, split="test")["kinematic_ceiling_counts"] == "evaluated rows"
+    )
     with pytest.raises(ValueError, match="no rows of split 'nope'"):
         evaluate_bundle(bundle, table, split="nope")

@@ -18,15 +18,22 @@ from cbedfeat.workflows.explain import (
 from cbedfeat.workflows.predict import Predictions, combine_by_material
 
 
-@pytest.mark.parametrize("number, symbol, system, laue, point_group", [
-    (14, "P2_1/c", "monoclinic", "2/m", "2/m"),
-    (62, "Pnma", "orthorhombic", "mmm", "mmm"),
-    (225, "Fm-3m", "cubic", "m-3m", "m-3m"),
-    (194, "P6_3/mmc", "hexagonal", "6/mmm", "6/mmm"),
-])
+@pytest.mark.parametrize(
+    "number, symbol, system, laue, point_group",
+    [
+        (14, "P2_1/c", "monoclinic", "2/m", "2/m"),
+        (62, "Pnma", "orthorhombic", "mmm", "mmm"),
+        (225, "Fm-3m", "cubic", "m-3m", "m-3m"),
+        (194, "P6_3/mmc", "hexagonal", "6/mmm", "6/mmm"),
+    ],
+)
 def test_group_facts_of_known_numbers(number, symbol, system, laue, point_group):
-    assert group_facts(number) == {"symbol": symbol, "crystal_system": system, "laue_class": laue,
-                                   "point_group": point_group}
+    assert group_facts(number) == {
+        "symbol": symbol,
+        "crystal_system": system,
+        "laue_class": laue,
+        "point_group": point_group,
+    }
 
 
 def test_ambiguity_flag_on_hand_made_sets():
@@ -47,8 +54,14 @@ def test_row_fields_and_json_record():
     assert row["equivalent_to_pred_1"] == "76 78"
     assert row["set"] == "76 78" and row["set_size"] == 2 and row["ambiguous_by_physics"] is True
     record = json_record({"file": "f.h5", "group": "g", **row}, 2)
-    assert record["top"][1] == {"space_group": 14, "probability": 0.3, "symbol": "P2_1/c",
-                                "crystal_system": "monoclinic", "laue_class": "2/m", "point_group": "2/m"}
+    assert record["top"][1] == {
+        "space_group": 14,
+        "probability": 0.3,
+        "symbol": "P2_1/c",
+        "crystal_system": "monoclinic",
+        "laue_class": "2/m",
+        "point_group": "2/m",
+    }
     assert record["set"] == [76, 78] and record["equivalent_to_pred_1"] == [76, 78]
     assert record["file"] == "f.h5" and "pred_1" not in record
     no_set = row_fields([14], [0.9], calibrated=False)
@@ -62,19 +75,39 @@ def test_aggregation_over_a_materials_stacks_is_the_hand_computed_sum():
     materials = ["mp-2", "mp-2", "mp-2", "mp-1"]
     keys, combined = combine_log_probabilities(np.log(proba), materials)
     assert keys.tolist() == ["mp-1", "mp-2"]
-    np.testing.assert_allclose(combined[1], np.log([0.5 * 0.2 * 0.6, 0.3 * 0.5 * 0.3, 0.2 * 0.3 * 0.1]))
+    np.testing.assert_allclose(
+        combined[1], np.log([0.5 * 0.2 * 0.6, 0.3 * 0.5 * 0.3, 0.2 * 0.3 * 0.1])
+    )
     np.testing.assert_allclose(combined[0], np.log(proba[3]))
-    rows = [{"file": "a.h5", "group": f"s{i}", "material": m, "true_space_group": 14,
-             **row_fields([14], [0.5], calibrated=True)} for i, m in enumerate(materials)]
-    rows.append({"file": "b.npy", "group": "row_0", "material": None, "true_space_group": None,
-                 **row_fields([14], [0.5], calibrated=True)})
-    preds = Predictions(rows=rows, top_k=2, classes=classes,
-                        log_proba=np.log(np.vstack([proba, [[1 / 3] * 3]])))
+    rows = [
+        {
+            "file": "a.h5",
+            "group": f"s{i}",
+            "material": m,
+            "true_space_group": 14,
+            **row_fields([14], [0.5], calibrated=True),
+        }
+        for i, m in enumerate(materials)
+    ]
+    rows.append(
+        {
+            "file": "b.npy",
+            "group": "row_0",
+            "material": None,
+            "true_space_group": None,
+            **row_fields([14], [0.5], calibrated=True),
+        }
+    )
+    preds = Predictions(
+        rows=rows, top_k=2, classes=classes, log_proba=np.log(np.vstack([proba, [[1 / 3] * 3]]))
+    )
     out = combine_by_material(preds)
     assert [r["material"] for r in out.rows] == ["mp-1", "mp-2"]
     mp2 = out.rows[1]
     expected = softmax(np.log([0.06, 0.045, 0.006]))
     assert mp2["n_stacks"] == 3 and mp2["group"] == "s0;s1;s2" and mp2["pred_1"] == 14
-    assert mp2["prob_1"] == pytest.approx(expected[0]) and mp2["prob_2"] == pytest.approx(expected[1])
+    assert mp2["prob_1"] == pytest.approx(expected[0]) and mp2["prob_2"] == pytest.approx(
+        expected[1]
+    )
     assert mp2["true_space_group"] == 14 and mp2["set"] == ""
     assert out.columns[:5] == ["file", "group", "material", "true_space_group", "n_stacks"]

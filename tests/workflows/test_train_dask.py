@@ -20,8 +20,9 @@ PARAMS = {"n_estimators": 40, "n_jobs": 1}
 def parts_dir(tmp_path_factory):
     """A tiny feature table as one Parquet part per file, as extract writes them."""
     root = tmp_path_factory.mktemp("dask_parts")
-    table = make_feature_table(n_classes=8, max_materials=24, samples_per_material=3,
-                               class_separation=0.6, seed=4)
+    table = make_feature_table(
+        n_classes=8, max_materials=24, samples_per_material=3, class_separation=0.6, seed=4
+    )
     parts = root / "features.parquet.parts"
     for i, (_, rows) in enumerate(table.groupby("file", sort=True)):
         write_feature_table(rows.reset_index(drop=True), parts / f"{i:05d}-part.parquet")
@@ -31,9 +32,12 @@ def parts_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -47,10 +51,17 @@ def _test_rows(root):
 def test_dask_training_predicts_like_local_training(parts_dir, client, tmp_path):
     from cbedfeat.workflows.train_dask import train_model_dask
 
-    dask_result = train_model_dask(parts_dir / "features.parquet.parts", tmp_path / "dask",
-                                   scheduler=client, device="cpu", seed=1, params=PARAMS)
-    local = train_model(parts_dir / "features.parquet", tmp_path / "local", device="cpu", seed=1,
-                        params=PARAMS)
+    dask_result = train_model_dask(
+        parts_dir / "features.parquet.parts",
+        tmp_path / "dask",
+        scheduler=client,
+        device="cpu",
+        seed=1,
+        params=PARAMS,
+    )
+    local = train_model(
+        parts_dir / "features.parquet", tmp_path / "local", device="cpu", seed=1, params=PARAMS
+    )
     assert dask_result.training["trained_on"] == "dask"
     assert dask_result.training["n_train_samples"] == local.training["n_train_samples"]
     assert dask_result.training["data_fingerprint"] == local.training["data_fingerprint"]
@@ -77,8 +88,13 @@ def test_dask_training_without_dev_rows_holds_out_materials(parts_dir, client, t
     table, _ = read_table(parts_dir / "features.parquet")
     table = table[table["split"] != "dev"].reset_index(drop=True)
     write_feature_table(table, tmp_path / "nodev.parquet")
-    result = train_model_dask(tmp_path / "nodev.parquet", tmp_path / "model", scheduler=client,
-                              device="cpu", params={"n_estimators": 5, "n_jobs": 1})
+    result = train_model_dask(
+        tmp_path / "nodev.parquet",
+        tmp_path / "model",
+        scheduler=client,
+        device="cpu",
+        params={"n_estimators": 5, "n_jobs": 1},
+    )
     assert result.validation["source"] == "holdout" and result.validation["n_samples"] > 0
     n_train = int((table["split"] == "train").sum())
     assert 0 < result.training["n_train_samples"] < n_train
@@ -89,16 +105,42 @@ def test_train_command_scheduler(parts_dir, tmp_path, monkeypatch, client):
     from cbedfeat.cli import main
     from cbedfeat.workflows import train_dask
 
-    monkeypatch.setattr(train_dask, "dask_client", lambda scheduler, workers=None:
-                        _passthrough(client))
-    result = CliRunner().invoke(main, ["train", str(parts_dir / "features.parquet.parts"),
-                                       "--out", str(tmp_path / "m"), "--scheduler", "local",
-                                       "--n-estimators", "5", "--param", "n_jobs=1",
-                                       "--device", "cpu"], catch_exceptions=False)
+    monkeypatch.setattr(
+        train_dask, "dask_client", lambda scheduler, workers=None: _passthrough(client)
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(parts_dir / "features.parquet.parts"),
+            "--out",
+            str(tmp_path / "m"),
+            "--scheduler",
+            "local",
+            "--n-estimators",
+            "5",
+            "--param",
+            "n_jobs=1",
+            "--device",
+            "cpu",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "model bundle:" in result.output
-    bad = CliRunner().invoke(main, ["train", str(parts_dir / "features.parquet"), "--out",
-                                    str(tmp_path / "g"), "--scheduler", "local", "--model", "blend"])
+    bad = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(parts_dir / "features.parquet"),
+            "--out",
+            str(tmp_path / "g"),
+            "--scheduler",
+            "local",
+            "--model",
+            "blend",
+        ],
+    )
     assert bad.exit_code != 0 and "--scheduler trains" in bad.output
 
 
