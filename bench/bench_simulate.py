@@ -91,10 +91,10 @@ def _direct_abtem(task):
     abtem.config.set({"diagnostics.progress_bar": False})
 
     from cbedfeat.simulate.generate import material_crystal
-    from cbedfeat.simulate.geometry import detector_frame, primitive_uvw, reciprocal_basis
     from cbedfeat.simulate.kinematic import reference_reflection
     from cbedfeat.simulate.multislice import crystal_period_atoms
     from cbedfeat.simulate.scattering import electron_wavelength
+    from cbedfeat.simulate.zone_geometry import detector_frame, primitive_uvw, reciprocal_basis
 
     config, index, space_group, _, _ = task
     crystal, z_dirs, options, _ = material_crystal(config, index, space_group)

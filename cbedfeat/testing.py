@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cbedfeat._version import __version__
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_of
 from cbedfeat.data.table import (
     ID_COLUMNS,
@@ -27,6 +28,7 @@ from cbedfeat.data.table import (
     META_FEATURE_NAMES,
     META_FEATURE_VERSION,
     TARGET_COLUMNS,
+    feature_columns,
 )
 
 SYNTHETIC_FEATURE_CONFIG: dict[str, Any] = {"synthetic": True}
@@ -150,9 +152,6 @@ def write_feature_table(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from cbedfeat._version import __version__
-    from cbedfeat.data.table import feature_columns
 
     names = feature_names if feature_names is not None else feature_columns(list(table.columns))
     arrow = pa.Table.from_pandas(table, preserve_index=False)

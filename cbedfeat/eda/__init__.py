@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cbedfeat._util import progress_bar
+from cbedfeat.data import find_h5_files, iter_samples, load_ornl_counts
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,9 @@ def run_eda(
     ValueError
         When the inputs hold no valid sample at all.
     """
-    from cbedfeat.data import find_h5_files, iter_samples, load_ornl_counts
-    from cbedfeat.eda import figures, report
+    from cbedfeat.eda import figures, html
     from cbedfeat.eda.patterns import pattern_statistics
-    from cbedfeat.eda.targets import (
+    from cbedfeat.eda.target_tables import (
         count_tables,
         imbalance_summary,
         lattice_leakage,
@@ -157,7 +157,7 @@ def run_eda(
     # they are in no count or figure above (predict and extract still use them).
     summary["n_unlabelled"] = len({(p.file, p.group) for p in problems if p.about_metadata})
     summary["figures"] = [name for names in figs.values() for name in names]
-    report.write_html(out / "report.html", summary, tables, figs, fstats)
+    html.write_html(out / "report.html", summary, tables, figs, fstats)
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
     os.replace(tmp, out / "summary.json")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cbedfeat._util import progress_bar
+from cbedfeat.data import CBEDDataError, ORNLFile
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS
 
 THUMB = 64  # thumbnail side for the statistics and the PCA
@@ -178,7 +179,6 @@ def pattern_statistics(
     -------
     PatternStats
     """
-    from cbedfeat.data import CBEDDataError, ORNLFile
 
     sub = choose_subsample(meta, max_samples, seed)
     moments = RunningMoments()

@@ -54,6 +54,8 @@ import pyarrow.parquet as pq
 
 from cbedfeat._util import progress_bar
 from cbedfeat._version import __version__
+from cbedfeat.data.arrays import parse_array_source
+from cbedfeat.data.sources import count_samples, resolve_inputs
 from cbedfeat.data.table import (
     ID_COLUMNS,
     META_CBEDFEAT_VERSION,
@@ -70,10 +72,13 @@ from cbedfeat.extraction.parts import (
     FileJob,
     FileResult,
     file_fingerprint,
+    part_stem,
     read_part_info,
     result_from_part,
     table_schema,
 )
+from cbedfeat.extraction.runners import run_jobs
+from cbedfeat.features import FEATURE_VERSION, FeatureConfig, backend, feature_names
 
 __all__ = ["ExtractError", "ExtractResult", "extract", "output_paths", "resolve_device"]
 
@@ -196,7 +201,6 @@ def resolve_device(device: str) -> str:
     ExtractError
         For ``'cuda'`` without a usable GPU.
     """
-    from cbedfeat.features import backend
 
     try:
         return backend.resolve_device(device)
@@ -205,7 +209,6 @@ def resolve_device(device: str) -> str:
 
 
 def _load_config(config):
-    from cbedfeat.features import FeatureConfig
 
     if config is None:
         return FeatureConfig()
@@ -376,7 +379,6 @@ def write_skipped_report(records: Sequence[dict], path: Path) -> None:
 
 def _count_stacks(sources: Sequence[str]) -> int | None:
     """Number of samples to do (for the progress bar)."""
-    from cbedfeat.data.sources import count_samples
 
     return sum(count_samples(src) for src in sources)
 
@@ -434,11 +436,6 @@ def extract(
     -------
     ExtractResult
     """
-    from cbedfeat.data.arrays import parse_array_source
-    from cbedfeat.data.sources import resolve_inputs
-    from cbedfeat.extraction.parts import part_stem
-    from cbedfeat.extraction.runners import run_jobs
-    from cbedfeat.features import FEATURE_VERSION, feature_names
 
     t_start = time.perf_counter()
     if isinstance(inputs, str | os.PathLike):

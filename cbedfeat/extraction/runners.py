@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from cbedfeat.data import CBEDDataError
 from cbedfeat.extraction.parts import (
     ExtractError,
     FileJob,
@@ -258,7 +259,6 @@ def run_pipelined(
     jobs: Sequence[FileJob], extractor, n_features: int, bar, on_result=None
 ) -> list[FileResult]:
     """Compute in this process while a reader thread reads ahead (GPU path)."""
-    from cbedfeat.data import CBEDDataError
 
     batches: queue_mod.Queue = queue_mod.Queue(maxsize=PREFETCH_BATCHES)
     stop = threading.Event()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cbedfeat.features import geometry
+from cbedfeat.features import autocorr, geometry
 from cbedfeat.features._jit import jit, numba_available
 from cbedfeat.features.backend import get_array_module
 
@@ -345,7 +345,6 @@ def _project_kernel(
 
 
 def _project_sparse(images, shape, center, r_max, polar_shape, factor, spread) -> Projections:
-    from cbedfeat.features import autocorr
 
     xp = get_array_module(images)
     b = images.shape[0]

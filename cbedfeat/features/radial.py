@@ -11,6 +11,7 @@ import numpy as np
 
 from cbedfeat.features.backend import get_array_module
 from cbedfeat.features.geometry import image_center, inscribed_radius
+from cbedfeat.features.linear import project
 
 __all__ = [
     "radial_profile",
@@ -43,7 +44,6 @@ def radial_profile(images, center=None, *, r_max: float | None = None, spread: b
     std : (B, n_rings) ndarray
         Only with ``spread=True``.
     """
-    from cbedfeat.features.linear import project
 
     if center is None:
         center = image_center(images.shape)

@@ -19,6 +19,7 @@ import functools
 
 import numpy as np
 
+from cbedfeat.data.table import check_no_leak
 from cbedfeat.features import (
     autocorr,
     geometry,
@@ -269,7 +270,6 @@ class StackFeaturizer:
         if int(batch_size) < 1:
             raise ValueError("batch_size must be >= 1")
         names = feature_names(config)
-        from cbedfeat.data.table import check_no_leak
 
         check_no_leak(names)
         self.config = config

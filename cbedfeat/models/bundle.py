@@ -45,6 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from cbedfeat._util import to_json
+from cbedfeat._version import __version__
+from cbedfeat.models import SpaceGroupClassifier
+
 logger = logging.getLogger(__name__)
 
 BUNDLE_FORMAT_VERSION = 1
@@ -105,8 +109,6 @@ def library_versions() -> dict[str, str]:
     import sklearn
     import skops
     import xgboost
-
-    from cbedfeat._version import __version__
 
     return {
         "cbedfeat": __version__,
@@ -221,7 +223,6 @@ class ModelBundle:
 
 
 def _model_kind(model: Any) -> str:
-    from cbedfeat.models import SpaceGroupClassifier
 
     if getattr(type(model), "BUNDLE_KIND", None) == KIND_CNN:
         return KIND_CNN
@@ -267,7 +268,6 @@ def save_bundle(
     -------
     Path
     """
-    from cbedfeat._util import to_json
 
     target = Path(directory)
     if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):

@@ -46,9 +46,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cbedfeat._util import to_json  # handles NumPy scalars and arrays
+from cbedfeat._version import __version__
 from cbedfeat.models.cnn_augment import ROTATIONS, dihedral_view, random_rotate_flip, tta_views
 from cbedfeat.models.cnn_data import StackDataset, preprocess_stack, refs_from_table, seed_worker
 from cbedfeat.models.cnn_resnet import POOLS, CBEDResNet
+from cbedfeat.models.targets import from_targets, to_targets
+from cbedfeat.models.weights import class_weight_table
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +298,6 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     def _scaled_targets(self, targets) -> np.ndarray | None:
         if targets is None:
             return None
-        from cbedfeat.models.targets import to_targets
 
         z = to_targets(targets)
         return ((z - self.target_mean_) / self.target_std_).astype(np.float32)
@@ -320,8 +323,6 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from cbedfeat.models.targets import to_targets
-        from cbedfeat.models.weights import class_weight_table
 
         refs = _as_refs(X, self.data_root)
         y = np.asarray(y).astype(np.int64)
@@ -551,7 +552,6 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_targets(self, X) -> pd.DataFrame:
         """Lattice predictions in physical units (columns a..gamma, volume); multitask only."""
-        from cbedfeat.models.targets import from_targets
 
         check_is_fitted(self, "model_")
         if not self.n_targets_:
@@ -562,7 +562,6 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
     # -- persistence ---------------------------------------------------------------
     def save(self, directory) -> Path:
         """Write ``weights.npz``, ``label_map.json`` and ``params.json`` into ``directory``."""
-        from cbedfeat._version import __version__
 
         check_is_fitted(self, "model_")
         d = Path(directory)
@@ -627,7 +626,6 @@ class CNNSpaceGroupClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _write_json(path: Path, obj) -> None:
-    from cbedfeat._util import to_json  # handles NumPy scalars and arrays
 
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(to_json(obj))

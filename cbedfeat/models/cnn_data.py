@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from cbedfeat.data.ornl import open_h5
+from cbedfeat.data.ornl import iter_samples, open_h5
 from cbedfeat.models.targets import LATTICE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,6 @@ def index_h5(paths, *, problems: list | None = None) -> pd.DataFrame:
     DataFrame
         Columns :data:`INDEX_COLUMNS` (lattice in angstrom and degrees).
     """
-    from cbedfeat.data.ornl import iter_samples
 
     rows = []
     for s in iter_samples(paths, problems=problems, load_stack=False):

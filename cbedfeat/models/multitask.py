@@ -29,6 +29,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_index
+from cbedfeat.data.table import check_no_leak, feature_columns
 from cbedfeat.models.boosting import SpaceGroupClassifier, resolve_device
 from cbedfeat.models.targets import LATTICE_COLUMNS, TARGET_NAMES, from_targets, to_targets
 
@@ -272,7 +273,6 @@ class MultiTaskCBEDModel(ClassifierMixin, BaseEstimator):
 
     def fit_table(self, table: pd.DataFrame, feature_names=None):
         """Fit on a feature table: features, ``space_group``, the lattice, ``material`` groups."""
-        from cbedfeat.data.table import check_no_leak, feature_columns
 
         names = list(feature_names) if feature_names is not None else feature_columns(table.columns)
         check_no_leak(names)

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from cbedfeat.data.labels import crystal_system_of
+
 #: Physical lattice columns as the feature table stores them (lengths in A, angles in degrees).
 LATTICE_COLUMNS: tuple[str, ...] = ("a", "b", "c", "alpha", "beta", "gamma")
 #: Physical quantities predicted by the multi-task models (volume in A^3).
@@ -186,7 +188,6 @@ def table_regression_errors(rows: pd.DataFrame, pred: pd.DataFrame) -> dict:
     pred : DataFrame
         Predictions for the same rows (``predict_targets``).
     """
-    from cbedfeat.data.labels import crystal_system_of
 
     systems = [crystal_system_of(int(n)) for n in rows["space_group"]]
     return regression_errors(rows.loc[:, list(LATTICE_COLUMNS)], pred, crystal_system=systems)

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from cbedfeat._util import to_json, write_atomic
+from cbedfeat.data.labels import space_group_info
+from cbedfeat.data.table import read_table
+from cbedfeat.models.bundle import load_bundle
 
 PLOT_FILES = {
     "recall_vs_frequency": "recall_vs_frequency.png",
@@ -349,7 +352,6 @@ def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
 
 def space_group_symbol(number: int) -> str:
     """Hermann-Mauguin symbol of space group ``number``."""
-    from cbedfeat.data.labels import space_group_info
 
     return space_group_info(int(number)).symbol
 
@@ -565,8 +567,6 @@ def run_evaluation(
         ``report.html`` in ``out_dir``.
     metrics : dict
     """
-    from cbedfeat.data.table import read_table
-    from cbedfeat.models.bundle import load_bundle
     from cbedfeat.workflows.evaluate import evaluate_bundle
 
     bundle = load_bundle(model_dir)

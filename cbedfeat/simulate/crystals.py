@@ -28,6 +28,7 @@ from functools import cache
 
 import numpy as np
 
+from cbedfeat.data.labels import crystal_system_of, space_group_info
 from cbedfeat.simulate.elements import ANIONS, ELEMENTS, formula_of
 
 MIN_DISTANCE_A = 1.5  # minimum interatomic distance of every crystal
@@ -131,8 +132,6 @@ def symmetry_operations(space_group: int) -> tuple[np.ndarray, np.ndarray]:
     """
     import spglib
 
-    from cbedfeat.data.labels import space_group_info
-
     with _quiet_spglib():
         ops = spglib.get_symmetry_from_database(space_group_info(space_group).hall_number)
     rot = np.asarray(ops["rotations"], dtype=int)
@@ -178,7 +177,6 @@ def random_lattice_shape(space_group: int, rng: np.random.Generator):
     groups (ITA standard settings). Ratios and angles keep away from values of a
     higher-symmetry metric (a = b, beta = 90, the cubic ratios of a rhombohedral cell).
     """
-    from cbedfeat.data.labels import crystal_system_of
 
     system = crystal_system_of(space_group)
     if system == "cubic":
@@ -286,7 +284,6 @@ def _choose_species(rng: np.random.Generator) -> list[int]:
 
 def _try_build(space_group: int, rng: np.random.Generator):
     """One attempt: lattice, then Wyckoff orbits added while they keep 1.5 A apart."""
-    from cbedfeat.data.labels import crystal_system_of
 
     rot, trans = symmetry_operations(space_group)
     hexagonal = crystal_system_of(space_group) in ("trigonal", "hexagonal")
@@ -367,7 +364,6 @@ def random_crystal(
     CrystalGenerationError
         When no attempt gives a structure in the requested group.
     """
-    from cbedfeat.data.labels import space_group_info
 
     info = space_group_info(space_group)  # validates the number
     found: dict[int, int] = {}

@@ -24,7 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from cbedfeat._util import progress_bar
+from cbedfeat.data import ORNLWriter, SampleMeta
+from cbedfeat.simulate.crystals import random_crystal
+from cbedfeat.simulate.kinematic import RenderOptions, render_pattern
 from cbedfeat.simulate.plan import PLAN_FILE, Plan, SimulationConfig, make_plan, material_rng
+from cbedfeat.simulate.zone_axes import choose_zone_axes
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +66,6 @@ def material_crystal(plan_or_config, index: int, space_group: int):
     rng : numpy.random.Generator
         The material's generator, positioned after these draws (for the noise).
     """
-    from cbedfeat.simulate.crystals import random_crystal
-    from cbedfeat.simulate.kinematic import RenderOptions
-    from cbedfeat.simulate.zone_axes import choose_zone_axes
 
     config = getattr(plan_or_config, "config", plan_or_config)
     rng = material_rng(config.seed, index)
@@ -96,7 +97,6 @@ def _renderers(config: SimulationConfig, crystal, z_dirs, device: str) -> list:
         return [
             ZoneAxisPotential(crystal, uvw, settings, shape=config.shape).render for uvw in z_dirs
         ]
-    from cbedfeat.simulate.kinematic import render_pattern
 
     return [
         lambda energy, options, rng, uvw=uvw: render_pattern(
@@ -122,7 +122,6 @@ def simulate_material(
     lattice and formula. Both engines draw the same crystal, zone axes and options
     from the same seed.
     """
-    from cbedfeat.data import SampleMeta
 
     crystal, z_dirs, options, rng = material_crystal(config, index, space_group)
     renderers = _renderers(config, crystal, z_dirs, device)
@@ -259,7 +258,6 @@ def generate_dataset(
     -------
     GenerationResult
     """
-    from cbedfeat.data import ORNLWriter
 
     if config is None:
         if preset is not None:

@@ -47,18 +47,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from cbedfeat.simulate.geometry import (
-    detector_frame,
-    laue_zone,
-    primitive_uvw,
-    reciprocal_basis,
-    zone_basis,
-)
 from cbedfeat.simulate.scattering import (
     electron_wavelength,
     max_amplitude,
     relativistic_gamma,
     structure_factors,
+)
+from cbedfeat.simulate.zone_geometry import (
+    detector_frame,
+    laue_zone,
+    primitive_uvw,
+    reciprocal_basis,
+    zone_basis,
 )
 
 __all__ = [

@@ -37,18 +37,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from cbedfeat.simulate.geometry import (
-    detector_frame,
-    primitive_uvw,
-    reciprocal_basis,
-    zone_basis,
-)
 from cbedfeat.simulate.kinematic import (
     RenderOptions,
     finish_pattern,
     reference_reflection,
 )
 from cbedfeat.simulate.scattering import electron_wavelength
+from cbedfeat.simulate.zone_geometry import (
+    detector_frame,
+    primitive_uvw,
+    reciprocal_basis,
+    zone_basis,
+)
 
 __all__ = [
     "MultisliceSettings",
@@ -161,7 +161,7 @@ def crystal_period_atoms(crystal, frame: np.ndarray, period_A: float, box_A: flo
     crystal : Crystal
         ``lattice`` (3, 3) rows in A, ``frac`` (N, 3), ``numbers`` (N,).
     frame : (3, 3) ndarray
-        Detector frame, rows e_x, e_y, e_z (:func:`~cbedfeat.simulate.geometry.detector_frame`).
+        Detector frame, rows e_x, e_y, e_z (:func:`~cbedfeat.simulate.zone_geometry.detector_frame`).
     period_A : float
         Length of the lattice vector along the beam, |u a1 + v a2 + w a3|.
     box_A : float

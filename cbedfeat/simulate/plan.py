@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from cbedfeat.data.schema import preset
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
@@ -125,7 +127,6 @@ class SimulationConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides) -> SimulationConfig:
         """Config of a manifest preset (``presets.<name>``), with some fields replaced."""
-        from cbedfeat.data.schema import preset
 
         params = {k: v for k, v in preset(name).items() if k != "description"}
         known = {f.name for f in fields(cls)}

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cbedfeat.simulate.geometry import reciprocal_basis
+from cbedfeat.simulate.zone_geometry import reciprocal_basis
 
 __all__ = [
     "MAX_Z",

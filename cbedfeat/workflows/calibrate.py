@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from cbedfeat.data.splits import holdout_split
+from cbedfeat.models.calibration import PROBABILITY_FLOOR, Calibration, fit_temperature
+from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +177,6 @@ def fit_calibration(
     -------
     Calibration
     """
-    from cbedfeat.models.calibration import PROBABILITY_FLOOR, Calibration, fit_temperature
-    from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets
 
     classes = np.asarray(estimator.classes_)
     column = {c: i for i, c in enumerate(classes.tolist())}

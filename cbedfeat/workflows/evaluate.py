@@ -6,12 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from cbedfeat.data.table import labelled_rows
+from cbedfeat.metrics.calibration import probability_scores, set_metrics
 from cbedfeat.metrics.classification import (
     DEFAULT_RARE_THRESHOLD,
     DEFAULT_TOP_K,
     evaluate_predictions,
+    top_k_accuracy,
 )
+from cbedfeat.models.calibration import bundle_calibration, log_probabilities
 from cbedfeat.models.conformal import DEFAULT_COVERAGE
+from cbedfeat.workflows.explain import combine_log_probabilities
 
 __all__ = ["evaluate_bundle", "uncertainty_metrics"]
 
@@ -52,7 +57,6 @@ def evaluate_bundle(
         the lattice, and ``calibration``, ``conformal`` and ``per_material`` (see
         :func:`uncertainty_metrics`).
     """
-    from cbedfeat.data.table import labelled_rows
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
 
     if split is not None:
@@ -134,11 +138,6 @@ def uncertainty_metrics(
         calibrated log-probabilities, :func:`cbedfeat.workflows.explain.combine_log_probabilities`).
     """
     from scipy.special import softmax
-
-    from cbedfeat.metrics.calibration import probability_scores, set_metrics
-    from cbedfeat.metrics.classification import top_k_accuracy
-    from cbedfeat.models.calibration import bundle_calibration, log_probabilities
-    from cbedfeat.workflows.explain import combine_log_probabilities
 
     y = rows["space_group"].to_numpy(dtype=np.int64)
     classes = bundle.classes

@@ -37,8 +37,17 @@ from typing import Any
 
 import numpy as np
 
+from cbedfeat._util import write_atomic
+from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
 from cbedfeat.metrics.classification import top_k_predictions
 from cbedfeat.models.bundle import IncompatibleBundleError, ModelBundle
+from cbedfeat.models.calibration import bundle_calibration, log_probabilities
+from cbedfeat.workflows.explain import (
+    combine_log_probabilities,
+    json_record,
+    row_columns,
+    row_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +88,6 @@ class Predictions:
     @property
     def columns(self) -> list[str]:
         """CSV header."""
-        from cbedfeat.workflows.explain import row_columns
 
         extra = ["n_stacks"] if self.rows and "n_stacks" in self.rows[0] else []
         return ["file", "group", "material", "true_space_group", *extra, *row_columns(self.top_k)]
@@ -91,7 +99,6 @@ class Predictions:
 
 
 def _extractor(bundle: ModelBundle, device: str, batch_size: int) -> Any:
-    from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
 
     if bundle.feature_config is None:
         raise IncompatibleBundleError(
@@ -216,8 +223,6 @@ def predict_files(
         When ``coverage`` is given and the bundle holds no conformal calibration.
     """
     from cbedfeat.data.sources import iter_inputs
-    from cbedfeat.models.calibration import bundle_calibration, log_probabilities
-    from cbedfeat.workflows.explain import row_fields
 
     calibration = bundle_calibration(bundle)
     if coverage is not None and (calibration is None or calibration.conformal is None):
@@ -300,8 +305,6 @@ def combine_by_material(predictions: Predictions) -> Predictions:
     """
     from scipy.special import softmax
 
-    from cbedfeat.workflows.explain import combine_log_probabilities, row_fields
-
     keep = [i for i, r in enumerate(predictions.rows) if r["material"] is not None]
     if len(keep) < len(predictions.rows):
         logger.info(
@@ -351,9 +354,6 @@ def write_predictions_json(predictions: Predictions, path: str | os.PathLike[str
     Path
     """
     import json
-
-    from cbedfeat._util import write_atomic
-    from cbedfeat.workflows.explain import json_record
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION, holdout_split
-from cbedfeat.data.table import data_fingerprint, read_table
+from cbedfeat.data.table import check_no_leak, data_fingerprint, labelled_rows, read_table
+from cbedfeat.models.bundle import save_bundle
 from cbedfeat.models.registry import DEFAULT_MODEL, DEFAULT_WEIGHTING, get_spec, make_model
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,6 @@ def fit_and_validate(
     """
     import numpy as np
 
-    from cbedfeat.data.table import check_no_leak, labelled_rows
     from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD, class_training_counts
     from cbedfeat.models.targets import LATTICE_COLUMNS, predicts_lattice, table_regression_errors
 
@@ -353,7 +353,6 @@ def train_model(
     -------
     TrainResult
     """
-    from cbedfeat.models.bundle import save_bundle
 
     reads_stacks = get_spec(model).inputs == "stacks"
     table, names, meta, root = _read_training_data(features, reads_stacks)

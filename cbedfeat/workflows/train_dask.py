@@ -23,8 +23,19 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
-from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION
+from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION, holdout_split
+from cbedfeat.data.table import (
+    META_FEATURE_CONFIG,
+    META_FEATURE_NAMES,
+    META_FEATURE_VERSION,
+    check_no_leak,
+    data_fingerprint,
+    feature_columns,
+    labelled_mask,
+)
+from cbedfeat.models.bundle import save_bundle
 from cbedfeat.models.registry import DEFAULT_WEIGHTING
+from cbedfeat.workflows.train import TrainResult, build_model, validation_summary
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +57,6 @@ def table_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         ``feature_names``, ``feature_config``, ``feature_version`` (None when absent).
     """
     import pyarrow.parquet as pq
-
-    from cbedfeat.data.table import (
-        META_FEATURE_CONFIG,
-        META_FEATURE_NAMES,
-        META_FEATURE_VERSION,
-        feature_columns,
-    )
 
     path = Path(path)
     if path.is_dir():
@@ -76,7 +80,6 @@ def table_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _labelled_part(part):
     """The labelled rows of one partition (:func:`cbedfeat.data.table.labelled_mask`)."""
-    from cbedfeat.data.table import labelled_mask
 
     return part[labelled_mask(part)]
 
@@ -156,12 +159,8 @@ def train_model_dask(
     import dask.dataframe as dd
     import numpy as np
 
-    from cbedfeat.data.splits import holdout_split
-    from cbedfeat.data.table import check_no_leak, data_fingerprint
     from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD, class_training_counts
-    from cbedfeat.models.bundle import save_bundle
     from cbedfeat.models.dask_boosting import fit_dask, predict_proba_dask
-    from cbedfeat.workflows.train import TrainResult, build_model, validation_summary
 
     if model not in DASK_MODELS:
         raise ValueError(f"model {model!r} does not train on Dask; choose one of {DASK_MODELS}")

@@ -15,7 +15,7 @@ from cbedfeat.cli import main
 from cbedfeat.data import iter_samples
 from cbedfeat.eda import run_eda
 from cbedfeat.eda.patterns import batched, downsample, dynamic_range, log_scale, streaming_pca
-from cbedfeat.eda.targets import (
+from cbedfeat.eda.target_tables import (
     cell_volume,
     classes_for_half,
     count_tables,

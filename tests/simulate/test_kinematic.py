@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.ndimage import rotate
 
-from cbedfeat.simulate.geometry import reciprocal_basis, zone_basis
 from cbedfeat.simulate.kinematic import (
     RenderOptions,
     reference_reflection,
@@ -18,6 +17,7 @@ from cbedfeat.simulate.scattering import (
     electron_wavelength,
     relativistic_gamma,
 )
+from cbedfeat.simulate.zone_geometry import reciprocal_basis, zone_basis
 
 try:
     from cbedfeat.simulate.crystals import Crystal
