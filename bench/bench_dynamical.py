@@ -654,6 +654,9 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))  # bench/_options.py, _tables.py, _bootstrap.py as modules
+    from _options import add_fit_options
+
     defaults = train_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -694,25 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["none", "balanced", "sqrt", "effective"],
         help=f"class weighting (default: cbedfeat train's, {defaults['weighting']})",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help=f"boosting rounds, n_estimators (default: the estimator's; --quick: {QUICK_ROUNDS})",
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra estimator parameter (JSON value), repeatable",
-    )
-    parser.add_argument(
-        "--n-jobs",
-        type=int,
-        default=1,
-        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)",
-    )
+    add_fit_options(parser, quick_rounds=QUICK_ROUNDS, quick_resamples=QUICK_RESAMPLES)
     parser.add_argument(
         "--drop-family",
         action="append",
@@ -730,15 +715,6 @@ def main(argv: list[str] | None = None) -> int:
         "p{i}_ prefix, starts with PREFIX, repeatable",
     )
     parser.add_argument(
-        "--resamples",
-        type=int,
-        default=None,
-        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds and resamples (smoke run)"
-    )
-    parser.add_argument(
         "--synthetic",
         action="store_true",
         help="random paired tables instead (development; results get a _synthetic suffix)",
@@ -751,7 +727,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    sys.path.insert(0, str(ROOT))  # bench/_tables.py, bench/_bootstrap.py when imported as a module
 
     from _bootstrap import N_RESAMPLES
 

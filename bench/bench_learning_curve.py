@@ -453,6 +453,7 @@ def default_models() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Command line; returns the exit status."""
     sys.path.insert(0, str(ROOT))  # bench/_tables.py, _bootstrap.py, bench_dynamical.py as modules
+    from _options import add_fit_options
     from bench_dynamical import _parse_params, train_defaults
 
     defaults = train_defaults()
@@ -479,39 +480,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{' '.join(models_default)}: XGBoost unweighted and cbedfeat train's default "
         f"model and weighting; a NAME alone gets {defaults['weighting']})",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help=f"boosting rounds, n_estimators (default: the estimator's; --quick: {QUICK_ROUNDS})",
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra estimator parameter (JSON value), repeatable",
-    )
-    parser.add_argument(
-        "--n-jobs",
-        type=int,
-        default=1,
-        help="threads of the model (its n_jobs; default 1, 0: leave the model's own)",
-    )
+    add_fit_options(parser, quick_rounds=QUICK_ROUNDS, quick_resamples=QUICK_RESAMPLES)
     parser.add_argument(
         "--extrapolate-to",
         type=float,
         default=EXTRAPOLATE_TO,
         help=f"training materials of the trend's extrapolation (default {EXTRAPOLATE_TO:,})",
-    )
-    parser.add_argument(
-        "--resamples",
-        type=int,
-        default=None,
-        help=f"bootstrap resamples (default 1000; --quick: {QUICK_RESAMPLES})",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds and resamples (smoke run)"
     )
     parser.add_argument(
         "--synthetic",
