@@ -1,0 +1,3 @@
+from .run import run_eda
+
+__all__ = ["run_eda"]
