@@ -26,6 +26,7 @@ FAMILIES: tuple[str, ...] = (
     "autocorr",
     "net",
     "sites",
+    "stack",
 )
 
 _TUPLE_FIELDS = ("bands", "rotation_orders", "families")
@@ -87,6 +88,12 @@ class FeatureConfig:
         Coarse radial bins of the autocorrelation.
     families : tuple of str
         Families in the vector, a subset of :data:`FAMILIES`, always in that order.
+        ``stack`` is one set per stack (no ``p{i}_`` prefix), computed from the
+        ``autocorr`` and ``sites`` values of the three patterns (computed for it when
+        they are not in the vector themselves).
+        ``stack`` is one set per stack (no ``p{i}_`` prefix), computed from the
+        ``autocorr`` and ``sites`` values of the three patterns (computed for it when
+        they are not in the vector themselves).
     """
 
     scaling: str = "log"

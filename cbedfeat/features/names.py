@@ -2,7 +2,8 @@
 
 Per pattern ``i`` of a stack the names start ``p{i}_``; the order is fixed by the
 config: patterns, then families in :data:`config.FAMILIES` order, then the loops
-below (the pipeline flattens its arrays in the same order).
+below (the pipeline flattens its arrays in the same order). The ``stack`` family,
+one set per stack, comes last and starts ``stack_``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from cbedfeat.features.config import FeatureConfig
 from cbedfeat.features.net import net_feature_names
 from cbedfeat.features.sites import site_feature_names
+from cbedfeat.features.stack import stack_feature_names
 from cbedfeat.features.zernike import zernike_indices
 
 __all__ = ["N_PATTERNS", "regions", "family_names", "feature_names"]
@@ -54,15 +56,20 @@ def family_names(family: str, config: FeatureConfig) -> list[str]:
         return net_feature_names()
     if family == "sites":
         return site_feature_names()
+    if family == "stack":
+        return stack_feature_names()
     raise ValueError(f"unknown feature family {family!r}")
 
 
 def feature_names(config: FeatureConfig, families=None) -> list[str]:
     """All feature names, in vector order (``families`` default: the config's)."""
     fams = config.families if families is None else families
-    return [
+    names = [
         f"p{i}_{name}"
         for i in range(N_PATTERNS)
         for fam in fams
+        if fam != "stack"
         for name in family_names(fam, config)
     ]
+    # One set per stack, after the patterns' columns.
+    return names + (stack_feature_names() if "stack" in fams else [])

@@ -28,6 +28,7 @@ from cbedfeat.features import (
     polar,
     radial,
     sites,
+    stack,
     symmetry,
     zernike,
 )
@@ -310,6 +311,20 @@ class StackFeaturizer:
         return self._run(X, [name])
 
     def _run(self, X, fams) -> np.ndarray:
+        """Pattern families of ``fams``, then the stack family when asked for."""
+        pattern_fams = [f for f in fams if f != "stack"]
+        if "stack" not in fams:
+            return self._run_patterns(X, pattern_fams)
+        cfg = self.config
+        need = [f for f in FAMILIES if f in set(pattern_fams) | set(stack.REQUIRED_FAMILIES)]
+        flat = self._run_patterns(X, need)
+        per = flat.reshape(flat.shape[0], N_PATTERNS, -1)
+        names = [name for f in need for name in family_names(f, cfg)]
+        keep = [names.index(name) for f in pattern_fams for name in family_names(f, cfg)]
+        own = per[:, :, keep].reshape(per.shape[0], -1)
+        return np.concatenate([own, stack.stack_features(per, names)], axis=1)
+
+    def _run_patterns(self, X, fams) -> np.ndarray:
         cfg = self.config
         xp = xp_for_device(self.device)
         if isinstance(X, list | tuple) and X:

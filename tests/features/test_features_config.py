@@ -32,9 +32,8 @@ def test_fingerprint_is_stable_and_tracks_every_field():
     assert FeatureConfig(zernike_source="binned").fingerprint() != FeatureConfig().fingerprint()
 
 
-PINNED_DEFAULT_FINGERPRINT = (
-    "0fbff3ee59cbcb25"  # FeatureConfig(), version 1, with the net and sites families
-)
+# FeatureConfig(), version 1, with the net, sites and stack families
+PINNED_DEFAULT_FINGERPRINT = "c7a76bf7bce6b291"
 
 
 def test_lists_become_tuples_and_config_is_hashable():

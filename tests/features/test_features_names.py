@@ -25,9 +25,11 @@ def test_family_sizes_follow_the_config():
         "autocorr": 5 + 4,
         "net": 3 + 13 + 3,
         "sites": 14,
+        "stack": 10,
     }
     names = feature_names(cfg)
-    assert len(names) == N_PATTERNS * sum(sizes.values()) == len(set(names))
+    per_pattern = sum(v for k, v in sizes.items() if k != "stack")
+    assert len(names) == N_PATTERNS * per_pattern + sizes["stack"] == len(set(names))
 
 
 def test_subset_of_families_keeps_order_and_prefixes():

@@ -1,0 +1,125 @@
+"""What the three patterns of a stack say together: one lattice seen along three axes.
+
+The three zone axes of a stack look at one reciprocal lattice. Two ZOLZ nets share the
+reciprocal row where their planes cross, so their short vectors come in simple length
+ratios (1, sqrt 2, sqrt 3 in cubic lattices); a glide or a centring that halves a net
+along one axis shows that row at twice the length in another pattern (P2_1/c against
+P2_1/m: the c-glide halves the h0l net seen along b, while the 00l row keeps its full
+length along a, with every other disk gone). Single-pattern features cannot see such
+relations, and the pattern order of a stack is arbitrary, so this family is computed
+from the other families' values of all three patterns and does not depend on their
+order:
+
+* pairs of net vectors (the two reduced vectors and the two diagonals of each pattern's
+  autocorrelation net) whose lengths across two patterns agree, or stand in the ratio
+  2, sqrt 2 or sqrt 3 (within 4 %);
+* the three net areas, sorted, as ratios to the smallest;
+* the central-row parities of the ``sites`` family: the most negative of the three
+  patterns, how many patterns have a central row with every other disk missing, how
+  many have two such rows, and the share of empty sites summed over the patterns.
+
+Needs the ``autocorr`` and ``sites`` families (see :class:`FeatureConfig`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["STACK_FEATURES", "REQUIRED_FAMILIES", "stack_feature_names", "stack_features"]
+
+REQUIRED_FAMILIES: tuple[str, ...] = ("autocorr", "sites")
+#: length ratios across patterns that count as a match, and the tolerance (relative)
+RATIOS: tuple[tuple[str, float], ...] = (
+    ("eq", 1.0),
+    ("x2", 2.0),
+    ("sqrt2", float(np.sqrt(2.0))),
+    ("sqrt3", float(np.sqrt(3.0))),
+)
+TOLERANCE = 0.04
+#: a central row "empty at odd sites" below this excess parity (log units)
+PARITY_THRESHOLD = -2.0
+
+STACK_FEATURES: tuple[str, ...] = (
+    *(f"stack_len_{name}" for name, _ in RATIOS),
+    "stack_area_mid",
+    "stack_area_max",
+    "stack_parity_min",
+    "stack_parity_rows1",
+    "stack_parity_rows2",
+    "stack_empty",
+)
+
+
+def stack_feature_names() -> list[str]:
+    """Names of the family (one set per stack, no ``p{i}_`` prefix)."""
+    return list(STACK_FEATURES)
+
+
+def _net_lengths(len1, len2, angle_deg) -> np.ndarray:
+    """(N, 3, 4) lengths of v1, v2, v1 + v2, v1 - v2 from (N, 3) lengths and angles."""
+    c = np.cos(np.radians(angle_deg))
+    plus = np.sqrt(np.maximum(len1**2 + len2**2 + 2 * len1 * len2 * c, 0.0))
+    minus = np.sqrt(np.maximum(len1**2 + len2**2 - 2 * len1 * len2 * c, 0.0))
+    return np.stack([len1, len2, plus, minus], axis=2)
+
+
+def _matches(lengths: np.ndarray, ratio: float) -> np.ndarray:
+    """(N,) count of ordered vector pairs from two different patterns in ``ratio``."""
+    out = np.zeros(lengths.shape[0])
+    valid = lengths > 0
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                continue
+            a, b = lengths[:, i, :, None], lengths[:, j, None, :]
+            ok = valid[:, i, :, None] & valid[:, j, None, :]
+            r = a / np.where(b > 0, b, 1.0)
+            out += (ok & (np.abs(r - ratio) < TOLERANCE * ratio)).sum(axis=(1, 2))
+    # Equal lengths are counted once per unordered pair.
+    return out / 2 if ratio == 1.0 else out
+
+
+def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
+    """The family's values of N stacks from their per-pattern features.
+
+    Parameters
+    ----------
+    per_pattern : (N, 3, F) ndarray
+        Per-pattern feature values of each stack.
+    names : list of str
+        The F per-pattern names (without ``p{i}_``); must include ``acf_len1``,
+        ``acf_len2``, ``acf_angle``, ``sites_row1_odd``, ``sites_row2_odd`` and
+        ``sites_empty``.
+
+    Returns
+    -------
+    (N, len(STACK_FEATURES)) float32 ndarray
+        Unchanged by any reordering of the three patterns.
+    """
+    x = np.asarray(per_pattern, dtype=np.float64)
+    at = {
+        n: x[:, :, names.index(n)]
+        for n in (
+            "acf_len1",
+            "acf_len2",
+            "acf_angle",
+            "sites_row1_odd",
+            "sites_row2_odd",
+            "sites_empty",
+        )
+    }
+    lengths = _net_lengths(at["acf_len1"], at["acf_len2"], at["acf_angle"])
+    out = [_matches(lengths, ratio) for _, ratio in RATIOS]
+    area = at["acf_len1"] * at["acf_len2"] * np.sin(np.radians(at["acf_angle"]))
+    area = np.sort(area, axis=1)
+    smallest = np.where(area[:, 0] > 0, area[:, 0], np.nan)
+    out += [np.nan_to_num(area[:, 1] / smallest), np.nan_to_num(area[:, 2] / smallest)]
+    low = np.minimum(at["sites_row1_odd"], at["sites_row2_odd"])
+    high = np.maximum(at["sites_row1_odd"], at["sites_row2_odd"])
+    out += [
+        low.min(axis=1),
+        (low < PARITY_THRESHOLD).sum(axis=1),
+        ((low < PARITY_THRESHOLD) & (high < PARITY_THRESHOLD)).sum(axis=1),
+        at["sites_empty"].sum(axis=1),
+    ]
+    return np.stack(out, axis=1).astype(np.float32)
