@@ -315,14 +315,23 @@ class StackFeaturizer:
         pattern_fams = [f for f in fams if f != "stack"]
         if "stack" not in fams:
             return self._run_patterns(X, pattern_fams)
-        cfg = self.config
-        need = [f for f in FAMILIES if f in set(pattern_fams) | set(stack.REQUIRED_FAMILIES)]
-        flat = self._run_patterns(X, need)
+        need, names, keep = self._stack_layout(tuple(pattern_fams))
+        flat = self._run_patterns(X, list(need))
         per = flat.reshape(flat.shape[0], N_PATTERNS, -1)
-        names = [name for f in need for name in family_names(f, cfg)]
-        keep = [names.index(name) for f in pattern_fams for name in family_names(f, cfg)]
         own = per[:, :, keep].reshape(per.shape[0], -1)
         return np.concatenate([own, stack.stack_features(per, names)], axis=1)
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of family sets per featurizer
+    def _stack_layout(self, pattern_fams: tuple) -> tuple:
+        """Families computed for ``stack``, their per-pattern names, and the kept columns."""
+        cfg = self.config
+        need = tuple(f for f in FAMILIES if f in set(pattern_fams) | set(stack.REQUIRED_FAMILIES))
+        names = [name for f in need for name in family_names(f, cfg)]
+        position = {name: i for i, name in enumerate(names)}
+        keep = np.array(
+            [position[n] for f in pattern_fams for n in family_names(f, cfg)], dtype=int
+        )
+        return need, names, keep
 
     def _run_patterns(self, X, fams) -> np.ndarray:
         cfg = self.config
