@@ -9,7 +9,16 @@ material-grouped, class-stratified hold-out of the training rows
 *fit* rows). No material is in two parts. Classes with a single training material stay
 in the fit part (holding it out would remove the class from training), so the
 calibration parts hold no row of them; the conformal sets treat them as rare (see
-:mod:`cbedfeat.models.conformal`).
+:mod:`cbedfeat.models.conformal`). The test and dev splits obey the same rule (every
+class keeps a training material), so the hold-out draws materials like they do.
+
+The cut between the two calibration parts is a uniform random draw of the held-out
+materials, not a stratified one. Split conformal holds when the conformal rows are
+exchangeable with the rows predicted later; a stratified cut needs a rule for the
+classes with a single held-out material (nearly every rare class), and whichever side
+that rule sends them to is no longer a random sample: the conformal part then holds too
+few rows of rare, poorly predicted classes, its score quantile is too low, and the sets
+cover less than promised. A uniform draw gives every held-out material the same chance.
 
 The temperature is fitted on its own rows and the conformal scores computed on rows
 that played no part in choosing it, so the conformal guarantee is not weakened by
@@ -33,6 +42,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CALIBRATION_SPLIT",
     "DEFAULT_CALIBRATION_FRACTION",
+    "DEFAULT_CONFORMAL_SHARE",
     "CalibrationSplit",
     "calibration_split",
     "fit_calibration",
@@ -40,6 +50,7 @@ __all__ = [
 ]
 
 DEFAULT_CALIBRATION_FRACTION = 0.2
+DEFAULT_CONFORMAL_SHARE = 0.5
 # Split label of the held-out rows in a table handed to training: neither "train" nor "dev".
 CALIBRATION_SPLIT = "calibration"
 
@@ -60,7 +71,12 @@ class CalibrationSplit:
 
 
 def calibration_split(
-    y: Any, materials: Any, *, fraction: float = DEFAULT_CALIBRATION_FRACTION, seed: int = 0
+    y: Any,
+    materials: Any,
+    *,
+    fraction: float = DEFAULT_CALIBRATION_FRACTION,
+    conformal_share: float = DEFAULT_CONFORMAL_SHARE,
+    seed: int = 0,
 ) -> CalibrationSplit:
     """Split training rows into fit, temperature and conformal parts, by material.
 
@@ -70,30 +86,30 @@ def calibration_split(
         Space groups.
     materials : (n,) array_like of str
     fraction : float
-        Share of the materials held out for calibration (about half for the temperature,
-        half for the conformal scores).
+        Share of the materials held out for calibration.
+    conformal_share : float
+        Share of the held-out materials that give the conformal scores, drawn uniformly
+        at random (the others fit the temperature); in (0, 1).
     seed : int
 
     Returns
     -------
     CalibrationSplit
     """
+    if not 0.0 < conformal_share < 1.0:
+        raise ValueError(f"conformal_share must be in (0, 1), got {conformal_share}")
     y = np.asarray(y)
     materials = np.asarray(materials).astype(str)
     fit, held = holdout_split(y, materials, fraction=fraction, seed=seed)
-    temperature = np.zeros(y.size, dtype=bool)
     conformal = np.zeros(y.size, dtype=bool)
-    if held.any():
-        index = np.flatnonzero(held)
-        first, second = holdout_split(y[index], materials[index], fraction=0.5, seed=seed + 1)
-        if not second.any():  # too few materials to stratify: split the materials in two
-            names = np.unique(materials[index])
-            rng = np.random.default_rng(seed)
-            half = set(rng.permutation(names)[: names.size // 2].tolist())
-            second = np.isin(materials[index], list(half))
-            first = ~second
-        temperature[index[first]] = True
-        conformal[index[second]] = True
+    names = np.unique(materials[held])
+    if names.size:
+        # Every held-out material has the same chance to give a conformal score,
+        # whatever its class (see the module docstring); both parts keep one at least.
+        n_conformal = min(max(round(names.size * conformal_share), 1), max(names.size - 1, 1))
+        chosen = np.random.default_rng(seed + 1).permutation(names)[:n_conformal]
+        conformal = held & np.isin(materials, chosen)
+    temperature = held & ~conformal
     return CalibrationSplit(fit=fit, temperature=temperature, conformal=conformal)
 
 
@@ -102,6 +118,7 @@ def mark_calibration_rows(
     *,
     train_split: str = "train",
     fraction: float = DEFAULT_CALIBRATION_FRACTION,
+    conformal_share: float = DEFAULT_CONFORMAL_SHARE,
     seed: int = 0,
 ) -> tuple[Any, CalibrationSplit, Any]:
     """A copy of ``table`` whose held-out training rows are relabelled ``"calibration"``.
@@ -114,7 +131,8 @@ def mark_calibration_rows(
     table : DataFrame
         Labelled feature table.
     train_split : str
-    fraction : float
+    fraction, conformal_share : float
+        See :func:`calibration_split`.
     seed : int
 
     Returns
@@ -131,7 +149,11 @@ def mark_calibration_rows(
     if train.empty:
         raise ValueError(f"the table has no rows of split {train_split!r}")
     split = calibration_split(
-        train["space_group"].to_numpy(), train["material"].to_numpy(), fraction=fraction, seed=seed
+        train["space_group"].to_numpy(),
+        train["material"].to_numpy(),
+        fraction=fraction,
+        conformal_share=conformal_share,
+        seed=seed,
     )
     if not (split.temperature.any() and split.conformal.any()):
         raise ValueError("too few training materials to hold some out for calibration")

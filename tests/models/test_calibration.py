@@ -93,6 +93,35 @@ def test_calibration_splits_never_share_a_material_with_the_fit_rows():
     ).all()
 
 
+def test_conformal_part_is_a_uniform_draw_of_the_held_out_materials():
+    # A long tail: most classes have a handful of materials, so most held-out materials
+    # are the only one of their class in the hold-out. A stratified cut that sends those
+    # to one side leaves the conformal part without rare classes.
+    per_class = np.maximum(2, (300 / np.arange(1, 61) ** 1.2).astype(int))
+    y = np.repeat(np.arange(60), per_class)
+    materials = np.array([f"m{i}" for i in range(y.size)])
+    lone_in_conformal, lone = 0, 0
+    for seed in range(6):
+        split = calibration_split(y, materials, fraction=0.2, conformal_share=0.5, seed=seed)
+        held = ~split.fit
+        n_held = np.unique(materials[held]).size
+        assert np.unique(materials[split.conformal]).size == round(n_held * 0.5)
+        classes, counts = np.unique(y[held], return_counts=True)
+        lone_classes = classes[counts == 1]
+        in_lone = np.isin(y, lone_classes) & held
+        lone += in_lone.sum()
+        lone_in_conformal += (in_lone & split.conformal).sum()
+    share = lone_in_conformal / lone
+    assert lone > 100
+    # Binomial(lone, 1/2) within 4 sigma.
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / lone)
+    other = calibration_split(y, materials, fraction=0.2, conformal_share=0.25, seed=0)
+    n_held = np.unique(materials[~other.fit]).size
+    assert np.unique(materials[other.conformal]).size == round(n_held * 0.25)
+    with pytest.raises(ValueError, match="conformal_share"):
+        calibration_split(y, materials, conformal_share=1.0)
+
+
 def test_fit_calibration_round_trips_through_json():
     from sklearn.linear_model import LogisticRegression
 
