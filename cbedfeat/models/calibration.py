@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cbedfeat.models.conformal import ConformalSets
+from cbedfeat.models.conformal import ConformalSets, MaterialSets
 
 __all__ = [
     "CALIBRATION_FORMAT",
@@ -138,14 +138,18 @@ class Calibration:
     ----------
     temperature : float
     conformal : ConformalSets or None
+        Scores of single stacks.
     info : dict
         Provenance: rows and materials of each hold-out, log loss before and after on
         the temperature rows, fractions and seed of the split.
+    material_conformal : MaterialSets or None
+        Scores of whole materials (their stacks combined), for combined predictions.
     """
 
     temperature: float = 1.0
     conformal: ConformalSets | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    material_conformal: MaterialSets | None = None
 
     def calibrate(self, proba: np.ndarray) -> np.ndarray:
         """(n, K) calibrated probabilities of (n, K) model probabilities."""
@@ -165,14 +169,50 @@ class Calibration:
             raise ValueError("the calibration holds no conformal scores")
         return self.conformal.predict_set(calibrated, coverage, mondrian=mondrian)
 
+    def predict_material_set(
+        self,
+        combined: np.ndarray,
+        n_stacks: np.ndarray,
+        coverage: float,
+        *,
+        mondrian: bool = False,
+    ) -> np.ndarray:
+        """(n, K) bool conformal sets of combined material predictions.
+
+        Parameters
+        ----------
+        combined : (n, K) array_like
+            Softmax of the sum of each material's calibrated log-probabilities.
+        n_stacks : (n,) array_like of int
+            Stacks of each material.
+        coverage : float
+        mondrian : bool
+
+        Raises
+        ------
+        ValueError
+            When no material-level conformal scores are stored.
+        """
+        if self.material_conformal is None:
+            raise ValueError("the calibration holds no material-level conformal scores")
+        return self.material_conformal.predict_set(combined, n_stacks, coverage, mondrian=mondrian)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"format", "method", "temperature", "info", "conformal"}``."""
+        """JSON-ready form.
+
+        Keys ``format``, ``method``, ``temperature``, ``info``, ``conformal`` and
+        ``material_conformal`` (None where absent; a reader that does not know the last
+        one ignores it and gives combined predictions no set).
+        """
         return {
             "format": CALIBRATION_FORMAT,
             "method": "temperature",
             "temperature": float(self.temperature),
             "info": dict(self.info),
             "conformal": None if self.conformal is None else self.conformal.to_dict(),
+            "material_conformal": (
+                None if self.material_conformal is None else self.material_conformal.to_dict()
+            ),
         }
 
     @classmethod
@@ -184,10 +224,12 @@ class Calibration:
                 f"method {data.get('method')!r})"
             )
         conformal = data.get("conformal")
+        material = data.get("material_conformal")
         return cls(
             float(data["temperature"]),
             None if conformal is None else ConformalSets.from_dict(conformal),
             dict(data.get("info") or {}),
+            None if material is None else MaterialSets.from_dict(material),
         )
 
 
@@ -203,8 +245,11 @@ def bundle_calibration(bundle: Any) -> Calibration | None:
     if not data:
         return None
     calibration = Calibration.from_dict(data)
-    if calibration.conformal is not None and not np.array_equal(
-        calibration.conformal.classes, np.asarray(bundle.classes)
+    stored = [calibration.conformal]
+    if calibration.material_conformal is not None:
+        stored.append(calibration.material_conformal.sets)
+    if any(
+        c is not None and not np.array_equal(c.classes, np.asarray(bundle.classes)) for c in stored
     ):
         raise ValueError("the bundle's conformal scores belong to other classes than its model's")
     return calibration

@@ -347,6 +347,28 @@ def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
                 ["accuracy", "value"],
             )
         )
+        mconf = mat.get("conformal")
+        if mconf:
+            kind = "class-conditional (Mondrian)" if mconf.get("mondrian") else "marginal"
+            parts.append(
+                f"<p>Conformal sets of the per-material predictions ({kind}, nominal "
+                f"{_pct(mconf.get('nominal'))}), calibrated on whole held-out materials: "
+                "the share of materials whose set holds the true space group.</p>"
+            )
+            parts.append(
+                _table(
+                    [
+                        ("coverage, all materials", mconf["n"], _pct(mconf["coverage"])),
+                        (
+                            "coverage, rare classes",
+                            mconf["rare"]["n"],
+                            _pct(mconf["rare"]["coverage"]),
+                        ),
+                        ("mean set size", "", f"{mconf['mean_set_size']:.2f}"),
+                    ],
+                    ["materials", "n", "value"],
+                )
+            )
     return "".join(parts)
 
 

@@ -22,7 +22,9 @@ cover less than promised. A uniform draw gives every held-out material the same 
 
 The temperature is fitted on its own rows and the conformal scores computed on rows
 that played no part in choosing it, so the conformal guarantee is not weakened by
-reusing rows.
+reusing rows. With several stacks per material, the conformal part also gives scores of
+the material-level combination of the stacks (:func:`fit_calibration`), so that a
+combined prediction has its own valid set.
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ from typing import Any
 import numpy as np
 
 from cbedfeat.data.splits import holdout_split
-from cbedfeat.models.calibration import PROBABILITY_FLOOR, Calibration, fit_temperature
-from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets
+from cbedfeat.models.calibration import (
+    PROBABILITY_FLOOR,
+    Calibration,
+    fit_temperature,
+    log_probabilities,
+)
+from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets, MaterialSets
+from cbedfeat.workflows.explain import combine_log_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ __all__ = [
     "calibration_split",
     "fit_calibration",
     "mark_calibration_rows",
+    "material_scores_input",
 ]
 
 DEFAULT_CALIBRATION_FRACTION = 0.2
@@ -164,11 +173,46 @@ def mark_calibration_rows(
     return marked, split, train
 
 
-def _known_rows(
-    proba: np.ndarray, y: np.ndarray, classes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    keep = np.isin(y, classes)
-    return proba[keep], y[keep]
+def material_scores_input(
+    calibrated: np.ndarray, y: np.ndarray, materials: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Combine the calibrated probabilities of the stacks of each material.
+
+    Parameters
+    ----------
+    calibrated : (n, K) array_like
+        Calibrated probabilities of the stacks.
+    y : (n,) array_like of int
+        True class of each stack (the same for every stack of a material).
+    materials : (n,) array_like of str
+
+    Returns
+    -------
+    combined : (m, K) ndarray
+        Softmax of the sum of each material's calibrated log-probabilities
+        (:func:`cbedfeat.workflows.explain.combine_log_probabilities`).
+    y_material : (m,) ndarray of int
+    n_stacks : (m,) ndarray of int
+    keys : (m,) ndarray of str
+        The materials, sorted.
+
+    Raises
+    ------
+    ValueError
+        When the stacks of one material carry different classes.
+    """
+    from scipy.special import softmax
+
+    y = np.asarray(y, dtype=np.int64)
+    materials = np.asarray(materials).astype(str)
+    keys, combined = combine_log_probabilities(log_probabilities(calibrated), materials)
+    index = np.searchsorted(keys, materials)
+    n_stacks = np.bincount(index, minlength=keys.size)
+    y_material = np.zeros(keys.size, dtype=np.int64)
+    y_material[index] = y
+    if not np.array_equal(y_material[index], y):
+        raise ValueError("the stacks of a material carry different space groups")
+    return softmax(combined, axis=1), y_material, n_stacks, keys
 
 
 def fit_calibration(
@@ -181,6 +225,10 @@ def fit_calibration(
     info: dict[str, Any] | None = None,
 ) -> Any:
     """Fit a temperature and keep conformal scores for a fitted estimator.
+
+    The conformal rows give two sets of scores: one per stack, and one per material
+    (its stacks' calibrated log-probabilities summed; see
+    :class:`cbedfeat.models.conformal.MaterialSets`).
 
     Parameters
     ----------
@@ -203,13 +251,15 @@ def fit_calibration(
     classes = np.asarray(estimator.classes_)
     column = {c: i for i, c in enumerate(classes.tolist())}
 
-    def proba_of(rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    def proba_of(rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = np.asarray(
             estimator.predict_proba(rows.loc[:, feature_names].to_numpy(dtype=np.float32))
         )
-        return _known_rows(p, rows["space_group"].to_numpy(dtype=np.int64), classes)
+        y = rows["space_group"].to_numpy(dtype=np.int64)
+        keep = np.isin(y, classes)
+        return p[keep], y[keep], rows["material"].astype(str).to_numpy()[keep]
 
-    p_t, y_t = proba_of(temperature_rows)
+    p_t, y_t, _ = proba_of(temperature_rows)
     if y_t.size == 0:
         raise ValueError("no temperature rows of a class the model knows")
     y_index = np.array([column[c] for c in y_t.tolist()])
@@ -219,13 +269,21 @@ def fit_calibration(
     floor = PROBABILITY_FLOOR
     nll_before = float(-np.log(np.clip(p_t[rows, y_index], floor, 1)).mean())
     nll_after = float(-np.log(np.clip(calibration.calibrate(p_t)[rows, y_index], floor, 1)).mean())
-    p_c, y_c = proba_of(conformal_rows)
+    p_c, y_c, m_c = proba_of(conformal_rows)
+    if y_c.size == 0:
+        raise ValueError("no conformal rows of a class the model knows")
+    min_scores = DEFAULT_MIN_CLASS_SCORES if min_class_scores is None else min_class_scores
+    calibrated = calibration.calibrate(p_c)
     calibration.conformal = ConformalSets.fit(
-        calibration.calibrate(p_c),
+        calibrated,
         y_c,
         classes,
         n_materials=int(conformal_rows["material"].nunique()),
-        min_class_scores=DEFAULT_MIN_CLASS_SCORES if min_class_scores is None else min_class_scores,
+        min_class_scores=min_scores,
+    )
+    combined, y_m, n_stacks, keys = material_scores_input(calibrated, y_c, m_c)
+    calibration.material_conformal = MaterialSets.fit(
+        combined, y_m, classes, n_stacks, keys, min_class_scores=min_scores
     )
     calibration.info = {
         **dict(info or {}),

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 
 from cbedfeat.metrics.calibration import probability_scores, reliability_bins, set_metrics
 from cbedfeat.models.calibration import Calibration, apply_temperature, fit_temperature
-from cbedfeat.models.conformal import ConformalSets
+from cbedfeat.models.conformal import ConformalSets, MaterialSets
 from cbedfeat.testing import make_feature_table
-from cbedfeat.workflows.calibrate import calibration_split, fit_calibration, mark_calibration_rows
+from cbedfeat.workflows.calibrate import (
+    calibration_split,
+    fit_calibration,
+    mark_calibration_rows,
+    material_scores_input,
+)
 
 CLASSES = np.array([2, 14, 62, 139, 194, 225])
 
@@ -53,6 +58,51 @@ def test_conformal_coverage_is_nominal_on_a_known_problem():
     mondrian = cs.predict_set(p_test, 0.9, mondrian=True)
     per_class = [mondrian[y_test == c, i].mean() for i, c in enumerate(classes)]
     assert min(per_class) > 0.9 - 3 * np.sqrt(0.09 / (y_test == classes[0]).sum()) - 0.03
+
+
+def _known_materials(n, stacks, seed):
+    """Materials whose true class is drawn from known probabilities, seen in 1..k noisy stacks.
+
+    Returns the combined (summed log) probabilities of each material, its class and stack
+    count, and the stacks' own probabilities and classes.
+    """
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 1.5, size=(n, CLASSES.size))
+    y = np.array([rng.choice(CLASSES.size, p=row) for row in softmax(logits, axis=1)])
+    k = rng.choice(stacks, size=n)
+    # The stacks of a material share its logits: they are far from independent.
+    stack_logs = [
+        log_softmax(logits[i] + rng.normal(0.0, 0.5, size=(k[i], CLASSES.size)), axis=1)
+        for i in range(n)
+    ]
+    combined = softmax(np.array([ls.sum(axis=0) for ls in stack_logs]), axis=1)
+    return combined, CLASSES[y], k, np.exp(np.vstack(stack_logs)), CLASSES[np.repeat(y, k)]
+
+
+def _covered(sets, y):
+    column = {c: i for i, c in enumerate(CLASSES.tolist())}
+    return sets[np.arange(y.size), [column[c] for c in y.tolist()]]
+
+
+def test_material_sets_cover_whole_materials_at_the_nominal_rate():
+    p_cal, y_cal, k_cal, stack_p, stack_y = _known_materials(2000, [1, 4], seed=8)
+    p_test, y_test, k_test, _, _ = _known_materials(3000, [1, 4], seed=9)
+    names = np.array([f"m{i}" for i in range(y_cal.size)])
+    ms = MaterialSets.fit(p_cal, y_cal, CLASSES, k_cal, names)
+    again = Calibration(material_conformal=ms).to_dict()
+    ms = Calibration.from_dict(again).material_conformal
+    covered = _covered(ms.predict_set(p_test, k_test, 0.9), y_test)
+    for select in (np.ones(y_test.size, bool), k_test == 1, k_test == 4):
+        n_cal = y_cal.size if select.all() else (k_cal == k_test[select][0]).sum()
+        sigma = np.sqrt(0.09 * (1 / select.sum() + 1 / n_cal))
+        assert abs(covered[select].mean() - 0.9) < 3 * sigma + 1 / (n_cal + 1)
+    # The stack-level scores know nothing of combinations: four correlated stacks
+    # summed are over-confident, and their sets miss far more often than promised.
+    stack_sets = ConformalSets.fit(stack_p, stack_y, CLASSES).predict_set(p_test, 0.9)
+    four = k_test == 4
+    assert _covered(stack_sets, y_test)[four].mean() < 0.9 - 0.1
+    with pytest.raises(ValueError, match="one score only"):
+        MaterialSets.fit(p_cal[:2], y_cal[:2], CLASSES, k_cal[:2], np.array(["a", "a"]))
 
 
 def test_mondrian_pools_rare_classes_and_falls_back_to_all_scores():
@@ -138,6 +188,37 @@ def test_fit_calibration_round_trips_through_json():
     again = Calibration.from_dict(cal.to_dict())
     assert again.temperature == cal.temperature
     np.testing.assert_array_equal(again.conformal.scores, cal.conformal.scores)
+
+
+def test_material_scores_come_from_conformal_materials_only():
+    from sklearn.linear_model import LogisticRegression
+
+    table = make_feature_table(n_classes=6, max_materials=20, samples_per_material=3, seed=10)
+    marked, split, rows = mark_calibration_rows(table, fraction=0.3, seed=0)
+    names = [c for c in table.columns if c.startswith(("f_", "noise_"))]
+    fit = marked[marked["split"] == "train"]
+    model = LogisticRegression(max_iter=500).fit(
+        fit[names].to_numpy(), fit["space_group"].to_numpy()
+    )
+    conformal_rows = rows[split.conformal]
+    cal = fit_calibration(model, names, rows[split.temperature], conformal_rows)
+    ms = cal.material_conformal
+    known = conformal_rows[conformal_rows["space_group"].isin(model.classes_)]
+    assert set(ms.materials) == set(known["material"])
+    assert not set(ms.materials) & set(fit["material"])
+    assert not set(ms.materials) & set(rows["material"][split.temperature])
+    stacks = known.groupby("material").size()
+    assert ms.n_stacks.tolist() == stacks.loc[ms.materials].tolist() and (ms.n_stacks == 3).all()
+    # One score per material: the combined probability of its true class.
+    calibrated = cal.calibrate(model.predict_proba(known[names].to_numpy()))
+    combined, y_m, n_stacks, keys = material_scores_input(
+        calibrated, known["space_group"].to_numpy(), known["material"].to_numpy()
+    )
+    column = {c: i for i, c in enumerate(model.classes_.tolist())}
+    expected = 1 - combined[np.arange(keys.size), [column[c] for c in y_m.tolist()]]
+    np.testing.assert_allclose(ms.sets.scores, expected)
+    with pytest.raises(ValueError, match="different space groups"):
+        material_scores_input(calibrated[:2], np.array([2, 14]), np.array(["a", "a"]))
 
 
 def test_reliability_bins_and_ece_by_hand():
