@@ -144,7 +144,7 @@ def run(
         split_conformal_range,
     )
     from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD, top_k_accuracy
-    from cbedfeat.models.calibration import log_probabilities
+    from cbedfeat.models.calibration import apply_temperature, log_probabilities
     from cbedfeat.workflows.calibrate import fit_calibration, mark_calibration_rows
     from cbedfeat.workflows.explain import combine_log_probabilities
     from cbedfeat.workflows.train import fit_and_validate
@@ -164,7 +164,7 @@ def run(
         params=params,
     )
     temp_rows, conf_rows = train[split.temperature], train[split.conformal]
-    calibration = fit_calibration(estimator, feature_names, temp_rows, conf_rows)
+    calibration = fit_calibration(estimator, feature_names, temp_rows, conf_rows, seed=seed)
     classes = np.asarray(estimator.classes_)
     counts = training["class_counts"]
     rare = [int(c) for c, v in counts.items() if v["materials"] < DEFAULT_RARE_THRESHOLD]
@@ -209,6 +209,10 @@ def run(
             "calibrators": {
                 "none": scores(y, raw),
                 "temperature (cbedfeat)": scores(y, calibrated),
+                # The fitted temperature, whether or not its interval holds 1.
+                "temperature fitted, always applied": scores(
+                    y, apply_temperature(raw, calibration.info["temperature_fitted"])
+                ),
             },
             "sets": sets,
             "material_sets": material,
@@ -270,6 +274,10 @@ def run(
     }
 
 
+def _interval_text(interval: list[float] | None) -> str:
+    return "none" if not interval else f"{interval[0]:.3f}-{interval[1]:.3f}"
+
+
 def _floor_text(floor: dict[str, float] | None) -> str:
     return f"{floor['median']:.4f} ({floor['lo']:.4f}-{floor['hi']:.4f})" if floor else ""
 
@@ -288,7 +296,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Model {doc['model']} ({doc['weighting']} weighting), seed {doc['seed']}; fitted on "
         f"{doc['n_fit_rows']} rows; {pct(doc['calibration_fraction'])} % of the training materials "
         f"held out, {pct(doc['conformal_share'])} % of those (drawn at random) for the conformal "
-        f"scores: temperature {cal['temperature']:.3f} from {cal['temperature_rows']} rows of "
+        f"scores: temperature {cal['temperature']:.3f} (fitted {cal['temperature_fitted']:.3f}, "
+        f"95 % bootstrap interval {_interval_text(cal.get('temperature_interval'))}; applied only "
+        f"when the interval leaves out 1) from {cal['temperature_rows']} rows of "
         f"{cal['temperature_materials']} materials; {cal['conformal_rows']} conformal scores from "
         f"{cal['conformal_materials']} materials (none of them fitted on). "
         f"{doc['n_test_rows']} test rows of {doc['n_test_materials']} materials.",
@@ -364,9 +374,12 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [
             "",
             f"Dev rows ({dev['rows']} rows of {dev['materials']} materials, never fitted on): "
-            f"top-1 {pct(dev['top1_accuracy'])} %, top-5 {pct(dev['top5_accuracy'])} %; ECE "
-            f"{num(dev['calibrators']['none']['ece'])} before, {num(d_cal['ece'])} after the "
-            f"temperature (perfect calibration: {_floor_text(d_cal['ece_if_calibrated'])}); "
+            f"top-1 {pct(dev['top1_accuracy'])} %, top-5 {pct(dev['top5_accuracy'])} %; log loss "
+            + " / ".join(f"{num(v['log_loss'])}" for v in dev["calibrators"].values())
+            + " and ECE "
+            + " / ".join(f"{num(v['ece'])}" for v in dev["calibrators"].values())
+            + f" ({' / '.join(dev['calibrators'])}; perfect calibration: "
+            f"{_floor_text(d_cal['ece_if_calibrated'])}); "
             "coverage "
             + ", ".join(
                 f"{name} {pct(m['coverage'])} % [{pct(m['coverage_ci95'][0])}, "

@@ -41,6 +41,7 @@ from cbedfeat.models.calibration import (
     Calibration,
     fit_temperature,
     log_probabilities,
+    temperature_interval,
 )
 from cbedfeat.models.conformal import DEFAULT_MIN_CLASS_SCORES, ConformalSets, MaterialSets
 from cbedfeat.workflows.explain import combine_log_probabilities
@@ -51,6 +52,7 @@ __all__ = [
     "CALIBRATION_SPLIT",
     "DEFAULT_CALIBRATION_FRACTION",
     "DEFAULT_CONFORMAL_SHARE",
+    "DEFAULT_TEMPERATURE_LEVEL",
     "CalibrationSplit",
     "calibration_split",
     "fit_calibration",
@@ -60,6 +62,7 @@ __all__ = [
 
 DEFAULT_CALIBRATION_FRACTION = 0.2
 DEFAULT_CONFORMAL_SHARE = 0.5
+DEFAULT_TEMPERATURE_LEVEL = 0.95
 # Split label of the held-out rows in a table handed to training: neither "train" nor "dev".
 CALIBRATION_SPLIT = "calibration"
 
@@ -223,11 +226,18 @@ def fit_calibration(
     *,
     min_class_scores: int | None = None,
     info: dict[str, Any] | None = None,
+    temperature_level: float | None = DEFAULT_TEMPERATURE_LEVEL,
+    seed: int = 0,
 ) -> Any:
     """Fit a temperature and keep conformal scores for a fitted estimator.
 
-    The conformal rows give two sets of scores: one per stack, and one per material
-    (its stacks' calibrated log-probabilities summed; see
+    The temperature that minimises the log loss of the temperature rows is applied only
+    when its bootstrap interval over materials
+    (:func:`cbedfeat.models.calibration.temperature_interval`) leaves out 1: a
+    temperature the rows cannot tell from 1 is noise, and applying it makes held-out
+    probabilities worse, not better (see :mod:`cbedfeat.models.calibration`). The
+    conformal rows give two sets of scores: one per stack, and one per material (its
+    stacks' calibrated log-probabilities summed; see
     :class:`cbedfeat.models.conformal.MaterialSets`).
 
     Parameters
@@ -242,10 +252,17 @@ def fit_calibration(
         See :class:`cbedfeat.models.conformal.ConformalSets`.
     info : dict, optional
         Extra provenance stored with the calibration.
+    temperature_level : float or None
+        Level of the temperature's bootstrap interval; None applies the fitted
+        temperature whatever its interval.
+    seed : int
+        Seed of the bootstrap.
 
     Returns
     -------
     Calibration
+        ``info`` holds ``temperature_fitted`` and ``temperature_interval`` beside the
+        rows and materials of each part.
     """
 
     classes = np.asarray(estimator.classes_)
@@ -259,11 +276,17 @@ def fit_calibration(
         keep = np.isin(y, classes)
         return p[keep], y[keep], rows["material"].astype(str).to_numpy()[keep]
 
-    p_t, y_t, _ = proba_of(temperature_rows)
+    p_t, y_t, m_t = proba_of(temperature_rows)
     if y_t.size == 0:
         raise ValueError("no temperature rows of a class the model knows")
     y_index = np.array([column[c] for c in y_t.tolist()])
-    temperature = fit_temperature(p_t, y_index)
+    fitted = fit_temperature(p_t, y_index)
+    interval = None
+    temperature = fitted
+    if temperature_level is not None:
+        interval = temperature_interval(p_t, y_index, m_t, level=temperature_level, seed=seed)
+        if interval[0] <= 1.0 <= interval[1]:
+            temperature = 1.0
     calibration = Calibration(temperature=temperature)
     rows = np.arange(y_index.size)
     floor = PROBABILITY_FLOOR
@@ -287,6 +310,9 @@ def fit_calibration(
     )
     calibration.info = {
         **dict(info or {}),
+        "temperature_fitted": fitted,
+        "temperature_interval": None if interval is None else list(interval),
+        "temperature_level": temperature_level,
         "temperature_rows": int(y_t.size),
         "temperature_log_loss_before": nll_before,
         "temperature_log_loss_after": nll_after,
@@ -295,8 +321,11 @@ def fit_calibration(
         "conformal_materials": int(conformal_rows["material"].nunique()),
     }
     logger.info(
-        "temperature %.3f from %d rows; %d conformal scores from %d materials",
+        "temperature %.3f (fitted %.3f, interval %s) from %d rows; "
+        "%d conformal scores from %d materials",
         temperature,
+        fitted,
+        "none" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}",
         y_t.size,
         y_c.size,
         calibration.info["conformal_materials"],

@@ -7,7 +7,12 @@ import pytest
 from scipy.special import log_softmax, softmax
 
 from cbedfeat.metrics.calibration import probability_scores, reliability_bins, set_metrics
-from cbedfeat.models.calibration import Calibration, apply_temperature, fit_temperature
+from cbedfeat.models.calibration import (
+    Calibration,
+    apply_temperature,
+    fit_temperature,
+    temperature_interval,
+)
 from cbedfeat.models.conformal import ConformalSets, MaterialSets
 from cbedfeat.testing import make_feature_table
 from cbedfeat.workflows.calibrate import (
@@ -41,6 +46,22 @@ def test_temperature_recovers_the_overconfidence():
     before, after = probability_scores(y, over, classes), probability_scores(y, calibrated, classes)
     assert after["log_loss"] < before["log_loss"] and after["ece"] < before["ece"]
     assert after["brier"] < before["brier"]
+
+
+def test_temperature_interval_resamples_materials_and_finds_real_miscalibration():
+    p, y = _known_problem(1500, seed=11)
+    groups = np.arange(y.size)
+    lo, hi = temperature_interval(p, y, groups, seed=0)
+    assert lo < 1.0 < hi  # labels drawn from p: calibrated
+    over = softmax(2.0 * np.log(p), axis=1)
+    lo_o, hi_o = temperature_interval(over, y, groups, seed=0)
+    assert 1.0 < lo_o < 2.0 < hi_o
+    # Four identical rows per material are one material's evidence, not four: the
+    # interval stays as wide as with one row each.
+    lo4, hi4 = temperature_interval(
+        np.repeat(p, 4, axis=0), np.repeat(y, 4), np.repeat(groups, 4), seed=0
+    )
+    assert (hi4 - lo4) > 0.8 * (hi - lo)
 
 
 def test_conformal_coverage_is_nominal_on_a_known_problem():
@@ -188,6 +209,46 @@ def test_fit_calibration_round_trips_through_json():
     again = Calibration.from_dict(cal.to_dict())
     assert again.temperature == cal.temperature
     np.testing.assert_array_equal(again.conformal.scores, cal.conformal.scores)
+
+
+def test_a_temperature_the_rows_cannot_tell_from_one_is_not_applied():
+    class Fixed:
+        """A model whose probabilities are given, indexed by the first feature."""
+
+        def __init__(self, proba):
+            self.proba, self.classes_ = proba, CLASSES
+
+        def predict_proba(self, x):
+            return self.proba[x[:, 0].astype(int)]
+
+    import pandas as pd
+
+    def rows(proba, y, offset):
+        return pd.DataFrame(
+            {
+                "f": np.arange(y.size) + offset,
+                "space_group": CLASSES[y],
+                "material": [f"m{i + offset}" for i in range(y.size)],
+            }
+        )
+
+    p, y = _known_problem(800, seed=12)
+    for proba, expect_one in ((p, True), (softmax(2.0 * np.log(p), axis=1), False)):
+        model = Fixed(proba)
+        cal = fit_calibration(
+            model, ["f"], rows(proba[:400], y[:400], 0), rows(p[400:], y[400:], 400)
+        )
+        lo, hi = cal.info["temperature_interval"]
+        assert lo <= cal.info["temperature_fitted"] <= hi
+        assert (cal.temperature == 1.0) == expect_one
+        if not expect_one:
+            assert cal.temperature == cal.info["temperature_fitted"] > 1.4
+    model = Fixed(p)
+    always = fit_calibration(
+        model, ["f"], rows(p[:400], y[:400], 0), rows(p[400:], y[400:], 400), temperature_level=None
+    )
+    assert always.temperature == always.info["temperature_fitted"] != 1.0
+    assert always.info["temperature_interval"] is None
 
 
 def test_material_scores_come_from_conformal_materials_only():
