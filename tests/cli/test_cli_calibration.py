@@ -89,6 +89,9 @@ def test_evaluate_reports_calibration_sets_and_materials(calibrated, tmp_path):
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Conformal prediction sets" in page and "expected calibration error" in page
     assert "Conformal sets of the per-material predictions" in page
+    fitted = cal["fitted_on"]
+    assert fitted["temperature_interval"][0] <= fitted["temperature_fitted"]
+    assert "bootstrap interval over materials" in page
     result = _run(["evaluate", model, table_path, "--out", tmp_path / "mondrian", "--mondrian"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "mondrian" / "metrics.json").read_text())["conformal"]["mondrian"]
