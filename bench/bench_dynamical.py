@@ -91,9 +91,9 @@ logger = logging.getLogger("bench_dynamical")
 
 def train_defaults() -> dict[str, str]:
     """The model and weighting ``cbedfeat train`` uses when none is given."""
-    from cbedfeat.cli.train_cmd import train
+    from cbedfeat.models.registry import DEFAULT_MODEL, DEFAULT_WEIGHTING
 
-    return {p.name: p.default for p in train.params if p.name in ("model", "weighting")}
+    return {"model": DEFAULT_MODEL, "weighting": DEFAULT_WEIGHTING}
 
 
 # ----------------------------------------------------------------------------- per-row values
