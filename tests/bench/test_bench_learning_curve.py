@@ -133,9 +133,10 @@ def test_bench_learning_curve_writes_every_size_and_model(tmp_path, monkeypatch)
 
 def test_default_models_follow_cbedfeat_train(monkeypatch):
     bench = _load(monkeypatch)
-    from cbedfeat.cli.train_cmd import train
+    from cbedfeat.models.registry import DEFAULT_MODEL, DEFAULT_WEIGHTING
 
-    default = {p.name: p.default for p in train.params}
+    default = {"model": DEFAULT_MODEL, "weighting": DEFAULT_WEIGHTING}
+    assert bench.default_models() == ["xgb:none", "gated-blend-logit:none"]
     assert bench.default_models() == list(
         dict.fromkeys(["xgb:none", f"{default['model']}:{default['weighting']}"])
     )
