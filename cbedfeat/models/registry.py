@@ -197,16 +197,16 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
 #: The model and weighting ``cbedfeat train`` uses when none is given: the best measured
-#: trade-off on bench-large (5,130 training materials, 639 test materials;
-#: ``learning_curve.md`` and ``learning_curve_gated_blend_logit.md``): the same top-1 as
-#: unweighted XGBoost (57.1 %) with crystal system 93.6 % against 85.8 % and macro-F1 27.5
-#: against 20.0, for three times the fit (301 s against 100 s on 2 cores).
+#: trade-off on bench-large (5,130 training materials, 639 test materials, feature version
+#: 2; ``learning_curve.md`` and ``learning_curve_gated_blend_logit.md``): top-1 59.5 %
+#: against 57.3 % for unweighted XGBoost, crystal system 93.4 % against 86.7 %, macro-F1
+#: 25.0 against 19.9, for about 3.7 times the fit (690 s against 187 s on 2 shared cores).
 DEFAULT_MODEL = "gated-blend-logit"
 DEFAULT_WEIGHTING = "none"
 DEFAULT_REASON = (
-    "on bench-large (5,130 training materials) the same top-1 as unweighted xgb, "
-    "57.1 %, with crystal system 93.6 % against 85.8 % and macro-F1 27.5 against 20.0, "
-    "for 3x the fit time (301 s against 100 s on 2 cores; "
+    "on bench-large (5,130 training materials) top-1 59.5 % against 57.3 % for "
+    "unweighted xgb, crystal system 93.4 % against 86.7 %, macro-F1 25.0 against 19.9, "
+    "for about 3.7x the fit time (690 s against 187 s on 2 shared cores; "
     "bench/results/learning_curve*.md); xgb is the fast choice"
 )
 
