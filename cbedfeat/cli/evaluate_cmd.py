@@ -102,8 +102,15 @@ def evaluate(model, features, out, split, top_k, rare_threshold, coverage, mondr
             f"mean size {conf['mean_set_size']:.2f}"
         )
     mat = metrics["per_material"]
+    mat_conf = mat.get("conformal")
+    mat_sets = (
+        f"; sets at {mat_conf['nominal']:.0%}: coverage {mat_conf['coverage']:.3f}  "
+        f"mean size {mat_conf['mean_set_size']:.2f}"
+        if mat_conf
+        else ""
+    )
     click.echo(
         f"per material ({mat['n_materials']}): top-1 {mat['material_top1_accuracy']:.3f} "
-        f"(single stacks {mat['stack_top1_accuracy']:.3f})"
+        f"(single stacks {mat['stack_top1_accuracy']:.3f}){mat_sets}"
     )
     click.echo(f"report: {page}")

@@ -48,7 +48,8 @@ import click
 @click.option(
     "--combine-materials",
     is_flag=True,
-    help="One prediction per material: the sum of its stacks' calibrated log-probabilities.",
+    help="One prediction per material: the sum of its stacks' calibrated log-probabilities; "
+    "with --coverage, its set comes from the bundle's material-level conformal scores.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Write OUT as JSON lines instead of CSV.")
 def predict(
@@ -74,6 +75,7 @@ def predict(
     OUT's stem + '.metadata.csv'.
     """
     from cbedfeat.models.bundle import BundleError, load_bundle
+    from cbedfeat.models.calibration import bundle_calibration
     from cbedfeat.workflows.predict import (
         combine_by_material,
         predict_files,
@@ -99,7 +101,9 @@ def predict(
         raise click.ClickException(str(exc)) from None
     n_samples, n_unlabelled = len(result.rows), result.n_unlabelled
     if combine_materials:
-        result = combine_by_material(result)
+        result = combine_by_material(
+            result, calibration=bundle_calibration(bundle), coverage=coverage, mondrian=mondrian
+        )
     path, skipped, metadata = write_predictions(result, out, as_json=as_json)
     what = f", combined into {len(result.rows)} materials" if combine_materials else ""
     click.echo(

@@ -45,10 +45,9 @@ def _models_epilog() -> str:
 @click.option(
     "--model",
     type=click.Choice(list(MODELS)),
-    default=DEFAULT_MODEL,
-    show_default=True,
+    default=None,
     help=f"Estimator (listed below). Default {DEFAULT_MODEL} with --weighting "
-    f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}. cnn reads the stacks that FEATURES, "
+    f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}; with --scheduler, xgb. cnn reads the stacks that FEATURES, "
     "a feature table or an HDF5 directory, points to (--param epochs=N, "
     "batch_size=N ...).",
 )
@@ -140,6 +139,9 @@ def train(
     from cbedfeat.workflows.train import train_model
 
     extra = _parse_params(params)
+    if model is None:
+        # Only XGBoost trains on Dask; asking for Dask without a model means that one.
+        model = "xgb" if scheduler is not None else DEFAULT_MODEL
     if n_estimators is not None:
         if MODELS[model].inputs == "stacks":
             raise click.UsageError(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump whenever a change of the code changes feature names or values for a given config.
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 
 FAMILIES: tuple[str, ...] = (
     "radial",

@@ -50,6 +50,8 @@ SITE_FEATURES: tuple[str, ...] = (
     "sites_both_odd",  # excess: i and j odd - the rest
     "sites_friedel",  # mean |excess(g) - excess(-g)|
     "sites_spread",  # standard deviation of the excess
+    "sites_len1",  # |v1| of the refined net, detector pixels (the shorter vector)
+    "sites_len2",  # |v2| of the refined net, detector pixels
 )
 
 
@@ -206,6 +208,8 @@ def _one_pattern(
         _parity(excess, everywhere, odd_i & odd_j),
         friedel,
         float(np.std(excess)),
+        min(len1, len2),
+        max(len1, len2),
     )
     return out
 

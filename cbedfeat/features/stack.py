@@ -11,14 +11,15 @@ from the other families' values of all three patterns and does not depend on the
 order:
 
 * pairs of net vectors (the two reduced vectors and the two diagonals of each pattern's
-  autocorrelation net) whose lengths across two patterns agree, or stand in the ratio
-  2, sqrt 2 or sqrt 3 (within 4 %);
+  net, refined on the disks by the ``sites`` family to a fraction of a pixel) whose
+  lengths across two patterns agree, or stand in the ratio 2, sqrt 2 or sqrt 3 (within
+  2 %; the autocorrelation's lags are whole binned pixels, too coarse for this);
 * the three net areas, sorted, as ratios to the smallest;
 * the central-row parities of the ``sites`` family: the most negative of the three
   patterns, how many patterns have a central row with every other disk missing, how
   many have two such rows, and the share of empty sites summed over the patterns.
 
-Needs the ``autocorr`` and ``sites`` families (see :class:`FeatureConfig`).
+Needs the ``sites`` family (see :class:`FeatureConfig`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 __all__ = ["STACK_FEATURES", "REQUIRED_FAMILIES", "stack_feature_names", "stack_features"]
 
-REQUIRED_FAMILIES: tuple[str, ...] = ("autocorr", "sites")
+REQUIRED_FAMILIES: tuple[str, ...] = ("sites",)
 #: length ratios across patterns that count as a match, and the tolerance (relative)
 RATIOS: tuple[tuple[str, float], ...] = (
     ("eq", 1.0),
@@ -35,7 +36,7 @@ RATIOS: tuple[tuple[str, float], ...] = (
     ("sqrt2", float(np.sqrt(2.0))),
     ("sqrt3", float(np.sqrt(3.0))),
 )
-TOLERANCE = 0.04
+TOLERANCE = 0.02
 #: a central row "empty at odd sites" below this excess parity (log units)
 PARITY_THRESHOLD = -2.0
 
@@ -87,9 +88,9 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
     per_pattern : (N, 3, F) ndarray
         Per-pattern feature values of each stack.
     names : list of str
-        The F per-pattern names (without ``p{i}_``); must include ``acf_len1``,
-        ``acf_len2``, ``acf_angle``, ``sites_row1_odd``, ``sites_row2_odd`` and
-        ``sites_empty``.
+        The F per-pattern names (without ``p{i}_``); must include ``sites_found``,
+        ``sites_len1``, ``sites_len2``, ``sites_angle``, ``sites_row1_odd``,
+        ``sites_row2_odd`` and ``sites_empty``.
 
     Returns
     -------
@@ -100,17 +101,21 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
     at = {
         n: x[:, :, names.index(n)]
         for n in (
-            "acf_len1",
-            "acf_len2",
-            "acf_angle",
+            "sites_found",
+            "sites_len1",
+            "sites_len2",
+            "sites_angle",
             "sites_row1_odd",
             "sites_row2_odd",
             "sites_empty",
         )
     }
-    lengths = _net_lengths(at["acf_len1"], at["acf_len2"], at["acf_angle"])
+    # A pattern without a refined net has zero lengths: it matches nothing.
+    found = at["sites_found"] > 0
+    len1, len2 = at["sites_len1"] * found, at["sites_len2"] * found
+    lengths = _net_lengths(len1, len2, at["sites_angle"])
     out = [_matches(lengths, ratio) for _, ratio in RATIOS]
-    area = at["acf_len1"] * at["acf_len2"] * np.sin(np.radians(at["acf_angle"]))
+    area = len1 * len2 * np.sin(np.radians(at["sites_angle"]))
     area = np.sort(area, axis=1)
     smallest = np.where(area[:, 0] > 0, area[:, 0], np.nan)
     out += [np.nan_to_num(area[:, 1] / smallest), np.nan_to_num(area[:, 2] / smallest)]

@@ -8,7 +8,9 @@
 - :func:`reliability_bins`: the per-bin numbers behind a reliability diagram;
 - :func:`set_metrics`: empirical coverage of conformal sets overall, per true crystal
   system, for rare against frequent classes and per rare class, and the mean and
-  distribution of the set sizes.
+  distribution of the set sizes;
+- :func:`split_conformal_range`: the coverage split conformal itself shows on a finite
+  test set, from its finite calibration set alone (what "within sampling error" means).
 
 Rows whose true class the model does not know have no probability for it; they are
 left out of every number here, and counted (``n_unknown_class``).
@@ -23,7 +25,14 @@ import numpy as np
 
 from cbedfeat.data.labels import CRYSTAL_SYSTEMS, crystal_system_of
 
-__all__ = ["DEFAULT_ECE_BINS", "probability_scores", "reliability_bins", "set_metrics"]
+__all__ = [
+    "DEFAULT_ECE_BINS",
+    "ece_of_calibrated",
+    "probability_scores",
+    "reliability_bins",
+    "set_metrics",
+    "split_conformal_range",
+]
 
 DEFAULT_ECE_BINS = 15
 
@@ -236,4 +245,57 @@ def set_metrics(
         "empty_share": float(np.mean(size == 0)) if y.size else None,
         "singleton_share": float(np.mean(size == 1)) if y.size else None,
         "set_size_counts": {str(int(k)): int(v) for k, v in zip(sizes, counts, strict=True)},
+    }
+
+
+def split_conformal_range(
+    n_scores: int, n_rows: int, coverage: float, *, level: float = 0.95
+) -> dict[str, float]:
+    """Coverage of exact split conformal with ``n_scores`` calibration scores on ``n_rows`` rows.
+
+    With exchangeable rows and no ties, a set holds the true class when the row's score
+    is at most the ``k``-th smallest calibration score, ``k = n + 2 - ceil((1 - c)(n + 1))``
+    for the p-value rule of :class:`cbedfeat.models.conformal.ConformalSets` (a class
+    enters when ``(#{scores >= s} + 1) / (n + 1) >= 1 - c``). The coverage given the
+    calibration set is then Beta(k, n + 1 - k) distributed, and the covered count of
+    ``n_rows`` independent test rows beta-binomial (:class:`scipy.stats.betabinom`).
+
+    Parameters
+    ----------
+    n_scores : int
+        Calibration scores (``n``).
+    n_rows : int
+        Test rows (independent: one per material).
+    coverage : float
+        Nominal coverage ``c`` in (0, 1).
+    level : float
+        Probability of the central range.
+
+    Returns
+    -------
+    dict
+        ``expected`` (``k / (n + 1)``, at least ``c``), ``calibration_sd`` (standard
+        deviation of the coverage given the calibration set), ``sd`` (of the observed
+        coverage), ``lo`` and ``hi`` (central ``level`` range of the observed coverage).
+    """
+    import math
+
+    from scipy.stats import beta, betabinom
+
+    if n_scores < 1 or n_rows < 1:
+        raise ValueError(f"need scores and rows, got {n_scores} and {n_rows}")
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
+    k = n_scores + 2 - math.ceil((1.0 - coverage) * (n_scores + 1) - 1e-12)
+    if k > n_scores:  # too few scores: the sets hold every class
+        return {"expected": 1.0, "calibration_sd": 0.0, "sd": 0.0, "lo": 1.0, "hi": 1.0}
+    a, b = k, n_scores + 1 - k
+    counts = betabinom(n_rows, a, b)
+    tail = (1.0 - level) / 2.0
+    return {
+        "expected": a / (n_scores + 1),
+        "calibration_sd": float(beta(a, b).std()),
+        "sd": float(counts.std() / n_rows),
+        "lo": float(counts.ppf(tail) / n_rows),
+        "hi": float(counts.ppf(1.0 - tail) / n_rows),
     }

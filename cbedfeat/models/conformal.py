@@ -18,8 +18,19 @@ so that coverage holds per frequent class and for the rare classes together. Whe
 pooled category itself has fewer than ``min_class_scores`` scores, its candidates are
 judged against all scores (marginal), not against a handful.
 
-The scores and their true classes are plain numbers (:meth:`ConformalSets.to_dict`),
-stored as JSON in the model bundle.
+A material measured at several beam energies gives several stacks, and the prediction
+for the material sums their calibrated log-probabilities. Those stacks are not
+independent, so the combined probabilities are sharper than their accuracy warrants and
+the stack-level scores say nothing about them. :class:`MaterialSets` keeps its own
+scores: the combined probabilities of whole calibration materials (one score per
+material, the materials exchangeable with the materials predicted later). The score of a
+combination depends on how many stacks it sums, so a material of ``k`` stacks is judged
+against the calibration materials of ``k`` stacks when there are at least
+``min_class_scores`` of them, else against all (then the guarantee holds only as far as
+the stack counts are alike).
+
+The scores and their true classes are plain numbers (:meth:`ConformalSets.to_dict`,
+:meth:`MaterialSets.to_dict`), stored as JSON in the model bundle.
 """
 
 from __future__ import annotations
@@ -30,7 +41,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_COVERAGE", "DEFAULT_MIN_CLASS_SCORES", "ConformalSets", "conformity_scores"]
+__all__ = [
+    "DEFAULT_COVERAGE",
+    "DEFAULT_MIN_CLASS_SCORES",
+    "ConformalSets",
+    "MaterialSets",
+    "conformity_scores",
+]
 
 DEFAULT_COVERAGE = 0.9
 DEFAULT_MIN_CLASS_SCORES = 20
@@ -242,4 +259,135 @@ class ConformalSets:
             np.asarray(data["labels"], dtype=np.int64),
             int(data.get("n_materials", 0)),
             int(data.get("min_class_scores", DEFAULT_MIN_CLASS_SCORES)),
+        )
+
+
+@dataclass
+class MaterialSets:
+    """Split-conformal sets of material-level predictions (several stacks combined).
+
+    Attributes
+    ----------
+    sets : ConformalSets
+        Scores of the calibration materials' combined probabilities and their classes.
+    n_stacks : (m,) ndarray of int
+        Stacks summed into each calibration material's prediction.
+    materials : (m,) ndarray of str
+        The calibration materials, in the order of the scores.
+    """
+
+    sets: ConformalSets
+    n_stacks: np.ndarray
+    materials: np.ndarray
+
+    @classmethod
+    def fit(
+        cls,
+        proba: np.ndarray,
+        y: np.ndarray,
+        classes: np.ndarray,
+        n_stacks: np.ndarray,
+        materials: np.ndarray,
+        *,
+        min_class_scores: int = DEFAULT_MIN_CLASS_SCORES,
+    ) -> MaterialSets:
+        """Keep the scores of whole calibration materials.
+
+        Parameters
+        ----------
+        proba : (m, K) array_like
+            Combined calibrated probabilities of the calibration materials (the softmax
+            of the sum of their stacks' calibrated log-probabilities).
+        y : (m,) array_like of int
+            Their true classes.
+        classes : (K,) array_like of int
+        n_stacks : (m,) array_like of int
+            Stacks of each material.
+        materials : (m,) array_like of str
+        min_class_scores : int
+            Fewest calibration materials of one stack count (and, for Mondrian sets, of
+            one class) that get their own category.
+
+        Returns
+        -------
+        MaterialSets
+        """
+        n_stacks = np.asarray(n_stacks, dtype=np.int64)
+        materials = np.asarray(materials).astype(str)
+        if not n_stacks.size == materials.size == np.asarray(y).size:
+            raise ValueError("need one stack count and one material per score")
+        if np.unique(materials).size != materials.size:
+            raise ValueError("a material may give one score only")
+        sets = ConformalSets.fit(
+            proba,
+            y,
+            classes,
+            n_materials=materials.size,
+            min_class_scores=min_class_scores,
+        )
+        return cls(sets, n_stacks, materials)
+
+    def _scores_for(self, k: int) -> ConformalSets:
+        """The calibration scores a material of ``k`` stacks is judged against."""
+        same = self.n_stacks == k
+        if same.all() or same.sum() < self.sets.min_class_scores:
+            return self.sets
+        return ConformalSets(
+            self.sets.classes,
+            self.sets.scores[same],
+            self.sets.labels[same],
+            int(same.sum()),
+            self.sets.min_class_scores,
+        )
+
+    def predict_set(
+        self,
+        proba: np.ndarray,
+        n_stacks: np.ndarray,
+        coverage: float = DEFAULT_COVERAGE,
+        *,
+        mondrian: bool = False,
+    ) -> np.ndarray:
+        """Prediction sets of combined material predictions.
+
+        Parameters
+        ----------
+        proba : (n, K) array_like
+            Combined calibrated probabilities, columns in the order of the classes.
+        n_stacks : (n,) array_like of int
+            Stacks of each material.
+        coverage : float
+            Nominal probability that a set holds the material's true class, in (0, 1).
+        mondrian : bool
+            Class-conditional sets (see the module docstring).
+
+        Returns
+        -------
+        (n, K) ndarray of bool
+        """
+        proba = np.asarray(proba, dtype=np.float64)
+        n_stacks = np.asarray(n_stacks, dtype=np.int64)
+        if n_stacks.size != proba.shape[0]:
+            raise ValueError(f"{n_stacks.size} stack counts for {proba.shape[0]} materials")
+        out = np.zeros(proba.shape, dtype=bool)
+        for k in np.unique(n_stacks).tolist():
+            rows = n_stacks == k
+            out[rows] = self._scores_for(k).predict_set(proba[rows], coverage, mondrian=mondrian)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (see :meth:`from_dict`)."""
+        return {
+            **self.sets.to_dict(),
+            "n_stacks": self.n_stacks.tolist(),
+            "materials": self.materials.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MaterialSets:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            ConformalSets.from_dict(data),
+            np.asarray(data["n_stacks"], dtype=np.int64),
+            np.asarray(data["materials"], dtype=str),
         )

@@ -3,6 +3,9 @@ early-stopping hold-out, sample-weight validation and seeds."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import json
 import warnings
 from functools import lru_cache
@@ -211,13 +214,69 @@ def configured_clone(estimator, **params):
     return est
 
 
+# Fitted estimators of the innermost ``reuse_identical_fits`` block, by fingerprint.
+_REUSE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reuse_fits", default=None)
+
+
+@contextlib.contextmanager
+def reuse_identical_fits():
+    """Within the block, :func:`fit_with_groups` fits each (estimator, data) once.
+
+    A wrapper that tunes on a hold-out and then refits on everything can fit the same
+    inner model on the same rows twice: ``gated-blend-logit`` fits its flat blend on the
+    logit hold-out's fit rows to choose ``tau``, and the final blend fits the same
+    members on the same rows to choose its weight. A second fit of an estimator of the
+    same class and parameters on byte-identical ``X``, ``y``, ``groups`` and
+    ``sample_weight`` returns the first fitted object (fits are deterministic for a
+    seed, so the result is the same; nothing mutates a fitted member afterwards).
+    Nested blocks share the outermost block's store, which is dropped when it ends.
+    """
+    token = _REUSE.set({}) if _REUSE.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _REUSE.reset(token)
+
+
+def _fit_key(estimator, X, y, groups, sample_weight) -> str:
+    """Fingerprint of a fit: class, every (deep) parameter, and the bytes of the data."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{type(estimator).__module__}.{type(estimator).__qualname__}".encode())
+    for name, value in sorted(estimator.get_params(deep=True).items()):
+        # Nested estimators are spelled out by their own ``name__param`` entries.
+        shown = type(value).__qualname__ if hasattr(value, "get_params") else repr(value)
+        h.update(f"{name}={shown};".encode())
+    for part in (X, y, groups, sample_weight):
+        if part is None:
+            h.update(b"<none>")
+            continue
+        arr = np.ascontiguousarray(np.asarray(part))
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(repr(arr.tolist()).encode() if arr.dtype == object else arr.view(np.uint8))
+    return h.hexdigest()
+
+
 def fit_with_groups(estimator, X, y, groups=None, sample_weight=None):
-    """``estimator.fit``, passing ``groups`` only to estimators whose fit takes them."""
+    """``estimator.fit``, passing ``groups`` only to estimators whose fit takes them.
+
+    Inside :func:`reuse_identical_fits`, a repeat of an earlier fit returns the earlier
+    fitted estimator instead of fitting again.
+    """
     import inspect
 
+    store = _REUSE.get()
+    key = None
+    if store is not None:
+        key = _fit_key(estimator, X, y, groups, sample_weight)
+        if key in store:
+            return store[key]
     kwargs = {}
     if groups is not None and "groups" in inspect.signature(estimator.fit).parameters:
         kwargs["groups"] = groups
     if sample_weight is not None:
         kwargs["sample_weight"] = sample_weight
-    return estimator.fit(X, y, **kwargs)
+    fitted = estimator.fit(X, y, **kwargs)
+    if key is not None:
+        store[key] = fitted
+    return fitted

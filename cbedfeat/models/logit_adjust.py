@@ -46,6 +46,7 @@ from cbedfeat.models.fitting import (
     configured_clone,
     fit_with_groups,
     grouped_validation_split,
+    reuse_identical_fits,
     seed_from,
     validate_fit_inputs,
     validate_predict_input,
@@ -298,11 +299,14 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         X, y, classes, groups, sample_weight = validate_fit_inputs(
             self, X, y, groups, sample_weight
         )
-        if self.tau == "auto":
-            self.tau_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
-        else:
-            self.tau_, self.tuning_ = float(self.tau), None
-        self.estimator_ = fit_with_groups(self._template(), X, y, groups, sample_weight)
+        # The tau probe and the final model may fit the same inner member on the same
+        # rows (a blend's weight hold-out is the tau hold-out): fit it once.
+        with reuse_identical_fits():
+            if self.tau == "auto":
+                self.tau_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
+            else:
+                self.tau_, self.tuning_ = float(self.tau), None
+            self.estimator_ = fit_with_groups(self._template(), X, y, groups, sample_weight)
         self.classes_ = classes
         self.label_map_ = classes.tolist()
         self.prior_ = self._prior(y, classes, sample_weight)

@@ -267,10 +267,19 @@ def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
                 "the model's own probabilities are scored.</p>"
             )
         else:
+            fitted_on = cal.get("fitted_on") or {}
+            interval = fitted_on.get("temperature_interval")
+            rule = (
+                f" The fitted temperature was {fitted_on['temperature_fitted']:.3f}, 95 % "
+                f"bootstrap interval over materials {interval[0]:.3f}-{interval[1]:.3f}; it is "
+                "applied only when the interval leaves out 1."
+                if interval and "temperature_fitted" in fitted_on
+                else ""
+            )
             parts.append(
                 f"<p>Temperature {cal['temperature']:.3f}, fitted by minimising the log loss on "
                 "a material-grouped hold-out of the training rows that the model was not fitted "
-                "on.</p>"
+                f"on.{rule}</p>"
             )
         names = [
             ("log_loss", "log loss"),
@@ -347,6 +356,28 @@ def _uncertainty_section(metrics: Mapping[str, Any]) -> str:
                 ["accuracy", "value"],
             )
         )
+        mconf = mat.get("conformal")
+        if mconf:
+            kind = "class-conditional (Mondrian)" if mconf.get("mondrian") else "marginal"
+            parts.append(
+                f"<p>Conformal sets of the per-material predictions ({kind}, nominal "
+                f"{_pct(mconf.get('nominal'))}), calibrated on whole held-out materials: "
+                "the share of materials whose set holds the true space group.</p>"
+            )
+            parts.append(
+                _table(
+                    [
+                        ("coverage, all materials", mconf["n"], _pct(mconf["coverage"])),
+                        (
+                            "coverage, rare classes",
+                            mconf["rare"]["n"],
+                            _pct(mconf["rare"]["coverage"]),
+                        ),
+                        ("mean set size", "", f"{mconf['mean_set_size']:.2f}"),
+                    ],
+                    ["materials", "n", "value"],
+                )
+            )
     return "".join(parts)
 
 

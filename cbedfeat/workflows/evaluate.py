@@ -134,8 +134,13 @@ def uncertainty_metrics(
         without a calibration); ``conformal``
         (:func:`cbedfeat.metrics.calibration.set_metrics` plus ``mondrian``; None without
         conformal scores); ``per_material``: ``n_materials``, top-1 of the single stacks,
-        and top-1 / top-k of one prediction per material (the sum of its stacks'
-        calibrated log-probabilities, :func:`cbedfeat.workflows.explain.combine_log_probabilities`).
+        top-1 / top-k of one prediction per material (the sum of its stacks'
+        calibrated log-probabilities, :func:`cbedfeat.workflows.explain.combine_log_probabilities`)
+        and ``conformal``: the sets of those combined predictions
+        (:meth:`cbedfeat.models.calibration.Calibration.predict_material_set`,
+        :func:`cbedfeat.metrics.calibration.set_metrics` plus ``mondrian`` and
+        ``stacks_per_material`` ``{count: materials}``; None without material-level
+        scores).
     """
     from scipy.special import softmax
 
@@ -163,13 +168,26 @@ def uncertainty_metrics(
     keys, combined = combine_log_probabilities(log_probabilities(calibrated), materials)
     truth = dict(zip(materials, y, strict=True))
     y_mat = np.array([truth[m] for m in keys])
+    n_stacks = np.bincount(np.searchsorted(keys, materials), minlength=keys.size)
+    combined_proba = softmax(combined, axis=1)
     k = min(top_k, classes.size)
     out["per_material"] = {
         "n_materials": int(keys.size),
         "mean_stacks_per_material": float(y.size / max(keys.size, 1)),
         "stack_top1_accuracy": top_k_accuracy(y, calibrated, classes, 1),
-        "material_top1_accuracy": top_k_accuracy(y_mat, softmax(combined, axis=1), classes, 1),
-        "material_topk_accuracy": top_k_accuracy(y_mat, softmax(combined, axis=1), classes, k),
+        "material_top1_accuracy": top_k_accuracy(y_mat, combined_proba, classes, 1),
+        "material_topk_accuracy": top_k_accuracy(y_mat, combined_proba, classes, k),
         "k": k,
+        "conformal": None,
     }
+    if calibration is not None and calibration.material_conformal is not None:
+        sets = calibration.predict_material_set(
+            combined_proba, n_stacks, coverage, mondrian=mondrian
+        )
+        counts = np.unique(n_stacks, return_counts=True)
+        out["per_material"]["conformal"] = {
+            "mondrian": mondrian,
+            "stacks_per_material": {str(int(a)): int(b) for a, b in zip(*counts, strict=True)},
+            **set_metrics(y_mat, sets, classes, rare_classes=rare_classes, coverage=coverage),
+        }
     return out

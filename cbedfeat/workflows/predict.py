@@ -41,7 +41,7 @@ from cbedfeat._util import write_atomic
 from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
 from cbedfeat.metrics.classification import top_k_predictions
 from cbedfeat.models.bundle import IncompatibleBundleError, ModelBundle
-from cbedfeat.models.calibration import bundle_calibration, log_probabilities
+from cbedfeat.models.calibration import Calibration, bundle_calibration, log_probabilities
 from cbedfeat.workflows.explain import (
     combine_log_probabilities,
     json_record,
@@ -284,19 +284,34 @@ def predict_files(
     return out
 
 
-def combine_by_material(predictions: Predictions) -> Predictions:
+def combine_by_material(
+    predictions: Predictions,
+    *,
+    calibration: Calibration | None = None,
+    coverage: float | None = None,
+    mondrian: bool = False,
+) -> Predictions:
     """One prediction per material: the sum of its stacks' calibrated log-probabilities.
 
     Rows without a material are left out (and counted in the log). A combined row
     has ``file`` (the files, ``;``-joined), ``group`` (the groups, ``;``-joined),
     ``material``, ``true_space_group`` (when all its rows agree), ``n_stacks`` and the
-    fields of :func:`cbedfeat.workflows.explain.row_fields` without a set (the sets'
-    coverage holds per stack, not for a combination).
+    fields of :func:`cbedfeat.workflows.explain.row_fields`. The stack sets' coverage
+    holds per stack, not for a combination: a combined row's set comes from the
+    calibration's material-level scores
+    (:meth:`cbedfeat.models.calibration.Calibration.predict_material_set`), and a row
+    has none when the calibration holds no such scores.
 
     Parameters
     ----------
     predictions : Predictions
         From :func:`predict_files`.
+    calibration : Calibration, optional
+        The bundle's calibration (:func:`cbedfeat.models.calibration.bundle_calibration`).
+    coverage : float, optional
+        Nominal coverage of the material sets (needs ``calibration``).
+    mondrian : bool
+        Class-conditional sets.
 
     Returns
     -------
@@ -304,6 +319,17 @@ def combine_by_material(predictions: Predictions) -> Predictions:
         The same problems, one row per material.
     """
     from scipy.special import softmax
+
+    material_sets = (
+        coverage is not None
+        and calibration is not None
+        and calibration.material_conformal is not None
+    )
+    if coverage is not None and not material_sets:
+        logger.warning(
+            "the bundle's calibration holds no material-level conformal scores: "
+            "combined rows get no set (retrain with --calibration-fraction)"
+        )
 
     keep = [i for i, r in enumerate(predictions.rows) if r["material"] is not None]
     if len(keep) < len(predictions.rows):
@@ -320,7 +346,7 @@ def combine_by_material(predictions: Predictions) -> Predictions:
         return out
     rows = [predictions.rows[i] for i in keep]
     materials, combined = combine_log_probabilities(
-        predictions.log_proba[keep], [r["material"] for r in rows]
+        predictions.log_proba[keep], [str(r["material"]) for r in rows]
     )
     proba = softmax(combined, axis=1)
     labels, probs = top_k_predictions(proba, predictions.classes, predictions.top_k)
@@ -328,7 +354,11 @@ def combine_by_material(predictions: Predictions) -> Predictions:
     by_material: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_material.setdefault(str(r["material"]), []).append(r)
-    for material, lab, pro in zip(materials, labels, probs, strict=True):
+    sets = None
+    if material_sets:
+        n_stacks = np.array([len(by_material[str(m)]) for m in materials])
+        sets = calibration.predict_material_set(proba, n_stacks, coverage, mondrian=mondrian)
+    for i, (material, lab, pro) in enumerate(zip(materials, labels, probs, strict=True)):
         own = by_material[str(material)]
         truth = {r["true_space_group"] for r in own}
         row = {
@@ -338,7 +368,15 @@ def combine_by_material(predictions: Predictions) -> Predictions:
             "true_space_group": truth.pop() if len(truth) == 1 else None,
             "n_stacks": len(own),
         }
-        row.update(row_fields(lab, pro, calibrated=calibrated))
+        row.update(
+            row_fields(
+                lab,
+                pro,
+                calibrated=calibrated,
+                coverage=coverage,
+                prediction_set=None if sets is None else predictions.classes[sets[i]],
+            )
+        )
         out.rows.append(row)
     out.log_proba = combined - np.logaddexp.reduce(combined, axis=1, keepdims=True)
     return out

@@ -387,6 +387,7 @@ def train_model(
             train_rows[split.temperature],
             train_rows[split.conformal],
             info={"fraction": calibration_fraction, "seed": seed},
+            seed=seed,
         ).to_dict()
     path = save_bundle(
         out,

@@ -43,5 +43,15 @@ def test_bench_calibration_runs_on_a_synthetic_table(tmp_path, monkeypatch):
     assert {"none", "temperature (cbedfeat)"} <= set(doc["calibrators"])
     assert doc["calibrators"]["temperature (cbedfeat)"]["ece"] is not None
     assert 0 <= doc["top1_accuracy"] <= doc["top5_accuracy"] <= 1
+    assert doc["material_sets"]["n"] == doc["n_test_materials"]
+    rng = doc["split_conformal_range"]
+    assert rng["lo"] <= rng["expected"] <= rng["hi"] and rng["expected"] >= 0.9
+    parts = doc["calibration_parts"]
+    assert parts["conformal"]["materials"] == doc["calibration"]["conformal_materials"]
+    assert parts["conformal"]["rows_of_classes_without_conformal_score"] == 0
+    assert doc["dev"]["rows"] > 0 and "marginal" in doc["dev"]["sets"]
+    floor = doc["calibrators"]["temperature (cbedfeat)"]["ece_if_calibrated"]
+    assert 0 < floor["lo"] <= floor["median"] <= floor["hi"]
     md = (tmp_path / "calibration_synthetic.md").read_text()
     assert "Conformal sets at nominal 90.0 %" in md and "CalibratedClassifierCV" in md
+    assert "Exact split conformal with" in md and "Dev rows" in md

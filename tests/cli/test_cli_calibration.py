@@ -76,10 +76,22 @@ def test_evaluate_reports_calibration_sets_and_materials(calibrated, tmp_path):
     conf = metrics["conformal"]
     assert conf["nominal"] == 0.8 and 0 <= conf["coverage"] <= 1 and conf["mean_set_size"] >= 0
     assert sum(conf["set_size_counts"].values()) == conf["n"] == metrics["n_samples"]
-    assert metrics["per_material"]["n_materials"] > 0
+    mat = metrics["per_material"]
+    assert mat["n_materials"] > 0
+    # Combined predictions get sets from whole held-out materials, not from single stacks.
+    mconf = mat["conformal"]
+    assert mconf["n"] == mat["n_materials"] and mconf["nominal"] == 0.8
+    assert mconf["stacks_per_material"] == {"4": mat["n_materials"]}
+    assert (
+        "per material" in result.output and "sets at 80%" in result.output.split("per material")[1]
+    )
     assert (tmp_path / "report" / "reliability.png").is_file()
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Conformal prediction sets" in page and "expected calibration error" in page
+    assert "Conformal sets of the per-material predictions" in page
+    fitted = cal["fitted_on"]
+    assert fitted["temperature_interval"][0] <= fitted["temperature_fitted"]
+    assert "bootstrap interval over materials" in page
     result = _run(["evaluate", model, table_path, "--out", tmp_path / "mondrian", "--mondrian"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "mondrian" / "metrics.json").read_text())["conformal"]["mondrian"]
@@ -156,6 +168,35 @@ def test_predict_writes_sets_json_lines_and_material_rows(calibrated, tmp_path, 
     assert result.exit_code == 0, result.output
     mats = pd.read_csv(tmp_path / "mat.csv")
     assert len(mats) == test["material"].nunique() and mats["n_stacks"].sum() == len(test)
+    assert mats["set"].isna().all()
+
+    result = _run(
+        [
+            "predict",
+            model,
+            tmp_path,
+            "--out",
+            tmp_path / "mat_sets.csv",
+            "--combine-materials",
+            "--coverage",
+            "0.9",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    mats = pd.read_csv(tmp_path / "mat_sets.csv", keep_default_na=False).sort_values("material")
+    from scipy.special import softmax
+
+    from cbedfeat.models.calibration import log_probabilities
+    from cbedfeat.workflows.explain import combine_log_probabilities
+
+    keys, combined = combine_log_probabilities(log_probabilities(proba), test["material"])
+    expected = cal.predict_material_set(
+        softmax(combined, axis=1), test.groupby("material").size().loc[keys].to_numpy(), 0.9
+    )
+    assert mats["material"].tolist() == keys.tolist()
+    assert [list(map(int, s.split())) for s in mats["set"]] == [
+        bundle.classes[r].tolist() for r in expected
+    ]
 
 
 def test_predict_coverage_needs_a_calibrated_bundle(tmp_path):

@@ -32,8 +32,8 @@ def test_fingerprint_is_stable_and_tracks_every_field():
     assert FeatureConfig(zernike_source="binned").fingerprint() != FeatureConfig().fingerprint()
 
 
-# FeatureConfig(), version 1, with the net, sites and stack families
-PINNED_DEFAULT_FINGERPRINT = "c7a76bf7bce6b291"
+# FeatureConfig(), version 2 (refined net lengths in sites and stack)
+PINNED_DEFAULT_FINGERPRINT = "45909494fa0f1a1a"
 
 
 def test_lists_become_tuples_and_config_is_hashable():

@@ -24,7 +24,7 @@ def test_family_sizes_follow_the_config():
         "zernike": len(zernike_indices(8)) - 1,  # Z_00 = 1/pi always: left out
         "autocorr": 5 + 4,
         "net": 3 + 13 + 3,
-        "sites": 14,
+        "sites": 16,
         "stack": 10,
     }
     names = feature_names(cfg)

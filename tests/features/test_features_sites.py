@@ -47,6 +47,9 @@ def test_refined_net_matches_a_known_net():
     assert f["sites_found"] == 1
     assert f["sites_ratio"] == pytest.approx(ratio, rel=0.01)
     assert f["sites_angle"] == pytest.approx(angle, abs=0.5)
+    # Refined to a fraction of a pixel (the autocorrelation alone gives whole binned pixels).
+    assert f["sites_len1"] == pytest.approx(17.0, abs=0.2)
+    assert f["sites_len2"] == pytest.approx(np.hypot(23.0, 5.0), abs=0.2)
     assert f["sites_fit_rms"] < 0.05
     assert f["sites_empty"] == 0
     assert abs(_row_parity(f)) < 0.3

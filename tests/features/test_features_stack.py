@@ -7,11 +7,19 @@ from cbedfeat.features import FeatureConfig, StackFeaturizer
 from cbedfeat.features.names import feature_names
 from cbedfeat.features.stack import STACK_FEATURES, stack_feature_names, stack_features
 
-NAMES = ["acf_len1", "acf_len2", "acf_angle", "sites_row1_odd", "sites_row2_odd", "sites_empty"]
+NAMES = [
+    "sites_found",
+    "sites_len1",
+    "sites_len2",
+    "sites_angle",
+    "sites_row1_odd",
+    "sites_row2_odd",
+    "sites_empty",
+]
 
 
 def _stack(rows):
-    """(1, 3, 6) per-pattern values from three rows of NAMES."""
+    """(1, 3, 7) per-pattern values from three rows of NAMES."""
     return np.asarray(rows, dtype=np.float64)[None]
 
 
@@ -24,9 +32,9 @@ def test_hand_computed_matches_areas_and_parities():
     # third is twice one of the others (a net halved by a glide or a centring).
     f = _features(
         [
-            [10, 10, 90, 0.1, 0.2, 0.0],
-            [10, 10, 90, -3.0, 0.5, 0.1],
-            [20, 20, 90, -4.0, -2.5, 0.2],
+            [1, 10, 10, 90, 0.1, 0.2, 0.0],
+            [1, 10, 10, 90, -3.0, 0.5, 0.1],
+            [1, 20, 20, 90, -4.0, -2.5, 0.2],
         ]
     )
     # Lengths: (10, 10, 14.14, 14.14) twice, (20, 20, 28.28, 28.28) once.
@@ -49,9 +57,10 @@ def test_hand_computed_matches_areas_and_parities():
 
 def test_pattern_order_does_not_matter():
     rng = np.random.default_rng(3)
-    x = np.abs(rng.normal(10, 4, size=(20, 3, 6)))
-    x[:, :, 2] = rng.uniform(60, 90, size=(20, 3))
-    x[:, :, 3:5] -= 12
+    x = np.abs(rng.normal(10, 4, size=(20, 3, 7)))
+    x[:, :, 0] = rng.integers(0, 2, size=(20, 3))
+    x[:, :, 3] = rng.uniform(60, 90, size=(20, 3))
+    x[:, :, 4:6] -= 12
     for order in ([1, 2, 0], [2, 1, 0]):
         np.testing.assert_allclose(
             stack_features(x[:, order], NAMES), stack_features(x, NAMES), rtol=1e-6
@@ -65,5 +74,16 @@ def test_the_vector_ends_with_the_stack_family_and_needs_no_other_family():
     full = StackFeaturizer()
     a, b = only.transform(images), full.transform(images)
     assert a.shape == (2, len(only.names))
-    # The stack columns are the same whether autocorr and sites are in the vector or not.
+    # The stack columns are the same whether sites is in the vector or not.
     np.testing.assert_array_equal(a[:, -len(STACK_FEATURES) :], b[:, -len(STACK_FEATURES) :])
+
+
+def test_a_pattern_without_a_refined_net_matches_nothing():
+    rows = [
+        [1, 10, 10, 90, 0.0, 0.0, 0.0],
+        [0, 10, 10, 90, 0.0, 0.0, 0.0],  # lengths left over, but no net was refined
+        [1, 30, 50, 90, 0.0, 0.0, 0.0],
+    ]
+    f = _features(rows)
+    assert f["stack_len_eq"] == 0
+    assert f["stack_area_mid"] == 0  # the missing net's zero area is the smallest

@@ -173,3 +173,63 @@ def test_bundle_round_trip_identical_probabilities(tmp_path):
     bundle = load_bundle(tmp_path / "b")
     assert bundle.model.tau_ == model.tau_
     assert np.array_equal(bundle.predict_proba(X), model.predict_proba(X))
+
+
+def test_gated_blend_logit_fits_a_repeated_member_once(monkeypatch):
+    """The tau probe's blend members and the final blend's weight-tuning members are the
+    same fit (same rows, same parameters): done once, with the same model as a result."""
+    import contextlib
+    import functools
+
+    from cbedfeat.models import logit_adjust
+
+    X, y, groups = _imbalanced(n_frequent=40, n_rare=16)
+
+    def build():
+        return make_model(
+            "gated-blend-logit",
+            weighting="none",
+            device="cpu",
+            n_jobs=1,
+            n_estimators=8,
+            max_depth=3,
+            taus=(0.0, 0.5),
+        )
+
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    fits = []
+
+    def counting(real_fit):
+        @functools.wraps(real_fit)  # keeps the signature: fit_with_groups passes groups
+        def fit(self, X, y, **kwargs):
+            fits.append((type(self).__name__, len(y)))
+            return real_fit(self, X, y, **kwargs)
+
+        return fit
+
+    # The blend's members: boosted and extremely randomised trees.
+    for cls in (SpaceGroupClassifier, ExtraTreesClassifier):
+        monkeypatch.setattr(cls, "fit", counting(cls.fit))
+    shared = build().fit(X, y, groups=groups)
+    n_shared = len(fits)
+    fits.clear()
+    monkeypatch.setattr(logit_adjust, "reuse_identical_fits", contextlib.nullcontext)
+    separate = build().fit(X, y, groups=groups)
+    assert len(fits) > n_shared
+    assert shared.tau_ == separate.tau_
+    np.testing.assert_array_equal(shared.predict_proba(X), separate.predict_proba(X))
+
+
+def test_identical_fits_are_reused_only_inside_the_block():
+    from cbedfeat.models.fitting import fit_with_groups, reuse_identical_fits
+
+    X, y, groups = _imbalanced()
+    with reuse_identical_fits():
+        a = fit_with_groups(_stage(), X, y, groups)
+        b = fit_with_groups(_stage(), X, y, groups)
+        c = fit_with_groups(_stage(random_state=1), X, y, groups)  # other parameters
+        d = fit_with_groups(_stage(), X[:-3], y[:-3], groups[:-3])  # other rows
+    e = fit_with_groups(_stage(), X, y, groups)
+    assert a is b
+    assert len({id(a), id(c), id(d), id(e)}) == 4
