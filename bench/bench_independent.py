@@ -77,6 +77,33 @@ def train_defaults() -> dict[str, str]:
     return {"model": params["model"].default, "weighting": params["weighting"].default}
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results name no home paths)."""
+    try:
+        return str(Path(path).absolute().relative_to(ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
+def generation_summary(data_dir: Path) -> dict | None:
+    """Seed, settings and cost of the set, from ``independent_multislice.py``'s info files."""
+    import numpy as np
+
+    infos = [json.loads(p.read_text()) for p in sorted(Path(data_dir).glob("*.info.json"))]
+    if not infos:
+        return None
+    zones = [z for info in infos for m in info["materials"] for z in m["zones"]]
+    cpu = np.array([z["cpu_seconds"] for z in zones])
+    thickness = np.array([z["thickness_A"] for z in zones])
+    return {
+        "seeds": sorted({info["seed"] for info in infos}),
+        "settings": infos[0]["settings"],
+        "n_patterns": len(zones),
+        "cpu_seconds_per_pattern": {"median": float(np.median(cpu)), "mean": float(cpu.mean())},
+        "thickness_A": {"min": float(thickness.min()), "max": float(thickness.max())},
+    }
+
+
 def ensure_independent(
     table: Path, data_dir: Path, *, workers: int | None, device: str, config: dict | None
 ) -> Path:
@@ -252,9 +279,9 @@ def run(
     return {
         "question": "the default model trained on bench-dynamical, scored on an independent "
         "multislice set (pyxtal crystals, abTEM)",
-        "dynamical": str(dynamical),
-        "kinematic": None if kinematic is None else str(kinematic),
-        "independent": str(independent),
+        "dynamical": _shown(dynamical),
+        "kinematic": None if kinematic is None else _shown(kinematic),
+        "independent": _shown(independent),
         "fingerprints": {
             "dynamical": data_fingerprint(dyn),
             "independent": data_fingerprint(ind),
@@ -283,6 +310,18 @@ def run(
         "baselines": baselines,
         "breakdown": breakdowns,
     }
+
+
+def _generation_text(gen: dict | None) -> str:
+    if not gen:
+        return ""
+    cost = gen["cpu_seconds_per_pattern"]
+    return (
+        f" Generated with seed {', '.join(map(str, gen['seeds']))}: {gen['n_patterns']} "
+        f"patterns, {gen['thickness_A']['min']:.0f}-{gen['thickness_A']['max']:.0f} A thick "
+        f"(whole periods along the beam), {cost['median']:.2f} CPU-seconds per pattern "
+        f"(median; mean {cost['mean']:.2f}) for the multislice alone."
+    )
 
 
 def markdown(doc: dict) -> str:
@@ -353,7 +392,8 @@ def markdown(doc: dict) -> str:
         "semi-angle lambda / (4 d_ref); nothing of cbedfeat.simulate). Training table "
         f"`{doc['dynamical']}` (fingerprint `{doc['fingerprints']['dynamical'][:12]}`)"
         + (f", kinematic `{doc['kinematic']}`" if doc["kinematic"] else "")
-        + f"; {doc['n_features']} features (version {doc['feature_version']}).",
+        + f"; {doc['n_features']} features (version {doc['feature_version']})."
+        + _generation_text(doc.get("generation")),
         "",
         f"Model `{doc['model']}` with `{doc['weighting']}` class weighting (the defaults of "
         f"`cbedfeat train`), seed {doc['seed']}, device {doc['device']}, "
@@ -458,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
             n_resamples=resamples,
             quick=args.quick,
         )
+    if not args.synthetic:
+        doc["generation"] = generation_summary(args.independent_data)
     doc["total_seconds"] = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")

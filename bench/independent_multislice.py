@@ -779,7 +779,7 @@ def generate(
     from tqdm import tqdm
 
     settings = Settings() if settings is None else settings
-    out = Path(out)
+    out = Path(out).absolute()  # workers must not depend on the working directory
     out.mkdir(parents=True, exist_ok=True)
     groups = file_materials(n_materials, per_file)
     paths = [out / f"batch_test_{k}.h5" for k in range(len(groups))]

@@ -186,3 +186,13 @@ def test_bench_independent_writes_every_row(tmp_path, monkeypatch):
     assert bench.main([*args, "--no-kinematic", "--out-dir", str(tmp_path / "k")]) == 0
     doc = json.loads((tmp_path / "k" / "independent_synthetic.json").read_text())
     assert [r["train"] for r in doc["rows"]] == ["dynamical", "dynamical"]
+
+
+def test_generation_summary_reads_the_info_files(tiny_set, monkeypatch):
+    bench = _load("bench_independent", monkeypatch)
+    out, _, settings = tiny_set
+    summary = bench.generation_summary(out)
+    assert summary["seeds"] == [SEED] and summary["n_patterns"] == 6
+    assert summary["settings"]["gpts"] == settings.gpts
+    assert summary["cpu_seconds_per_pattern"]["median"] > 0
+    assert bench.generation_summary(out / "nothing") is None
