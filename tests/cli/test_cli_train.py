@@ -38,13 +38,15 @@ def test_train_and_evaluate_commands(tmp_path, table_path):
     bundle = load_bundle(tmp_path / "model")
     table, meta = read_table(table_path)
     training = bundle.training
-    # the defaults of `cbedfeat train` are the registry's: unweighted XGBoost
-    assert (DEFAULT_MODEL, DEFAULT_WEIGHTING) == ("xgb", "none")
-    assert training["model"] == "xgb" and training["weighting"] == "none" and training["seed"] == 3
-    assert bundle.model.weighting == "none"
+    # the defaults of `cbedfeat train` are the registry's: unweighted gated-blend-logit
+    assert (DEFAULT_MODEL, DEFAULT_WEIGHTING) == ("gated-blend-logit", "none")
+    assert training["model"] == DEFAULT_MODEL and training["weighting"] == "none"
+    assert training["seed"] == 3 and bundle.model.weighting == "none"
     assert training["split"] == "train" and training["validation"]["source"] == "dev"
     assert training["data_fingerprint"] == data_fingerprint(table[table["split"] == "train"])
-    assert training["params"]["n_estimators"] == 5 and bundle.model.n_estimators == 5
+    # --n-estimators reaches the boosted member inside the logit, gate and blend wrappers
+    blend = bundle.model.estimator.estimator
+    assert training["params"]["n_estimators"] == 5 and blend.estimator.n_estimators == 5
     assert bundle.feature_names == meta["feature_names"]
     assert bundle.feature_config == meta["feature_config"]
 

@@ -60,7 +60,12 @@ def test_dask_training_predicts_like_local_training(parts_dir, client, tmp_path)
         params=PARAMS,
     )
     local = train_model(
-        parts_dir / "features.parquet", tmp_path / "local", device="cpu", seed=1, params=PARAMS
+        parts_dir / "features.parquet",
+        tmp_path / "local",
+        model="xgb",  # the Dask path trains xgb; the local default is another model
+        device="cpu",
+        seed=1,
+        params=PARAMS,
     )
     assert dask_result.training["trained_on"] == "dask"
     assert dask_result.training["n_train_samples"] == local.training["n_train_samples"]
@@ -128,6 +133,8 @@ def test_train_command_scheduler(parts_dir, tmp_path, monkeypatch, client):
     )
     assert result.exit_code == 0, result.output
     assert "model bundle:" in result.output
+    # no --model with --scheduler: the Dask-trainable xgb, not the local default
+    assert "trained xgb" in result.output
     bad = CliRunner().invoke(
         main,
         [
