@@ -8,6 +8,9 @@ hexagonal axes for the rhombohedral groups). Coincident images of a seed point m
 which is how special positions arise; seed coordinates mix special values (0, 1/8,
 1/4, 1/3, 1/2, ...), ties such as (x, x, z) or (x, 2x, z), and random values, so that
 groups whose general position has up to 192 points still fit in a cell below 10 A.
+How large and how dense the cells are is a :class:`CrystalStyle`: ``compact`` (cell
+edges below 10 A as in the ORNL set, 8-20 A^3 per atom) or ``varied`` (edges to 12.5 A,
+8-35 A^3 per atom, as the loosely packed cells of random-structure generators).
 Every crystal is checked with spglib: it must be found in exactly the requested group
 (not a supergroup) at ``symprec=1e-3``.
 
@@ -44,6 +47,44 @@ _SPECIAL = np.array([0.0, 0.5, 0.25, 0.75, 1 / 8, 3 / 8, 5 / 8, 7 / 8, 1 / 3, 2 
 _OFFSETS = np.array(
     [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float
 )
+
+
+@dataclass(frozen=True)
+class CrystalStyle:
+    """How large and how densely filled the random cells are.
+
+    Attributes
+    ----------
+    max_lattice_A : float
+        Longest cell edge drawn up to this (A).
+    volume_per_atom_A3 : (2,) float
+        Range of the cell volume per atom the atoms are placed for (A^3).
+    max_atoms : int or None
+        Most atoms the cell is filled for (None: no bound beyond the volume).
+    """
+
+    max_lattice_A: float = MAX_LATTICE_A
+    volume_per_atom_A3: tuple[float, float] = (8.0, 20.0)
+    max_atoms: int | None = None
+
+
+#: Named styles (``SimulationConfig.crystals``). ``compact`` is the original one: the
+#: ORNL set left out materials with a lattice constant >= 10 A. ``varied`` widens the
+#: cells and lowers the density, so that a model does not learn one generator's habits.
+CRYSTAL_STYLES = {
+    "compact": CrystalStyle(),
+    "varied": CrystalStyle(max_lattice_A=12.5, volume_per_atom_A3=(8.0, 35.0), max_atoms=64),
+}
+
+
+def crystal_style(name: str) -> CrystalStyle:
+    """The :class:`CrystalStyle` called ``name`` (a key of :data:`CRYSTAL_STYLES`)."""
+    try:
+        return CRYSTAL_STYLES[name]
+    except KeyError:
+        raise ValueError(
+            f"crystal style must be one of {sorted(CRYSTAL_STYLES)}, got {name!r}"
+        ) from None
 
 
 class CrystalGenerationError(RuntimeError):
@@ -282,17 +323,19 @@ def _choose_species(rng: np.random.Generator) -> list[int]:
     return [int(z) for z in rng.choice(others, size=n - 1, replace=False)] + [anion]
 
 
-def _try_build(space_group: int, rng: np.random.Generator):
+def _try_build(space_group: int, rng: np.random.Generator, style: CrystalStyle):
     """One attempt: lattice, then Wyckoff orbits added while they keep 1.5 A apart."""
 
     rot, trans = symmetry_operations(space_group)
     hexagonal = crystal_system_of(space_group) in ("trigonal", "hexagonal")
     ratios, angles = random_lattice_shape(space_group, rng)
     shape = lattice_from_parameters(ratios, angles)
-    longest = rng.uniform(max(MIN_LATTICE_A / ratios.min(), 3.5), MAX_LATTICE_A)
+    longest = rng.uniform(max(MIN_LATTICE_A / ratios.min(), 3.5), style.max_lattice_A)
     lattice = shape * longest
-    # About 8-20 A^3 per atom: dense enough to be a solid, loose enough to fit.
-    target_atoms = max(2, int(abs(np.linalg.det(lattice)) / rng.uniform(8.0, 20.0)))
+    # 8-20 A^3 per atom (compact): dense enough to be a solid, loose enough to fit.
+    target_atoms = max(2, int(abs(np.linalg.det(lattice)) / rng.uniform(*style.volume_per_atom_A3)))
+    if style.max_atoms is not None:
+        target_atoms = min(target_atoms, style.max_atoms)
     species = _choose_species(rng)
     n_orbits = len(species) + int(rng.integers(0, 4))
 
@@ -339,6 +382,7 @@ def random_crystal(
     *,
     material: str = "",
     max_attempts: int = MAX_ATTEMPTS,
+    style: CrystalStyle | str = "compact",
 ) -> Crystal:
     """A random crystal that spglib finds in exactly ``space_group``.
 
@@ -352,12 +396,14 @@ def random_crystal(
         Material id stored on the crystal, e.g. ``'syn-17'``.
     max_attempts : int
         Attempts (new lattice and atoms) before giving up.
+    style : CrystalStyle or str
+        Cell sizes and densities, or the name of one in :data:`CRYSTAL_STYLES`.
 
     Returns
     -------
     Crystal
-        Conventional cell, lattice constants below 10 A, interatomic distances >= 1.5 A,
-        1-4 species.
+        Conventional cell, lattice constants below ``style.max_lattice_A`` (10 A for
+        ``compact``), interatomic distances >= 1.5 A, 1-4 species.
 
     Raises
     ------
@@ -366,9 +412,11 @@ def random_crystal(
     """
 
     info = space_group_info(space_group)  # validates the number
+    if isinstance(style, str):
+        style = crystal_style(style)
     found: dict[int, int] = {}
     for _ in range(max_attempts):
-        built = _try_build(info.number, rng)
+        built = _try_build(info.number, rng, style)
         if built is None:
             found[-1] = found.get(-1, 0) + 1
             continue

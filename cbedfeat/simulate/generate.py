@@ -28,7 +28,7 @@ from cbedfeat.data import ORNLWriter, SampleMeta
 from cbedfeat.simulate.crystals import random_crystal
 from cbedfeat.simulate.kinematic import RenderOptions, render_pattern
 from cbedfeat.simulate.plan import PLAN_FILE, Plan, SimulationConfig, make_plan, material_rng
-from cbedfeat.simulate.zone_axes import choose_zone_axes
+from cbedfeat.simulate.zone_axes import pick_zone_axes
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def material_crystal(plan_or_config, index: int, space_group: int):
 
     config = getattr(plan_or_config, "config", plan_or_config)
     rng = material_rng(config.seed, index)
-    crystal = random_crystal(int(space_group), rng, material=f"syn-{index}")
-    z_dirs = choose_zone_axes(crystal, rng, pool=config.zone_axis_pool)
+    crystal = random_crystal(int(space_group), rng, material=f"syn-{index}", style=config.crystals)
+    z_dirs = pick_zone_axes(crystal, rng, mode=config.zone_axes, pool=config.zone_axis_pool)
     options = RenderOptions(
         thickness_A=float(rng.uniform(*config.thickness_A)),
         debye_waller_B=float(rng.uniform(*config.debye_waller_B)),
@@ -126,7 +126,7 @@ def simulate_material(
     crystal, z_dirs, options, rng = material_crystal(config, index, space_group)
     renderers = _renderers(config, crystal, z_dirs, device)
     out = []
-    for j, energy in enumerate(config.energies_keV):
+    for j, energy in enumerate(config.material_energies_keV(index)):
         patterns, y_dirs, d_hkls, semi = [], [], [], []
         for render in renderers:
             pattern, info = render(energy, options, rng)

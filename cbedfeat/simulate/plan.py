@@ -20,11 +20,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from cbedfeat.data.schema import preset
+from cbedfeat.simulate.crystals import CRYSTAL_STYLES
+from cbedfeat.simulate.zone_axes import ZONE_AXIS_MODES
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 ENGINES = ("kinematic", "multislice")
+ENERGY_DRAWS = ("first", "random")
 PLAN_FILE = "simulation.json"
 FIRST_ENERGY_KEV = 100
 ENERGY_STEP_KEV = 10
@@ -39,7 +42,10 @@ class SimulationConfig:
     materials : int
         Number of distinct materials (crystals).
     energies : int
-        K beam energies per material: 100, 110, ... keV (K <= 10, as in the ORNL files).
+        K beam energies per material (K <= 10, as in the ORNL files).
+    energy_draw : {'first', 'random'}
+        ``first``: every material at 100, 110, ... keV (the first K); ``random``: each
+        material at K of the ten ORNL energies (100-190 keV) drawn for it.
     seed : int
         Seed of every random choice.
     min_per_class : int
@@ -61,7 +67,14 @@ class SimulationConfig:
     shape : (2,) int
         Pattern shape H, W (512 x 512 in the ORNL geometry).
     zone_axis_pool : int
-        Zone axes are drawn from this many shortest acceptable direction families.
+        Zone axes are drawn from this many best candidate direction families.
+    zone_axes : {'short', 'strong'}
+        How candidates are ranked: ``short``, shortest direction first (low index);
+        ``strong``, axes holding pairs of the strongest reflections first, as the ORNL
+        set chose them (:mod:`cbedfeat.simulate.zone_axes`).
+    crystals : {'compact', 'varied'}
+        Cell sizes and densities of the random crystals
+        (:data:`cbedfeat.simulate.crystals.CRYSTAL_STYLES`).
     engine : {'kinematic', 'multislice'}
         How patterns are computed: two-beam kinematic theory (fast, Friedel's law
         holds) or dynamical multislice with abTEM (the ``dynamical`` extra).
@@ -91,6 +104,9 @@ class SimulationConfig:
     mistilt_mrad: float = 0.0
     shape: tuple[int, int] = (512, 512)
     zone_axis_pool: int = 5
+    zone_axes: str = "short"
+    crystals: str = "compact"
+    energy_draw: str = "first"
     engine: str = "kinematic"
     probe_grid: int = 1
     oversampling: float = 1.0
@@ -112,6 +128,14 @@ class SimulationConfig:
             raise ValueError(f"split must be three non-negative fractions, got {self.split}")
         if self.min_per_class < 0:
             raise ValueError("min_per_class must be >= 0")
+        if self.zone_axes not in ZONE_AXIS_MODES:
+            raise ValueError(f"zone_axes must be one of {ZONE_AXIS_MODES}, got {self.zone_axes!r}")
+        if self.crystals not in CRYSTAL_STYLES:
+            raise ValueError(
+                f"crystals must be one of {sorted(CRYSTAL_STYLES)}, got {self.crystals!r}"
+            )
+        if self.energy_draw not in ENERGY_DRAWS:
+            raise ValueError(f"energy_draw must be one of {ENERGY_DRAWS}, got {self.energy_draw!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if int(self.probe_grid) != self.probe_grid or self.probe_grid < 1:
@@ -121,8 +145,22 @@ class SimulationConfig:
 
     @property
     def energies_keV(self) -> list[int]:
-        """The K beam energies, 100 keV in 10 keV steps."""
+        """The first K beam energies, 100 keV in 10 keV steps (``energy_draw='first'``)."""
         return [FIRST_ENERGY_KEV + ENERGY_STEP_KEV * j for j in range(self.energies)]
+
+    def material_energies_keV(self, index: int) -> list[int]:
+        """The K beam energies of material ``index``, ascending.
+
+        ``first``: :attr:`energies_keV`. ``random``: K of the ten ORNL energies drawn
+        from a generator of (seed, index) of its own, so that the crystal, zone axes and
+        options drawn for the material do not change with this choice.
+        """
+        if self.energy_draw == "first":
+            return self.energies_keV
+        ss = np.random.SeedSequence(self.seed, spawn_key=(2, int(index)))
+        every = FIRST_ENERGY_KEV + ENERGY_STEP_KEV * np.arange(10)
+        rng = np.random.Generator(np.random.PCG64(ss))
+        return sorted(int(e) for e in rng.choice(every, size=self.energies, replace=False))
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> SimulationConfig:

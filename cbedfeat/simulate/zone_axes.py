@@ -12,6 +12,11 @@ over: below 1 A the disks (radius 1 / (4 d)) are so large and far apart that onl
 handful fit on the 2.56 1/A detector (the ORNL set chose its axes from reflections with
 1 < d < 5 A).
 
+:func:`choose_zone_axes` ranks directions by length (``short``);
+:func:`choose_strong_zone_axes` takes, as the ORNL set did, the axes that hold pairs of
+the strongest reflections (``strong``): a zone axis [uvw] contains reflections h1 and
+h2 when h1 . uvw = h2 . uvw = 0 (Weiss zone law).
+
 References
 ----------
 D. B. Williams & C. B. Carter (2009), Transmission Electron Microscopy, 2nd ed.,
@@ -29,6 +34,8 @@ import numpy as np
 from cbedfeat.simulate.crystals import Crystal, point_group_rotations
 
 D_RANGE_A = (1.0, 10.0)
+STRONG_D_RANGE_A = (1.0, 5.0)  # the ORNL set ranked reflections with 1 < d < 5 A
+ZONE_AXIS_MODES = ("short", "strong")
 
 
 @lru_cache(maxsize=8)
@@ -156,3 +163,146 @@ def choose_zone_axes(
         picks = np.sort(rng.choice(len(cands), size=n, replace=False, p=w / w.sum()))
         chosen = [cands[i] for i in picks]
     return np.array([u for u, _ in chosen], dtype=int)
+
+
+def strong_reflection_families(
+    crystal: Crystal,
+    *,
+    max_hkl: int = 3,
+    d_range: tuple[float, float] = STRONG_D_RANGE_A,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reflections ranked by kinematic intensity, equal ones sharing a rank.
+
+    Reflections of equal d and |F|^2 (within 1e-4, relative) form a family, which
+    holds every symmetry-equivalent reflection and its Friedel mate. Extinct
+    reflections (|F| <= 1e-3 sum_j f_j) are left out.
+
+    Parameters
+    ----------
+    crystal : Crystal
+    max_hkl : int
+        Largest |h|, |k|, |l|.
+    d_range : (2,) float
+        Accepted d-spacings (A), open interval.
+
+    Returns
+    -------
+    hkl : (M, 3) ndarray of int
+        The reflections, strongest family first.
+    rank : (M,) ndarray of int
+        Family rank of each (0: the strongest family).
+    """
+    from cbedfeat.simulate.scattering import max_amplitude, structure_factors
+
+    r = np.arange(-max_hkl, max_hkl + 1)
+    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    hkl = hkl[np.any(hkl != 0, axis=1)]
+    g = hkl @ crystal.reciprocal
+    d = 1.0 / np.sqrt(np.einsum("ij,ij->i", g, g))
+    hkl, d = hkl[(d > d_range[0]) & (d < d_range[1])], d[(d > d_range[0]) & (d < d_range[1])]
+    amp = np.abs(structure_factors(crystal, hkl))
+    keep = amp > 1e-3 * max_amplitude(crystal, hkl)
+    hkl, d, intensity = hkl[keep], d[keep], amp[keep] ** 2
+    if len(hkl) == 0:
+        return hkl.reshape(0, 3).astype(int), np.zeros(0, dtype=int)
+    key_i = np.round(np.log(intensity / intensity.max()), 4)
+    key_d = np.round(d, 4)
+    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], -key_d, -key_i))
+    hkl, key_i, key_d = hkl[order], key_i[order], key_d[order]
+    new_family = np.r_[True, (np.diff(key_i) != 0) | (np.diff(key_d) != 0)]
+    return hkl.astype(int), np.cumsum(new_family) - 1
+
+
+def _pair_rank(in_zone: np.ndarray, ranks: np.ndarray) -> int | None:
+    """Lowest rank r such that the reflections of rank <= r hold two non-parallel ones."""
+    if len(in_zone) < 2:
+        return None
+    first = in_zone[0]
+    for h, rank in zip(in_zone[1:], ranks[1:], strict=True):
+        if np.any(np.cross(first, h) != 0):
+            return int(rank)
+    return None
+
+
+def strong_axis_candidates(
+    crystal: Crystal, *, max_index: int = 3, n_families: int = 6
+) -> list[tuple[np.ndarray, int, float]]:
+    """Zone-axis families holding a pair of the ``n_families`` strongest reflection families.
+
+    Returns
+    -------
+    list of (uvw, pair rank, length in A)
+        Representative [uvw] of each direction family (point group + inversion), the
+        rank of the weaker reflection of its strongest non-parallel pair, and its length;
+        sorted by pair rank, then length (low index first).
+    """
+    hkl, rank = strong_reflection_families(crystal)
+    top = rank < n_families
+    hkl, rank = hkl[top], rank[top]
+    out = []
+    for uvw, length in rank_families(crystal, max_index):
+        in_zone = hkl @ uvw == 0
+        pair = _pair_rank(hkl[in_zone], rank[in_zone])
+        if pair is not None:
+            out.append((uvw, pair, length))
+    out.sort(key=lambda t: (t[1], round(t[2], 6)))
+    return out
+
+
+def choose_strong_zone_axes(
+    crystal: Crystal,
+    rng: np.random.Generator | None = None,
+    *,
+    n: int = 3,
+    pool: int = 5,
+    max_index: int = 3,
+    n_families: int = 6,
+) -> np.ndarray:
+    """Pick ``n`` symmetry-inequivalent zone axes that hold pairs of strong reflections.
+
+    The ORNL set took its zone axes from the strongest X-ray reflections with
+    1 < d < 5 A; here the intensities are the electron ones of
+    :func:`strong_reflection_families`, and an axis qualifies by the weaker reflection
+    of its strongest non-parallel pair (:func:`strong_axis_candidates`). Where fewer
+    than ``n`` axes qualify, the shortest remaining directions fill in.
+
+    Parameters
+    ----------
+    crystal : Crystal
+    rng : numpy.random.Generator or None
+        None: the ``n`` best candidates. Otherwise ``n`` drawn without replacement from
+        the ``pool`` best, with weight 1 / (position + 1), returned best first.
+    n, pool, max_index, n_families : int
+
+    Returns
+    -------
+    (n, 3) ndarray of int
+        Zone axes [uvw], one per row, in distinct direction families.
+    """
+    cands = [
+        uvw
+        for uvw, _, _ in strong_axis_candidates(crystal, max_index=max_index, n_families=n_families)
+    ]
+    if len(cands) < max(pool, n):
+        taken = {tuple(u) for u in cands}
+        cands += [u for u, _ in rank_families(crystal, max_index) if tuple(u) not in taken]
+    if rng is None:
+        chosen = cands[:n]
+    else:
+        k = max(pool, n)
+        w = 1.0 / np.arange(1, k + 1)
+        picks = np.sort(rng.choice(k, size=n, replace=False, p=w / w.sum()))
+        chosen = [cands[i] for i in picks]
+    return np.array(chosen, dtype=int)
+
+
+def pick_zone_axes(
+    crystal: Crystal, rng: np.random.Generator | None, *, mode: str = "short", pool: int = 5
+) -> np.ndarray:
+    """(3, 3) zone axes by ``mode``: ``short`` (:func:`choose_zone_axes`) or ``strong``
+    (:func:`choose_strong_zone_axes`)."""
+    if mode == "short":
+        return choose_zone_axes(crystal, rng, pool=pool)
+    if mode == "strong":
+        return choose_strong_zone_axes(crystal, rng, pool=pool)
+    raise ValueError(f"zone-axis mode must be one of {ZONE_AXIS_MODES}, got {mode!r}")

@@ -7,6 +7,7 @@ import pytest
 
 from cbedfeat.data.labels import crystal_system_of
 from cbedfeat.simulate.crystals import (
+    CRYSTAL_STYLES,
     MIN_DISTANCE_A,
     Crystal,
     CrystalGenerationError,
@@ -132,3 +133,27 @@ def test_element_pool_has_scattering_factors():
     from cbedfeat.simulate.scattering import supported_numbers
 
     assert set(ELEMENTS) <= set(supported_numbers().tolist())
+
+
+def test_varied_style_gives_larger_looser_cells_of_the_same_group():
+    compact, varied = [], []
+    for sg in (2, 14, 62, 139, 194, 225):
+        for seed in range(4):
+            for style, out in (("compact", compact), ("varied", varied)):
+                c = random_crystal(sg, np.random.default_rng(seed), style=style)
+                assert detected_space_group(c.lattice, c.frac, c.numbers) == sg
+                out.append((c.abc.max(), c.volume / len(c.numbers), len(c.numbers)))
+    compact, varied = np.array(compact), np.array(varied)
+    assert compact[:, 0].max() < 10.0 and varied[:, 0].max() <= 12.5
+    assert varied[:, 0].max() > 10.0  # some edges beyond the compact bound
+    assert varied[:, 1].mean() > 1.2 * compact[:, 1].mean()  # looser packing
+    assert varied[:, 2].max() <= 2 * 64 + 4  # the fill bound of max_atoms
+
+
+def test_the_default_style_is_compact_and_names_are_checked():
+    a = random_crystal(62, np.random.default_rng(3))
+    b = random_crystal(62, np.random.default_rng(3), style="compact")
+    c = random_crystal(62, np.random.default_rng(3), style=CRYSTAL_STYLES["compact"])
+    assert np.array_equal(a.frac, b.frac) and np.array_equal(a.lattice, c.lattice)
+    with pytest.raises(ValueError, match="crystal style"):
+        random_crystal(62, np.random.default_rng(3), style="fluffy")

@@ -124,6 +124,48 @@ def test_config_rejects_bad_values():
         SimulationConfig(energies=11)
     with pytest.raises(ValueError, match="samples_per_file"):
         SimulationConfig(energies=3, samples_per_file=2)
+    for field, bad in (("zone_axes", "long"), ("crystals", "fluffy"), ("energy_draw", "all")):
+        with pytest.raises(ValueError, match=field):
+            SimulationConfig(**{field: bad})
+
+
+def test_random_energies_are_drawn_per_material_without_moving_the_crystal():
+    first = SimulationConfig(materials=40, energies=2, seed=5)
+    drawn = replace(first, energy_draw="random")
+    energies = [drawn.material_energies_keV(i) for i in range(40)]
+    assert all(first.material_energies_keV(i) == [100, 110] for i in range(40))
+    for e in energies:
+        assert len(e) == 2 and e == sorted(e) and len(set(e)) == 2
+        assert all(100 <= x <= 190 and x % 10 == 0 for x in e)
+    assert len({tuple(e) for e in energies}) > 10  # really drawn, not one pair
+    assert energies == [drawn.material_energies_keV(i) for i in range(40)]
+    a, za, oa, _ = gen.material_crystal(first, 3, 62)
+    b, zb, ob, _ = gen.material_crystal(drawn, 3, 62)
+    assert np.array_equal(a.frac, b.frac) and np.array_equal(za, zb) and oa == ob
+
+
+def test_varied_strong_random_preset_writes_what_it_draws(tmp_path):
+    config = replace(
+        TINY,
+        materials=4,
+        min_per_class=2,
+        energies=1,
+        samples_per_file=2,
+        crystals="varied",
+        zone_axes="strong",
+        energy_draw="random",
+    )
+    gen.generate_dataset(tmp_path, config=config, workers=1, progress=False)
+    plan = make_plan(config)
+    seen = 0
+    for _, meta in iter_samples(tmp_path, strict=True):
+        i, _ = meta.ij
+        crystal, z_dirs, _, _ = gen.material_crystal(config, i, plan.space_groups[i])
+        assert meta.energy_keV == config.material_energies_keV(i)[0]
+        assert np.array_equal(meta.z_dirs, z_dirs) and np.allclose(meta.abc_angstrom, crystal.abc)
+        seen += 1
+    assert seen == 4
+    assert SimulationConfig.from_preset("bench-dynamical-varied").zone_axes == "strong"
 
 
 def test_a_material_depends_on_seed_and_index_only():

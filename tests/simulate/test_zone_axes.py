@@ -13,9 +13,13 @@ from cbedfeat.simulate.crystals import (
 )
 from cbedfeat.simulate.zone_axes import (
     candidate_directions,
+    choose_strong_zone_axes,
     choose_zone_axes,
     direction_families,
+    pick_zone_axes,
     rank_families,
+    strong_axis_candidates,
+    strong_reflection_families,
 )
 
 
@@ -102,3 +106,65 @@ def test_axes_have_a_reasonable_reference_spacing(sg):
     for uvw in axes:
         d_ref, hkl = reference_reflection(crystal, uvw)
         assert 1.0 <= d_ref <= 10.0 and int(hkl @ uvw) == 0
+
+
+# ---------------------------------------------------------------- strong reflections
+
+
+def _rocksalt(a=5.64):
+    """NaCl (Fm-3m): 200 and 220 strong (Na and Cl in phase), 111 weak (out of phase)."""
+    na = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    return Crystal(
+        lattice=np.eye(3) * a,
+        frac=np.vstack([na, (na + 0.5) % 1.0]),
+        numbers=np.array([11] * 4 + [17] * 4),
+        space_group=225,
+    )
+
+
+def test_strong_reflection_families_of_rocksalt():
+    hkl, rank = strong_reflection_families(_rocksalt())
+    assert np.all(np.diff(rank) >= 0) and rank[0] == 0
+    fam0 = {tuple(sorted(np.abs(h))) for h in hkl[rank == 0]}
+    assert fam0 == {(0, 0, 2)} and np.sum(rank == 0) == 6  # the six {200}
+    assert {tuple(sorted(np.abs(h))) for h in hkl[rank == 1]} == {(0, 2, 2)}
+    # F(100), F(110) vanish by face centring: never ranked
+    assert not any(sorted(np.abs(h)) in ([0, 0, 1], [0, 1, 1]) for h in hkl.tolist())
+    # equal d and intensity share a rank: 111 and its Friedel mate
+    r111 = rank[[i for i, h in enumerate(hkl.tolist()) if sorted(np.abs(h)) == [1, 1, 1]]]
+    assert len(set(r111.tolist())) == 1 and len(r111) == 8
+
+
+def test_strong_zone_axes_of_rocksalt_are_the_three_classic_ones():
+    axes = choose_strong_zone_axes(_rocksalt())
+    assert [sorted(np.abs(u).tolist()) for u in axes] == [[0, 0, 1], [0, 1, 1], [1, 1, 1]]
+    cands = strong_axis_candidates(_rocksalt())
+    ranks = {tuple(sorted(np.abs(u))): r for u, r, _ in cands}
+    # [001] holds 200 and 020 (both rank 0); [110] and [111] need a {220}
+    assert ranks[(0, 0, 1)] == 0 and ranks[(0, 1, 1)] == 1 and ranks[(1, 1, 1)] == 1
+
+
+@pytest.mark.parametrize("sg", [2, 14, 62, 166, 194])
+def test_strong_axes_hold_two_strong_reflections_and_are_inequivalent(sg):
+    crystal = random_crystal(sg, np.random.default_rng(sg), style="varied")
+    hkl, rank = strong_reflection_families(crystal)
+    strong = hkl[rank < 6]
+    a = choose_strong_zone_axes(crystal, np.random.default_rng(1))
+    b = choose_strong_zone_axes(crystal, np.random.default_rng(1))
+    assert np.array_equal(a, b) and a.shape == (3, 3)
+    families = direction_families(sg)
+    owner = {tuple(m): k for k, members in enumerate(families) for m in members}
+    assert len({owner[tuple(u)] for u in a}) == 3
+    for uvw in a:
+        in_zone = strong[strong @ uvw == 0]
+        assert len(in_zone) >= 2 and np.any(np.cross(in_zone[0], in_zone) != 0)
+
+
+def test_pick_zone_axes_modes():
+    crystal = _rocksalt()
+    assert np.array_equal(pick_zone_axes(crystal, None, mode="short"), choose_zone_axes(crystal))
+    assert np.array_equal(
+        pick_zone_axes(crystal, None, mode="strong"), choose_strong_zone_axes(crystal)
+    )
+    with pytest.raises(ValueError, match="zone-axis mode"):
+        pick_zone_axes(crystal, None, mode="longest")
