@@ -97,6 +97,27 @@ import click
     "inscribed circle at about twice the cost of 1).",
 )
 @click.option(
+    "--crystals",
+    type=click.Choice(["compact", "varied"]),
+    default=None,
+    help="Random cells: compact (edges < 10 A as in the ORNL set, 8-20 A^3 per atom) or "
+    "varied (edges to 12.5 A, 8-35 A^3 per atom); default: the preset's.",
+)
+@click.option(
+    "--zone-axes",
+    type=click.Choice(["short", "strong"]),
+    default=None,
+    help="Zone axes: the shortest directions, or those holding pairs of the strongest "
+    "reflections (as the ORNL set chose them); default: the preset's.",
+)
+@click.option(
+    "--energy-draw",
+    type=click.Choice(["first", "random"]),
+    default=None,
+    help="Energies: 100, 110, ... keV for every material, or K of 100-190 keV drawn "
+    "per material; default: the preset's.",
+)
+@click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
     default="auto",
@@ -134,6 +155,9 @@ def simulate(
     engine,
     probe_grid,
     oversampling,
+    crystals,
+    zone_axes,
+    energy_draw,
     device,
     workers,
     resume,
@@ -167,6 +191,9 @@ def simulate(
             engine=engine,
             probe_grid=probe_grid,
             oversampling=oversampling,
+            crystals=crystals,
+            zone_axes=zone_axes,
+            energy_draw=energy_draw,
         )
         if materials is not None and min_per_class is None:
             fitted = fit_min_per_class(config)

@@ -293,6 +293,16 @@ def test_cli_simulate(tmp_path):
     assert again.exit_code == 0 and f"kept {len(files)} complete files" in again.output
     bad = CliRunner().invoke(cli, ["simulate", "--out", str(out), "--preset", "nope"])
     assert bad.exit_code != 0 and "unknown preset" in bad.output
+    wide = tmp_path / "wide"
+    extra = ["--crystals", "varied", "--zone-axes", "strong", "--energy-draw", "random"]
+    result = CliRunner().invoke(cli, [*args[:2], str(wide), *args[3:], *extra])
+    assert result.exit_code == 0, result.output
+    config = json.loads((wide / PLAN_FILE).read_text())["config"]
+    assert (config["crystals"], config["zone_axes"], config["energy_draw"]) == (
+        "varied",
+        "strong",
+        "random",
+    )
 
 
 def test_fit_min_per_class_lets_the_number_of_materials_win(caplog):
