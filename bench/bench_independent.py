@@ -192,8 +192,15 @@ def run(
     params: dict,
     n_resamples: int,
     quick: bool,
+    extras: list[tuple[str, Path]] = (),
 ) -> dict:
-    """Fit every training set, score every row; return the results document."""
+    """Fit every training set, score every row; return the results document.
+
+    ``extras``: ``(name, table)`` pairs; each adds a training set of the dynamical
+    table and that table's rows together (its material ids prefixed with ``name``, so
+    the two sets' materials stay apart), scored on the independent set and on the
+    dynamical test split.
+    """
     import pandas as pd
     from bench_dynamical import majority_row, score
 
@@ -217,6 +224,13 @@ def run(
         # hold-outs inside the fit keep them together; test rows are never fitted on.
         both = pd.concat([kin, dyn], ignore_index=True)
         plan += [("kinematic", kin, ("independent",)), ("both", both, ("independent",))]
+    for extra_name, extra_path in extras:
+        extra, extra_meta = read_table(extra_path)
+        if list(extra_meta["feature_names"]) != names:
+            raise SystemExit(f"{dynamical} and {extra_path} have different feature columns")
+        extra = extra.assign(material=extra_name + ":" + extra["material"].astype(str))
+        joined = pd.concat([dyn, extra], ignore_index=True)
+        plan.append((f"dynamical + {extra_name}", joined, ("independent", "dynamical test")))
     tests = {"independent": ind, "dynamical test": dyn[dyn["split"].astype(str) == "test"]}
 
     opts = {"n_resamples": n_resamples, "seed": seed, "rare_threshold": DEFAULT_RARE_THRESHOLD}
@@ -281,6 +295,7 @@ def run(
         "multislice set (pyxtal crystals, abTEM)",
         "dynamical": _shown(dynamical),
         "kinematic": None if kinematic is None else _shown(kinematic),
+        "extras": {name: _shown(path) for name, path in extras},
         "independent": _shown(independent),
         "fingerprints": {
             "dynamical": data_fingerprint(dyn),
@@ -392,6 +407,7 @@ def markdown(doc: dict) -> str:
         "semi-angle lambda / (4 d_ref); nothing of cbedfeat.simulate). Training table "
         f"`{doc['dynamical']}` (fingerprint `{doc['fingerprints']['dynamical'][:12]}`)"
         + (f", kinematic `{doc['kinematic']}`" if doc["kinematic"] else "")
+        + "".join(f", {k} `{v}`" for k, v in doc.get("extras", {}).items())
         + f"; {doc['n_features']} features (version {doc['feature_version']})."
         + _generation_text(doc.get("generation")),
         "",
@@ -446,6 +462,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--workers", type=int, default=None, help="extraction workers")
+    parser.add_argument(
+        "--extra",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "TABLE"),
+        help="another dynamical table; adds a row trained on the dynamical table and it together",
+    )
+    parser.add_argument("--stem", default=None, help="results file name (default: independent)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -483,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
                 device=args.device,
                 config=config,
             )
-            stem = "independent"
+            stem = args.stem or "independent"
         if args.no_kinematic:
             kinematic = None
         doc = run(
@@ -497,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             params=params,
             n_resamples=resamples,
             quick=args.quick,
+            extras=[(name, Path(path)) for name, path in args.extra],
         )
     if not args.synthetic:
         doc["generation"] = generation_summary(args.independent_data)

@@ -196,3 +196,34 @@ def test_generation_summary_reads_the_info_files(tiny_set, monkeypatch):
     assert summary["settings"]["gpts"] == settings.gpts
     assert summary["cpu_seconds_per_pattern"]["median"] > 0
     assert bench.generation_summary(out / "nothing") is None
+
+
+def test_bench_independent_trains_on_an_extra_table_too(tmp_path, monkeypatch):
+    bench = _load("bench_independent", monkeypatch)
+    dyn, kin, ind = bench._synthetic_tables(tmp_path, 0)
+    args = ["--dynamical", str(dyn), "--independent", str(ind), "--no-kinematic"]
+    args += [
+        "--extra",
+        "more",
+        str(kin),
+        "--stem",
+        "with_more",
+        "--independent-data",
+        str(tmp_path),
+    ]
+    args += ["--quick", "--rounds", "3", "--resamples", "50", "--device", "cpu"]
+    assert bench.main([*args, "--out-dir", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "with_more.json").read_text())
+    pairs = [(r["train"], r["test"]) for r in doc["rows"]]
+    assert pairs == [
+        ("dynamical", "independent"),
+        ("dynamical", "dynamical test"),
+        ("dynamical + more", "independent"),
+        ("dynamical + more", "dynamical test"),
+    ]
+    one, two = doc["rows"][0], doc["rows"][2]
+    # the extra table's materials are counted apart from the dynamical table's
+    assert two["n_train_rows"] > one["n_train_rows"]
+    assert two["n_train_materials"] == 2 * one["n_train_materials"]
+    assert doc["extras"] == {"more": str(kin)}
+    assert "| dynamical + more -> independent |" in (tmp_path / "with_more.md").read_text()
