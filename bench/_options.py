@@ -37,3 +37,39 @@ def add_fit_options(
     parser.add_argument(
         "--quick", action="store_true", help="fewer rounds and resamples (smoke run)"
     )
+
+
+def parse_params(items: list[str]) -> dict:
+    """``--param KEY=VALUE`` items as a dict; values parsed as JSON where they are."""
+    import json
+
+    params = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def fit_settings(
+    args: argparse.Namespace, *, quick_rounds: int, quick_resamples: int
+) -> tuple[dict, int]:
+    """Estimator parameters and bootstrap resamples from :func:`add_fit_options`'s options.
+
+    ``--rounds`` (or, with ``--quick``, ``quick_rounds``) sets ``n_estimators``;
+    ``--n-jobs`` sets ``n_jobs`` unless a ``--param`` did.
+    """
+    from _bootstrap import N_RESAMPLES
+
+    params = parse_params(args.param)
+    rounds = args.rounds or (quick_rounds if args.quick else None)
+    if rounds:
+        params["n_estimators"] = rounds
+    if args.n_jobs:
+        params.setdefault("n_jobs", args.n_jobs)
+    resamples = args.resamples or (quick_resamples if args.quick else N_RESAMPLES)
+    return params, resamples

@@ -30,3 +30,16 @@ METRIC_COLUMNS: list[tuple[str, str]] = [
 def pct(value) -> str:
     """A fraction as a percentage with one decimal; 'n/a' for None or NaN."""
     return "n/a" if value is None or value != value else f"{100 * value:.1f}"
+
+
+def write_results(out_dir, stem: str, doc: dict, md: str) -> None:
+    """``<out_dir>/<stem>.json`` (the document) and ``<stem>.md`` (the tables); prints md."""
+    from pathlib import Path
+
+    from cbedfeat._util import to_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
+    (out_dir / f"{stem}.md").write_text(md)
+    print(md)

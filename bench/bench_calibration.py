@@ -455,8 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     sys.path.insert(0, str(ROOT))  # bench/_tables.py, bench/_bootstrap.py when imported as a module
     from _bootstrap import N_RESAMPLES
-
-    from cbedfeat._util import to_json
+    from _tables import write_results
 
     params: dict[str, Any] = {}
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)
@@ -500,11 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         ece_draws=QUICK_ECE_DRAWS if args.quick else ECE_DRAWS,
     )
     doc["features"] = "synthetic" if args.synthetic else str(args.features)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
-    md = markdown(doc)
-    (args.out_dir / f"{stem}.md").write_text(md)
-    print(md)
+    write_results(args.out_dir, stem, doc, markdown(doc))
     return 0
 
 

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     sys.path.insert(0, str(ROOT))  # bench/_tables.py when imported as a module
 
-    from cbedfeat._util import to_json
+    from _tables import write_results
 
     params: dict[str, Any] = {}
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)
@@ -275,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         params=params,
     )
     doc["features"] = "synthetic" if args.synthetic else str(args.features)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
-    md = markdown(doc)
-    (args.out_dir / f"{stem}.md").write_text(md)
-    print(md)
+    write_results(args.out_dir, stem, doc, markdown(doc))
     return 0
 
 

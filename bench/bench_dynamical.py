@@ -640,22 +640,10 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _parse_params(items: list[str]) -> dict:
-    params = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
-
-
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))  # bench/_options.py, _tables.py, _bootstrap.py as modules
-    from _options import add_fit_options
+    from _options import add_fit_options, fit_settings
+    from _tables import write_results
 
     defaults = train_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -728,17 +716,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    from _bootstrap import N_RESAMPLES
-
-    from cbedfeat._util import to_json
-
-    params = _parse_params(args.param)
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)
-    if rounds:
-        params["n_estimators"] = rounds
-    if args.n_jobs:
-        params.setdefault("n_jobs", args.n_jobs)
-    resamples = args.resamples or (QUICK_RESAMPLES if args.quick else N_RESAMPLES)
+    params, resamples = fit_settings(
+        args, quick_rounds=QUICK_ROUNDS, quick_resamples=QUICK_RESAMPLES
+    )
     ablations = [("family", f) for f in args.drop_family] + [
         ("prefix", p) for p in args.drop_prefix
     ]
@@ -769,11 +749,7 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
         )
     doc["total_seconds"] = time.perf_counter() - start
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
-    md = markdown(doc)
-    (args.out_dir / f"{stem}.md").write_text(md)
-    print(md)
+    write_results(args.out_dir, stem, doc, markdown(doc))
     return 0
 
 

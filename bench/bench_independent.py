@@ -426,14 +426,13 @@ def markdown(doc: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))  # bench/_options.py, _tables.py, bench_dynamical.py
-    from _bootstrap import N_RESAMPLES
-    from _options import add_fit_options
+    from _options import add_fit_options, fit_settings
+    from _tables import write_results
     from bench_dynamical import (
         DEFAULT_DYNAMICAL,
         DEFAULT_DYNAMICAL_DATA,
         DEFAULT_KINEMATIC,
         DEFAULT_KINEMATIC_DATA,
-        _parse_params,
         ensure_table,
     )
 
@@ -475,16 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    from cbedfeat._util import to_json
     from cbedfeat.data.table import read_table
 
-    params = _parse_params(args.param)
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)
-    if rounds:
-        params["n_estimators"] = rounds
-    if args.n_jobs:
-        params.setdefault("n_jobs", args.n_jobs)
-    resamples = args.resamples or (QUICK_RESAMPLES if args.quick else N_RESAMPLES)
+    params, resamples = fit_settings(
+        args, quick_rounds=QUICK_ROUNDS, quick_resamples=QUICK_RESAMPLES
+    )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
@@ -527,11 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.synthetic:
         doc["generation"] = generation_summary(args.independent_data)
     doc["total_seconds"] = time.perf_counter() - start
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
-    md = markdown(doc)
-    (args.out_dir / f"{stem}.md").write_text(md)
-    print(md)
+    write_results(args.out_dir, stem, doc, markdown(doc))
     return 0
 
 

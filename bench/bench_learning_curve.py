@@ -453,8 +453,8 @@ def default_models() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Command line; returns the exit status."""
     sys.path.insert(0, str(ROOT))  # bench/_tables.py, _bootstrap.py, bench_dynamical.py as modules
-    from _options import add_fit_options
-    from bench_dynamical import _parse_params, train_defaults
+    from _options import add_fit_options, fit_settings
+    from bench_dynamical import train_defaults
 
     defaults = train_defaults()
     models_default = default_models()
@@ -500,21 +500,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    from _bootstrap import N_RESAMPLES
-
     from cbedfeat._util import to_json, write_atomic
 
     models = list(dict.fromkeys(parse_model(m, defaults["weighting"]) for m in args.models))
     sizes = parse_sizes(args.sizes or (SYNTHETIC_SIZES if args.synthetic else DEFAULT_SIZES))
     if args.extrapolate_to < 1:
         raise SystemExit("--extrapolate-to must be at least 1 material")
-    params = _parse_params(args.param)
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else None)
-    if rounds:
-        params["n_estimators"] = rounds
-    if args.n_jobs:
-        params.setdefault("n_jobs", args.n_jobs)
-    resamples = args.resamples or (QUICK_RESAMPLES if args.quick else N_RESAMPLES)
+    params, resamples = fit_settings(
+        args, quick_rounds=QUICK_ROUNDS, quick_resamples=QUICK_RESAMPLES
+    )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
