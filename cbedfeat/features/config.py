@@ -30,6 +30,7 @@ FAMILIES: tuple[str, ...] = (
 )
 
 _TUPLE_FIELDS = ("bands", "rotation_orders", "families")
+CENTER_METHODS = ("image", "com", "disk", "inversion")
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,11 @@ class FeatureConfig:
         or ``"max"`` every feature is unchanged by a global intensity scale.
     log_floor, power : float
         See ``scaling``.
-    center : {"image", "com", "disk"}
+    center : {"image", "com", "disk", "inversion"}
         Pattern centre: the image centre ``(H // 2, W // 2)`` (zero frequency of an
-        FFT-shifted pattern, as in the ORNL data), the intensity centre of mass, or a
-        circle fit to the bright central disk.
+        FFT-shifted pattern, as in the ORNL data), the intensity centre of mass, a
+        circle fit to the bright central disk, or the centre of the pattern's
+        180-degree symmetry (disk positions; for patterns not centred on a pixel).
     n_radial_bins : int
         Coarse radial bins of the one-pixel ring profile in the vector.
     polar_n_r, polar_n_phi : int
@@ -136,8 +138,8 @@ class FeatureConfig:
             raise ValueError(
                 f"zernike_source must be 'polar' or 'binned', not {self.zernike_source!r}"
             )
-        if self.center not in ("image", "com", "disk"):
-            raise ValueError(f"center must be 'image', 'com' or 'disk', not {self.center!r}")
+        if self.center not in CENTER_METHODS:
+            raise ValueError(f"center must be one of {CENTER_METHODS}, not {self.center!r}")
         if not self.log_floor > 0 or not self.power > 0:
             raise ValueError("log_floor and power must be > 0")
         for name in (

@@ -20,11 +20,36 @@ def test_center_of_mass_of_points(xp):
     np.testing.assert_allclose(com, [[10, 20], [6, 8]])
 
 
-@pytest.mark.parametrize("method", ["com", "disk"])
+@pytest.mark.parametrize("method", ["com", "disk", "inversion"])
 def test_off_centre_pattern_centre_is_found(xp, method):
     img = disk_lattice((96, 96), center=(44, 51), radius=6, bright_center=5.0)
     found = to_numpy(geometry.find_centers(xp.asarray(img[None]), method))[0]
     np.testing.assert_allclose(found, [44, 51], atol=0.6 if method == "com" else 0.1)
+
+
+def test_inversion_centre_of_shifted_patterns_and_friedel_breaking(xp):
+    """Sub-pixel shifts are recovered; unequal intensities at +g and -g and a dim
+    central disk (where the bright-disk fit fails) leave the centre where it is."""
+    from scipy import ndimage
+
+    base = disk_lattice((128, 128), radius=5, bright_center=3.0)
+    _, xx = np.mgrid[:128, :128]
+    # break Friedel's law: a ramp multiplies the intensities of one half
+    lopsided = disk_lattice((128, 128), radius=5, bright_center=0.3) * (1 + 0.6 * (xx - 64) / 64)
+    images, truth = [], []
+    for img in (base, lopsided):
+        for shift in ((0.0, 0.0), (1.0, 0.0), (-2.0, 3.0), (0.5, -0.25)):
+            images.append(ndimage.shift(img, shift, order=1))
+            truth.append((64 + shift[0], 64 + shift[1]))
+    found = to_numpy(geometry.inversion_center(xp.asarray(np.stack(images))))
+    np.testing.assert_allclose(found, truth, atol=0.15)
+    disk = to_numpy(geometry.find_centers(xp.asarray(np.stack(images[4:])), "disk"))
+    assert np.abs(disk - np.array(truth[4:])).max() > 1.0  # the disk fit is fooled
+
+
+def test_inversion_centre_of_an_odd_image():
+    img = disk_lattice((97, 95), center=(40, 50), radius=4)
+    np.testing.assert_allclose(geometry.inversion_center(img[None])[0], [40, 50], atol=0.1)
 
 
 def test_bright_disk_fit_recovers_radius():
