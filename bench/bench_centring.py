@@ -167,7 +167,7 @@ def run(
     return {
         "question": "accuracy of the default model on test stacks shifted off the image centre, "
         "by centre method",
-        "table": str(table_path),
+        "table": _shown(table_path),
         "n_test_rows": len(test),
         "n_test_materials": int(test["material"].nunique()),
         "n_train_rows": len(fit_rows),
@@ -180,6 +180,14 @@ def run(
         "n_resamples": n_resamples,
         "rows": rows,
     }
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results name no home paths)."""
+    try:
+        return str(Path(path).absolute().relative_to(ROOT.parent))
+    except ValueError:
+        return str(path)
 
 
 def markdown(doc: dict) -> str:

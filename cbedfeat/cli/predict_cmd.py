@@ -74,6 +74,7 @@ def predict(
     missing or invalid attributes of predicted samples are listed in
     OUT's stem + '.metadata.csv'.
     """
+    from cbedfeat.features.centring import ADVICE
     from cbedfeat.models.bundle import BundleError, load_bundle
     from cbedfeat.models.calibration import bundle_calibration
     from cbedfeat.workflows.predict import (
@@ -100,6 +101,7 @@ def predict(
     except (BundleError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     n_samples, n_unlabelled = len(result.rows), result.n_unlabelled
+    off_centre = result.off_centre
     if combine_materials:
         result = combine_by_material(
             result, calibration=bundle_calibration(bundle), coverage=coverage, mondrian=mondrian
@@ -115,3 +117,10 @@ def predict(
         )
     if skipped is not None:
         click.echo(f"{len(result.problems)} samples or files skipped: {skipped}")
+    if off_centre:
+        first = off_centre[0]
+        click.echo(
+            f"WARNING: {len(off_centre)} files with patterns off the image centre, e.g. "
+            f"{first['file']} [{first['group']}] by {first['offset_px']} px: {ADVICE}",
+            err=True,
+        )

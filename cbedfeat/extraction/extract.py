@@ -79,6 +79,7 @@ from cbedfeat.extraction.parts import (
 )
 from cbedfeat.extraction.runners import run_jobs
 from cbedfeat.features import FEATURE_VERSION, FeatureConfig, backend, feature_names
+from cbedfeat.features.centring import ADVICE
 
 __all__ = ["ExtractError", "ExtractResult", "extract", "output_paths", "resolve_device"]
 
@@ -149,6 +150,11 @@ class ExtractResult:
     def resumed(self) -> int:
         return sum(f.resumed for f in self.files)
 
+    @property
+    def off_centre(self) -> list[dict]:
+        """Files whose first stack is off the centre the features assume (one record each)."""
+        return [s for f in self.files for s in f.off_centre]
+
     def summary(self) -> str:
         """One line for the user: rows, files, rate, skipped samples, outputs."""
         computed = sum(f.rows for f in self.files if not f.resumed)
@@ -162,6 +168,13 @@ class ExtractResult:
             + (
                 f"; {self.unlabelled} rows unlabelled, with null fields (see {self.metadata_report})"
                 if self.unlabelled
+                else ""
+            )
+            + (
+                f"; WARNING: {len(self.off_centre)} files with patterns off the image centre, "
+                f"e.g. {self.off_centre[0]['file']} [{self.off_centre[0]['group']}] by "
+                f"{self.off_centre[0]['offset_px']} px: {ADVICE}"
+                if self.off_centre
                 else ""
             )
         )

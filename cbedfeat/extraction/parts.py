@@ -41,6 +41,7 @@ from cbedfeat.data.arrays import parse_array_source
 from cbedfeat.data.labels import crystal_system_of
 from cbedfeat.data.sources import iter_source, source_file
 from cbedfeat.data.table import ID_COLUMNS, META_FEATURE_NAMES, TARGET_COLUMNS
+from cbedfeat.features.centring import off_centre_record
 
 PART_INFO_KEY = b"cbedfeat.part"
 # Version of what a part holds, in its fingerprint: 2 = a row for every usable pattern
@@ -123,6 +124,7 @@ class FileResult:
     rows: int
     skipped: list[dict] = field(default_factory=list)
     metadata_problems: list[dict] = field(default_factory=list)
+    off_centre: list[dict] = field(default_factory=list)
     read_s: float = 0.0
     compute_s: float = 0.0
     write_s: float = 0.0
@@ -346,6 +348,8 @@ class PartBuilder:
         self.metas: list = []
         self.skipped: list[dict] = []
         self.metadata_problems: list[dict] = []
+        self.off_centre: list[dict] = []
+        self._centre_checked = False
         self.read_s = 0.0
         self.compute_s = 0.0
 
@@ -365,6 +369,8 @@ class PartBuilder:
         """
         self.read_s += read_s
         t0 = time.perf_counter()
+        if not self._centre_checked and len(stacks):
+            self._check_centre(stacks[0], metas[0])
         try:
             feats, kept = self._transform(stacks), list(metas)
         except Exception:
@@ -388,6 +394,19 @@ class PartBuilder:
             for p in meta.problems:  # the rows of unlabelled samples: say why
                 self.metadata_problems.append(_skip_record(p.file, p.group, p.kind, p.reason))
         return len(kept)
+
+    def _check_centre(self, stack: np.ndarray, meta) -> None:
+        """Check the file's first stack against the centre the features assume."""
+        self._centre_checked = True
+        config = getattr(self.extractor, "config", None)
+        try:
+            record = off_centre_record(
+                stack, self.job.source, meta.group, getattr(config, "center", "image")
+            )
+        except Exception:  # a bad stack fails (and is reported) in the features
+            record = None
+        if record is not None:
+            self.off_centre.append(record)
 
     def add_problems(self, problems: list) -> None:
         """Record the data layer's skipped samples (``Problem`` records)."""
@@ -432,6 +451,7 @@ class PartBuilder:
             "rows": len(metas),
             "skipped": self.skipped,
             "metadata": self.metadata_problems,
+            "off_centre": self.off_centre,
         }
         meta[PART_INFO_KEY] = json.dumps(info, sort_keys=True).encode()
         feature_names = json.loads(meta[META_FEATURE_NAMES])
@@ -451,6 +471,7 @@ class PartBuilder:
             rows=len(self.metas),
             skipped=list(self.skipped),
             metadata_problems=list(self.metadata_problems),
+            off_centre=list(self.off_centre),
             read_s=self.read_s,
             compute_s=self.compute_s,
             write_s=time.perf_counter() - t0,
@@ -513,6 +534,7 @@ def result_from_part(path: str | os.PathLike, info: dict) -> FileResult:
         rows=int(info["rows"]),
         skipped=list(info["skipped"]),
         metadata_problems=list(info.get("metadata", [])),
+        off_centre=list(info.get("off_centre", [])),
         resumed=True,
     )
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from cbedfeat._util import write_atomic
 from cbedfeat.features import FEATURE_VERSION, FeatureConfig, FeatureExtractor
+from cbedfeat.features.centring import off_centre_record
 from cbedfeat.metrics.classification import top_k_predictions
 from cbedfeat.models.bundle import IncompatibleBundleError, ModelBundle
 from cbedfeat.models.calibration import Calibration, bundle_calibration, log_probabilities
@@ -71,6 +72,9 @@ class Predictions:
     metadata_problems : list of dict
         One per missing or invalid attribute of a predicted sample: ``file, group,
         kind, reason``.
+    off_centre : list of dict
+        One per file whose first stack is off the centre the features assume
+        (:func:`cbedfeat.features.centring.off_centre_record`).
     top_k : int
     log_proba : (n, K) ndarray or None
         Log of the (calibrated, where the bundle has a calibration) probabilities of
@@ -81,6 +85,7 @@ class Predictions:
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     metadata_problems: list[dict[str, Any]] = field(default_factory=list)
+    off_centre: list[dict[str, Any]] = field(default_factory=list)
     top_k: int = 5
     log_proba: np.ndarray | None = None
     classes: np.ndarray | None = None
@@ -240,7 +245,11 @@ def predict_files(
         else _feature_scorer(bundle, device, batch_size, out.problems)
     )
     samples = iter_inputs(list(inputs), strict=False, problems=problems, require_metadata=False)
+    center = (bundle.feature_config or {}).get("center", "image")
+    checked: set[str] = set()
     for batch in _batches(samples, batch_size):
+        if not getattr(bundle.model, "reads_stacks", False):
+            _check_centres(batch, center, checked, out.off_centre)
         kept, proba = score(batch)
         if not kept:
             continue
@@ -282,6 +291,21 @@ def predict_files(
             out.n_unlabelled,
         )
     return out
+
+
+def _check_centres(batch: list[Any], center: str, checked: set[str], out: list[dict]) -> None:
+    """Check the first stack of every file not seen yet; warn about those off centre."""
+    for sample in batch:
+        if sample.meta.file in checked:
+            continue
+        checked.add(sample.meta.file)
+        try:
+            record = off_centre_record(sample.stack, sample.meta.file, sample.meta.group, center)
+        except Exception:  # a bad stack is reported by the features
+            continue
+        if record is not None:
+            out.append(record)
+            logger.warning("%s [%s]: %s", record["file"], record["group"], record["reason"])
 
 
 def combine_by_material(
