@@ -188,7 +188,11 @@ def _check_plan_file(out_dir: Path, plan: Plan, resume: bool) -> None:
     path = out_dir / PLAN_FILE
     if path.exists() and resume:
         old = json.loads(path.read_text())
-        if old != json.loads(plan.to_json()):
+        new = json.loads(plan.to_json())
+        # Plans written before a config field existed lack it: they used its default.
+        defaults = SimulationConfig().to_dict()
+        old["config"] = {**{k: defaults[k] for k in new["config"]}, **old.get("config", {})}
+        if old != new:
             raise ValueError(
                 f"{out_dir} holds a different simulation ({PLAN_FILE} differs from these "
                 "parameters); choose another --out or pass --no-resume to overwrite it"

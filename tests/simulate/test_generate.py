@@ -165,7 +165,9 @@ def test_varied_strong_random_preset_writes_what_it_draws(tmp_path):
         assert np.array_equal(meta.z_dirs, z_dirs) and np.allclose(meta.abc_angstrom, crystal.abc)
         seen += 1
     assert seen == 4
-    assert SimulationConfig.from_preset("bench-dynamical-varied").zone_axes == "strong"
+    wide = SimulationConfig.from_preset("bench-dynamical")
+    assert (wide.crystals, wide.zone_axes, wide.energy_draw) == ("varied", "strong", "random")
+    assert SimulationConfig.from_preset("bench-dynamical-compact").crystals == "compact"
 
 
 def test_a_material_depends_on_seed_and_index_only():
@@ -251,6 +253,19 @@ def test_interrupted_run_leaves_whole_files_and_resume_finishes(tiny_dir, tmp_pa
     result = gen.generate_dataset(tmp_path, config=TINY, workers=1, progress=False, resume=True)
     assert set(result.skipped) == complete
     assert digests(tmp_path) == digests(tiny_dir)
+
+
+def test_resume_accepts_a_plan_written_before_a_config_field_existed(tiny_dir, tmp_path):
+    for p in tiny_dir.iterdir():
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    plan = json.loads((tmp_path / PLAN_FILE).read_text())
+    for key in ("crystals", "zone_axes", "energy_draw"):  # fields added later
+        del plan["config"][key]
+    (tmp_path / PLAN_FILE).write_text(json.dumps(plan))
+    result = gen.generate_dataset(tmp_path, config=TINY, progress=False)
+    assert result.written == [] and len(result.skipped) == len(make_plan(TINY).files)
+    with pytest.raises(ValueError, match="different simulation"):
+        gen.generate_dataset(tmp_path, config=replace(TINY, crystals="varied"), progress=False)
 
 
 def test_resume_refuses_a_different_simulation(tiny_dir, tmp_path):
