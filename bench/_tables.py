@@ -43,3 +43,14 @@ def write_results(out_dir, stem: str, doc: dict, md: str) -> None:
     (out_dir / f"{stem}.json").write_text(to_json(doc) + "\n")
     (out_dir / f"{stem}.md").write_text(md)
     print(md)
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the repository when inside it (results name no home paths)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).absolute().relative_to(repo))
+    except ValueError:
+        return str(path)

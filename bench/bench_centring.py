@@ -118,6 +118,7 @@ def run(
     """Fit once on the centred train rows; score every (shift, method) of the test rows."""
     from dataclasses import replace
 
+    from _tables import shown_path
     from bench_dynamical import score
 
     from cbedfeat.data.table import read_table
@@ -167,7 +168,7 @@ def run(
     return {
         "question": "accuracy of the default model on test stacks shifted off the image centre, "
         "by centre method",
-        "table": _shown(table_path),
+        "table": shown_path(table_path),
         "n_test_rows": len(test),
         "n_test_materials": int(test["material"].nunique()),
         "n_train_rows": len(fit_rows),
@@ -180,14 +181,6 @@ def run(
         "n_resamples": n_resamples,
         "rows": rows,
     }
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it (results name no home paths)."""
-    try:
-        return str(Path(path).absolute().relative_to(ROOT.parent))
-    except ValueError:
-        return str(path)
 
 
 def markdown(doc: dict) -> str:

@@ -391,6 +391,7 @@ def run(
 ) -> dict:
     """Fit every training set, score every row; return the results document."""
     import pandas as pd
+    from _tables import shown_path
 
     from cbedfeat.data.table import data_fingerprint, read_table
     from cbedfeat.metrics.classification import DEFAULT_RARE_THRESHOLD
@@ -497,8 +498,8 @@ def run(
         )
     return {
         "question": "models trained on kinematic, dynamical or both CBED patterns, scored on dynamical ones",
-        "dynamical": str(dynamical),
-        "kinematic": str(kinematic),
+        "dynamical": shown_path(dynamical),
+        "kinematic": shown_path(kinematic),
         "extra_kinematic": None if extra is None else str(extra),
         "n_extra_kinematic_rows": n_extra,
         "fingerprints": {"dynamical": data_fingerprint(dyn), "kinematic": data_fingerprint(kin)},

@@ -21,9 +21,9 @@ Every row gets the metrics of ``cbedfeat evaluate``
 Laue class, point group, the error bins, ...) with 95 % bootstrap intervals over
 materials (``bench/bench_dynamical.py``'s scoring); the majority baselines (the most
 common group, system, Laue class and point group of the dynamical train rows) are rows
-too. A breakdown of the target row by beam energy (100 keV, the training energy, or
-not) and by the longest cell edge (< 10 A as in the training crystals and the ORNL set,
-or not) shows where the independent set differs from the training one.
+too. A breakdown of each independent row by beam energy (100 keV, the only energy of
+bench-dynamical-compact, or not) and by the longest cell edge (< 10 A as in the ORNL
+set, or not) shows where the independent set differs from a training set.
 
 Writes ``bench/results/independent.json`` and ``independent.md``.
 
@@ -62,7 +62,7 @@ DEFAULT_INDEPENDENT_DATA = DATA / "independent"
 QUICK_ROUNDS = 30
 QUICK_RESAMPLES = 200
 TARGETS = {"top1_accuracy": 0.25, "crystal_system_accuracy": 0.60}
-ORNL_MAX_CELL_A = 10.0  # the ORNL set and cbedfeat's generator keep lattice constants below
+ORNL_MAX_CELL_A = 10.0  # the ORNL set keeps lattice constants below
 
 logger = logging.getLogger("bench_independent")
 
@@ -75,14 +75,6 @@ def train_defaults() -> dict[str, str]:
 
     params = inspect.signature(train_model).parameters
     return {"model": params["model"].default, "weighting": params["weighting"].default}
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it (results name no home paths)."""
-    try:
-        return str(Path(path).absolute().relative_to(ROOT.parent))
-    except ValueError:
-        return str(path)
 
 
 def generation_summary(data_dir: Path) -> dict | None:
@@ -159,7 +151,7 @@ def breakdown(proba, classes, rows) -> list[dict]:
     energy = rows["energy_keV"].to_numpy()
     longest = rows[["a", "b", "c"]].to_numpy(dtype=float).max(axis=1)
     subsets = {
-        "energy 100 keV (the training energy)": energy == 100,
+        "energy 100 keV": energy == 100,
         "energy 110-190 keV": energy != 100,
         f"longest cell edge < {ORNL_MAX_CELL_A:g} A": longest < ORNL_MAX_CELL_A,
         f"longest cell edge >= {ORNL_MAX_CELL_A:g} A": longest >= ORNL_MAX_CELL_A,
@@ -202,6 +194,7 @@ def run(
     dynamical test split.
     """
     import pandas as pd
+    from _tables import shown_path
     from bench_dynamical import majority_row, score
 
     from cbedfeat.data.table import data_fingerprint, read_table
@@ -293,10 +286,10 @@ def run(
     return {
         "question": "the default model trained on bench-dynamical, scored on an independent "
         "multislice set (pyxtal crystals, abTEM)",
-        "dynamical": _shown(dynamical),
-        "kinematic": None if kinematic is None else _shown(kinematic),
-        "extras": {name: _shown(path) for name, path in extras},
-        "independent": _shown(independent),
+        "dynamical": shown_path(dynamical),
+        "kinematic": None if kinematic is None else shown_path(kinematic),
+        "extras": {name: shown_path(path) for name, path in extras},
+        "independent": shown_path(independent),
         "fingerprints": {
             "dynamical": data_fingerprint(dyn),
             "independent": data_fingerprint(ind),
