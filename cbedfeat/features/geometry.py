@@ -120,9 +120,10 @@ def inversion_center(images):
     the same mask rotated by 180 degrees peaks at twice the centre's offset; the
     pattern's finite extent makes that lag win over lags shifted by lattice vectors.
     Measured on multislice patterns of two generators shifted by 0-3.3 px: within
-    0.35 px of the true centre for 1,200 of 1,200 (``bench/bench_centring.py``). Flat-topped
-    (saturated) disks are a weak spot: on a plateau the comparison with the local mean
-    is left to rounding, which is not symmetric. The peak is refined by a parabola
+    0.35 px of the true centre for 1,200 of 1,200 (``bench/bench_centring.py``). A weak
+    spot: patterns with very few disks (one short systematic row beside the direct
+    beam) can leave the symmetry centre undetermined across the row, and the found
+    centre is then several pixels off. The peak is refined by a parabola
     through its neighbours along each axis.
 
     Parameters
