@@ -153,15 +153,15 @@ def inversion_center(images):
     rows, cols = flat // w, flat % w
     b = xp.arange(corr.shape[0])
 
-    def refine(peak, minus, plus, n):
-        # the vertex of the parabola through three samples; the lag wraps modulo n
+    def refine(peak, minus, plus):
+        # the vertex of the parabola through three samples (neighbours taken modulo n)
         den = minus - 2 * peak + plus
         safe = xp.where(xp.abs(den) > 1e-12, den, 1.0)
         return xp.where(xp.abs(den) > 1e-12, 0.5 * (minus - plus) / safe, 0.0)
 
     peak = corr[b, rows, cols]
-    dr = refine(peak, corr[b, (rows - 1) % h, cols], corr[b, (rows + 1) % h, cols], h)
-    dc = refine(peak, corr[b, rows, (cols - 1) % w], corr[b, rows, (cols + 1) % w], w)
+    dr = refine(peak, corr[b, (rows - 1) % h, cols], corr[b, (rows + 1) % h, cols])
+    dc = refine(peak, corr[b, rows, (cols - 1) % w], corr[b, rows, (cols + 1) % w])
     # lag d with z(i) = z_rot(i - d) and z_rot(i) = z(n - 1 - i): the centre is (d + n - 1) / 2,
     # the lag taken in (-n / 2, n / 2]
     lag_r = (rows + h // 2) % h - h // 2 + dr
