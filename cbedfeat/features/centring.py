@@ -38,10 +38,14 @@ def off_centre_record(
 ) -> dict | None:
     """A record ``{file, group, offset_px, reason}`` when the stack is off the centre the
     features assume; None when it is centred, or when the features find the centre
-    themselves (``center`` other than ``"image"``)."""
+    themselves (``center`` other than ``"image"``). The offset of the stack is the median
+    of its three patterns'."""
     if center != "image":
         return None
-    offset = float(centre_offsets(stack).max())
+    # The three patterns of a stack share one detector, so a real offset moves all of
+    # them; the median ignores one pattern whose centre search failed (a pattern with a
+    # single short row of disks has no well-defined inversion centre).
+    offset = float(np.median(centre_offsets(stack)))
     if offset <= OFF_CENTRE_PX:
         return None
     return {

@@ -36,3 +36,16 @@ def test_a_half_pixel_is_the_limit_and_found_centres_are_not_checked():
     assert off_centre_record(far, "a.h5", "g") is not None
     # with center 'inversion' (or 'disk', 'com') the features find the centre themselves
     assert off_centre_record(_stack((3, 3)), "a.h5", "g", center="inversion") is None
+
+
+def test_one_pattern_whose_centre_search_fails_does_not_flag_the_stack():
+    stack = _stack()
+    # A lone short row of disks off the centre line: no inversion centre near the middle.
+    lone = np.zeros_like(stack[0])
+    lone[20:30, 80:120] = 1.0
+    stack[2] = lone
+    assert centre_offsets(stack)[2] > 5 * OFF_CENTRE_PX
+    assert off_centre_record(stack, "a.h5", "g") is None
+    shifted = _stack((2, 0))
+    shifted[2] = lone
+    assert off_centre_record(shifted, "a.h5", "g")["offset_px"] == pytest.approx(2, abs=0.1)
