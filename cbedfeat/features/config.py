@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump whenever a change of the code changes feature names or values for a given config.
-FEATURE_VERSION = "2"
+FEATURE_VERSION = "3"
 
 FAMILIES: tuple[str, ...] = (
     "radial",
@@ -26,6 +26,7 @@ FAMILIES: tuple[str, ...] = (
     "autocorr",
     "net",
     "sites",
+    "folz",
     "stack",
 )
 

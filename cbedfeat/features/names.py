@@ -9,6 +9,7 @@ one set per stack, comes last and starts ``stack_``.
 from __future__ import annotations
 
 from cbedfeat.features.config import FeatureConfig
+from cbedfeat.features.folz import folz_feature_names
 from cbedfeat.features.net import net_feature_names
 from cbedfeat.features.sites import site_feature_names
 from cbedfeat.features.stack import stack_feature_names
@@ -56,6 +57,8 @@ def family_names(family: str, config: FeatureConfig) -> list[str]:
         return net_feature_names()
     if family == "sites":
         return site_feature_names()
+    if family == "folz":
+        return folz_feature_names()
     if family == "stack":
         return stack_feature_names()
     raise ValueError(f"unknown feature family {family!r}")

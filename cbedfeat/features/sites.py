@@ -22,7 +22,13 @@ For each pattern:
    through the centre and on the other rows; ``i + j`` odd against even; both odd
    against the rest; sites far below their radial trend ("empty"); the Friedel
    asymmetry ``|excess(g) - excess(-g)|`` (zero kinematically, non-zero dynamically
-   without an inversion centre).
+   without an inversion centre);
+5. the same row contrasts along the two diagonals ``v1 +- v2`` (a row of absences need
+   not lie along a reduced net vector: the ``00l`` row of a monoclinic ``h0l`` net is
+   a diagonal of the reduced net when beta is far from 90 degrees), and finer periods
+   on every central row: ``n = 2`` against ``n = 0 (mod 4)`` for d-glides and 4_1
+   screws, ``n != 0`` against ``n = 0 (mod 3)`` for 3_1 and 6_2 screws, and the share
+   of empty odd sites against even ones.
 
 A pattern without a net gets zeros (``sites_found`` 0).
 """
@@ -33,7 +39,12 @@ import functools
 
 import numpy as np
 
-__all__ = ["SITE_FEATURES", "site_feature_names", "site_features"]
+__all__ = ["SITE_FEATURES", "signal_radii", "site_feature_names", "site_features"]
+
+#: the central rows of the net read for absences, in feature order
+ROWS: tuple[str, ...] = ("row1", "row2", "diag1", "diag2")
+#: an "empty" site: more than 10x below its radial trend (log units)
+EMPTY_EXCESS = -float(np.log(10.0))
 
 SITE_FEATURES: tuple[str, ...] = (
     "sites_found",  # 1 where a net was found and refined
@@ -52,6 +63,15 @@ SITE_FEATURES: tuple[str, ...] = (
     "sites_spread",  # standard deviation of the excess
     "sites_len1",  # |v1| of the refined net, detector pixels (the shorter vector)
     "sites_len2",  # |v2| of the refined net, detector pixels
+    # The same along the net's diagonals, and finer periods, for every central row:
+    # row1 (along v1), row2 (v2), diag1 (the shorter of v1 +- v2), diag2 (the longer).
+    "sites_diag1_odd",  # excess: odd - even n on the central row along diag1
+    "sites_diag2_odd",  # the same along diag2
+    "sites_offd1_odd",  # excess: odd - even n on the rows parallel to diag1, off centre
+    "sites_offd2_odd",  # the same parallel to diag2
+    *(f"sites_{row}_quarter" for row in ROWS),  # excess: n = 2 - n = 0 (mod 4), n even
+    *(f"sites_{row}_third" for row in ROWS),  # excess: n != 0 - n = 0 (mod 3)
+    *(f"sites_{row}_gap" for row in ROWS),  # empty share: odd n - even n
 )
 
 
@@ -106,25 +126,34 @@ def _refine(image, center, v, radius) -> tuple[np.ndarray, float]:
     ij = _sites(v, radius)
     if len(ij) < 3:
         return v, np.inf
-    half = max(1, int(0.2 * min(np.hypot(*v[0]), np.hypot(*v[1]))))
+    # The window reaches past the disk edge (disk radius <= a quarter of the spacing)
+    # but not into the neighbours' disks.
+    half = max(1, int(0.4 * min(np.hypot(*v[0]), np.hypot(*v[1]))))
     dr, dc = _window(half)
     pred = center + ij @ v
     rows = np.rint(pred[:, 0]).astype(np.int64)[:, None] + dr[None, :]
     cols = np.rint(pred[:, 1]).astype(np.int64)[:, None] + dc[None, :]
     vals = _gather(image, rows, cols)
-    wgt = np.maximum(vals - vals.min(axis=1, keepdims=True), 0.0)
+    vmax = vals.max(axis=1, keepdims=True)
+    vmin = np.maximum(vals.min(axis=1, keepdims=True), 1e-6 * vmax)
+    # The centroid of the disk's support, not of its intensity: the rocking curve makes
+    # every disk brighter on the side of the direct beam, and an intensity centroid
+    # shrinks the fitted net (8 % on a 200 A kinematic pattern). The support is what
+    # lies above the geometric mean of the window's maximum and its floor.
+    wgt = (vals > np.sqrt(vmax * vmin)).astype(np.float64) * (vmax > 0)
     total = wgt.sum(axis=1)
     ok = total > 0
     if ok.sum() < 3:
         return v, np.inf
     cent = np.stack([(wgt * rows).sum(1), (wgt * cols).sum(1)], axis=1)[ok] / total[ok, None]
     a = ij[ok].astype(np.float64)
-    s = np.sqrt(total[ok] / total[ok].max())[:, None]  # weight bright sites more
+    bright = vals.sum(axis=1)[ok]
+    s = np.sqrt(bright / bright.max())[:, None]  # weight bright sites more
     fitted, *_ = np.linalg.lstsq(a * s, (cent - center) * s, rcond=None)
     if not np.all(np.isfinite(fitted)) or abs(np.linalg.det(fitted)) < 1e-6:
         return v, np.inf
     resid = cent - center - a @ fitted
-    rms = float(np.sqrt(np.average((resid**2).sum(1), weights=total[ok])))
+    rms = float(np.sqrt(np.average((resid**2).sum(1), weights=bright)))
     return fitted, rms
 
 
@@ -144,26 +173,85 @@ def _parity(excess: np.ndarray, select: np.ndarray, odd: np.ndarray) -> float:
     return float(excess[a].mean() - excess[b].mean())
 
 
+def _row_coordinates(ij: np.ndarray, direction: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Sites ``(i, j)`` as ``n d + m e`` for the row direction ``d`` and a partner ``e``.
+
+    ``(d, e)`` is a unimodular basis of the net, so ``(n, m)`` are integers; ``m == 0``
+    is the row through the centre, ``n`` the position along it.
+
+    Parameters
+    ----------
+    ij : (K, 2) ndarray of int
+    direction : {(1, 0), (0, 1), (1, 1), (1, -1)}
+
+    Returns
+    -------
+    n, m : (K,) ndarray of int
+    """
+    i, j = ij[:, 0], ij[:, 1]
+    if direction == (1, 0):
+        return i, j
+    if direction == (0, 1):
+        return j, i
+    if direction == (1, 1):  # (i, j) = n (1, 1) + m (1, 0)
+        return j, i - j
+    if direction == (1, -1):  # (i, j) = n (1, -1) + m (1, 0)
+        return -j, i + j
+    raise ValueError(f"unknown row direction {direction}")
+
+
+def _row_parities(excess: np.ndarray, n: np.ndarray, m: np.ndarray) -> tuple[float, ...]:
+    """Absence contrasts of one central row (``m == 0``) and its parallels.
+
+    Returns
+    -------
+    odd, off_odd, quarter, third, gap : float
+        Excess of odd ``n`` minus even ``n`` on the central row and on the other rows;
+        ``n = 2`` minus ``n = 0 (mod 4)`` among the even sites of the central row (a
+        d-glide or 4_1 screw leaves only ``n = 4k``); ``n != 0`` minus ``n = 0 (mod 3)``
+        on the central row (3_1, 6_2 screws leave ``n = 3k``); the share of empty odd
+        sites minus that of empty even sites on the central row.
+    """
+    central = m == 0
+    odd = (n % 2) == 1
+    even_central = central & ~odd
+    empty = excess < EMPTY_EXCESS
+    gap = 0.0
+    if (central & odd).any() and even_central.any():
+        gap = float(empty[central & odd].mean() - empty[even_central].mean())
+    return (
+        _parity(excess, central, odd),
+        _parity(excess, ~central, odd),
+        _parity(excess, even_central, (n % 4) == 2),
+        _parity(excess, central, (n % 3) != 0),
+        gap,
+    )
+
+
 def _one_pattern(
     image: np.ndarray, center, v_binned: np.ndarray, factor: int, disk_r: float, signal_r: float
 ) -> np.ndarray:
     out = np.zeros(len(SITE_FEATURES))
+    none = np.zeros((2, 2))
     v = np.asarray(v_binned, dtype=np.float64) * factor
     if not (np.hypot(*v[0]) > 0 and np.hypot(*v[1]) > 0):
-        return out
+        return out, none
     c = np.asarray(center, dtype=np.float64)
     spacing = min(np.hypot(*v[0]), np.hypot(*v[1]))
     # Near sites first (robust to a rough start), then out to 60 % of the signal, where
     # an error of the first fit has grown to less than a disk radius.
-    v, rms = _refine(image, c, v, min(3.5 * spacing, 0.6 * signal_r))
+    # Each pass moves the windows onto the disks found by the last one (a window that
+    # starts a pixel or two off catches only part of its disk).
+    for _ in range(3):
+        v, rms = _refine(image, c, v, min(3.5 * spacing, 0.6 * signal_r))
     v, rms = _refine(image, c, v, 0.6 * signal_r)
     if not np.isfinite(rms):
-        return out
+        return out, none
     len1, len2 = np.hypot(*v[0]), np.hypot(*v[1])
     rho = max(1.0, 0.5 * min(disk_r, 0.25 * min(len1, len2)))
     ij = _sites(v, max(signal_r - rho, 0.0))
     if len(ij) < 4:
-        return out
+        return out, none
     pos = c + ij @ v
     dr, dc = _disk_offsets(rho)
     rows = np.rint(pos[:, 0]).astype(np.int64)[:, None] + dr[None, :]
@@ -193,13 +281,17 @@ def _one_pattern(
         float(np.abs(excess[paired] - excess[opposite[paired]]).mean()) if paired.any() else 0.0
     )
     cosang = np.clip(v[0] @ v[1] / (len1 * len2), -1.0, 1.0)
+    # diag1 is the shorter diagonal: the order must not depend on the sign of v2.
+    plus, minus = np.hypot(*(v[0] + v[1])), np.hypot(*(v[0] - v[1]))
+    diagonals = ((1, 1), (1, -1)) if plus <= minus else ((1, -1), (1, 1))
+    rows = [_row_parities(excess, *_row_coordinates(ij, d)) for d in ((1, 0), (0, 1), *diagonals)]
     out[:] = (
         1.0,
         np.log1p(len(ij)),
         rms / len1,
         max(len1, len2) / min(len1, len2),
         np.degrees(np.arccos(abs(cosang))),
-        float(np.mean(excess < -np.log(10.0))),
+        float(np.mean(excess < EMPTY_EXCESS)),
         _parity(excess, j == 0, odd_i),
         _parity(excess, i == 0, odd_j),
         _parity(excess, j != 0, odd_i),
@@ -210,11 +302,20 @@ def _one_pattern(
         float(np.std(excess)),
         min(len1, len2),
         max(len1, len2),
+        rows[2][0],
+        rows[3][0],
+        rows[2][1],
+        rows[3][1],
+        *(r[2] for r in rows),
+        *(r[3] for r in rows),
+        *(r[4] for r in rows),
     )
-    return out
+    return out, v
 
 
-def site_features(images, center, vectors, factor: int, disk_radius_px, ring_mean) -> np.ndarray:
+def site_features(
+    images, center, vectors, factor: int, disk_radius_px, ring_mean, return_nets: bool = False
+):
     """The family's values for a batch of patterns (CPU).
 
     Parameters
@@ -233,19 +334,35 @@ def site_features(images, center, vectors, factor: int, disk_radius_px, ring_mea
         One-pixel ring means of the raw intensities: the signal radius is the last ring
         above 1e-4 of the mean ring.
 
+    return_nets : bool
+        Also return the refined net vectors (for the ``folz`` family).
+
     Returns
     -------
-    (B, len(SITE_FEATURES)) float32 ndarray
+    features : (B, len(SITE_FEATURES)) float32 ndarray
+    nets : (B, 2, 2) float64 ndarray, only with ``return_nets``
+        Refined net vectors ``(row, col)`` in detector pixels (zeros where none).
     """
     vectors = np.asarray(vectors, dtype=np.float64)
     disk = np.asarray(disk_radius_px, dtype=np.float64).reshape(-1)
-    rings = np.asarray(ring_mean, dtype=np.float64)
-    level = 1e-4 * rings.mean(axis=1, keepdims=True)
-    above = rings > level
-    last = np.where(above.any(axis=1), rings.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)
+    last = signal_radii(ring_mean)
     out = np.zeros((len(disk), len(SITE_FEATURES)), dtype=np.float64)
+    nets = np.zeros((len(disk), 2, 2))
     for b, image in enumerate(images):
-        out[b] = _one_pattern(
+        out[b], nets[b] = _one_pattern(
             np.asarray(image), center, vectors[b], factor, float(disk[b]), float(last[b])
         )
-    return out.astype(np.float32)
+    return (out.astype(np.float32), nets) if return_nets else out.astype(np.float32)
+
+
+def signal_radii(ring_mean) -> np.ndarray:
+    """(B,) last one-pixel ring above 1e-4 of the mean ring of each profile (0: none).
+
+    Parameters
+    ----------
+    ring_mean : (B, n_rings) array_like
+        One-pixel ring means of the raw intensities.
+    """
+    rings = np.asarray(ring_mean, dtype=np.float64)
+    above = rings > 1e-4 * rings.mean(axis=1, keepdims=True)
+    return np.where(above.any(axis=1), rings.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)

@@ -17,9 +17,19 @@ order:
 * the three net areas, sorted, as ratios to the smallest;
 * the central-row parities of the ``sites`` family: the most negative of the three
   patterns, how many patterns have a central row with every other disk missing, how
-  many have two such rows, and the share of empty sites summed over the patterns.
+  many have two such rows, and the share of empty sites summed over the patterns;
+* over the twelve central rows of the stack (two net axes and two diagonals of each
+  pattern): how many have every other site missing, every ``n = 2 (mod 4)`` site
+  missing, every ``n != 0 (mod 3)`` site missing, and the largest excess of empty odd
+  sites over empty even ones;
+* the FOLZ rings (``folz`` family): how many patterns show one, and the largest ratio
+  between two patterns of ZOLZ net area times ring radius squared. With one energy
+  per stack the ring radius squared is proportional to the layer spacing H, and net
+  area times H is the reciprocal cell volume for every zone axis of a primitive
+  lattice: the ratio is 1 there, and 2 or more where a centring or a glide changes
+  the net or the layer spacing of one axis (0 with fewer than two rings).
 
-Needs the ``sites`` family (see :class:`FeatureConfig`).
+Needs the ``sites`` and ``folz`` families (see :class:`FeatureConfig`).
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import numpy as np
 
 __all__ = ["STACK_FEATURES", "REQUIRED_FAMILIES", "stack_feature_names", "stack_features"]
 
-REQUIRED_FAMILIES: tuple[str, ...] = ("sites",)
+REQUIRED_FAMILIES: tuple[str, ...] = ("sites", "folz")
 #: length ratios across patterns that count as a match, and the tolerance (relative)
 RATIOS: tuple[tuple[str, float], ...] = (
     ("eq", 1.0),
@@ -48,7 +58,15 @@ STACK_FEATURES: tuple[str, ...] = (
     "stack_parity_rows1",
     "stack_parity_rows2",
     "stack_empty",
+    "stack_rows_odd",
+    "stack_rows_quarter",
+    "stack_rows_third",
+    "stack_gap_max",
+    "stack_folz_count",
+    "stack_folz_volume",
 )
+#: the central rows of each pattern read by the ``rows`` counts (see ``sites``)
+CENTRAL_ROWS: tuple[str, ...] = ("row1", "row2", "diag1", "diag2")
 
 
 def stack_feature_names() -> list[str]:
@@ -90,7 +108,9 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
     names : list of str
         The F per-pattern names (without ``p{i}_``); must include ``sites_found``,
         ``sites_len1``, ``sites_len2``, ``sites_angle``, ``sites_row1_odd``,
-        ``sites_row2_odd`` and ``sites_empty``.
+        ``sites_row2_odd``, ``sites_empty``, the ``odd``, ``quarter``, ``third``
+        and ``gap`` values of the central rows ``row1``, ``row2``, ``diag1``, ``diag2``,
+        ``folz_found`` and ``folz_radius``.
 
     Returns
     -------
@@ -98,6 +118,11 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
         Unchanged by any reordering of the three patterns.
     """
     x = np.asarray(per_pattern, dtype=np.float64)
+
+    def central(kind: str) -> np.ndarray:
+        """(N, 12) values of ``sites_{row}_{kind}`` over the patterns and rows."""
+        return np.concatenate([x[:, :, names.index(f"sites_{r}_{kind}")] for r in CENTRAL_ROWS], 1)
+
     at = {
         n: x[:, :, names.index(n)]
         for n in (
@@ -115,8 +140,8 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
     len1, len2 = at["sites_len1"] * found, at["sites_len2"] * found
     lengths = _net_lengths(len1, len2, at["sites_angle"])
     out = [_matches(lengths, ratio) for _, ratio in RATIOS]
-    area = len1 * len2 * np.sin(np.radians(at["sites_angle"]))
-    area = np.sort(area, axis=1)
+    area_by_pattern = len1 * len2 * np.sin(np.radians(at["sites_angle"]))
+    area = np.sort(area_by_pattern, axis=1)
     smallest = np.where(area[:, 0] > 0, area[:, 0], np.nan)
     out += [np.nan_to_num(area[:, 1] / smallest), np.nan_to_num(area[:, 2] / smallest)]
     low = np.minimum(at["sites_row1_odd"], at["sites_row2_odd"])
@@ -126,5 +151,20 @@ def stack_features(per_pattern: np.ndarray, names: list[str]) -> np.ndarray:
         (low < PARITY_THRESHOLD).sum(axis=1),
         ((low < PARITY_THRESHOLD) & (high < PARITY_THRESHOLD)).sum(axis=1),
         at["sites_empty"].sum(axis=1),
+        (central("odd") < PARITY_THRESHOLD).sum(axis=1),
+        (central("quarter") < PARITY_THRESHOLD).sum(axis=1),
+        (central("third") < PARITY_THRESHOLD).sum(axis=1),
+        central("gap").max(axis=1),
+        *_folz_volume(x[:, :, names.index("folz_found")] > 0, area_by_pattern, x, names),
     ]
     return np.stack(out, axis=1).astype(np.float32)
+
+
+def _folz_volume(ring: np.ndarray, area: np.ndarray, x: np.ndarray, names: list[str]):
+    """(N,) patterns with a FOLZ ring and (N,) max / min of net area x radius^2 among them."""
+    product = area * x[:, :, names.index("folz_radius")] ** 2
+    valid = ring & (product > 0)
+    high = np.where(valid, product, -np.inf).max(axis=1)
+    low = np.where(valid, product, np.inf).min(axis=1)
+    ratio = np.where(valid.sum(axis=1) >= 2, high / np.where(np.isfinite(low), low, 1.0), 0.0)
+    return ring.sum(axis=1), ratio

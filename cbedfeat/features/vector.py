@@ -22,6 +22,7 @@ import numpy as np
 from cbedfeat.data.table import check_no_leak
 from cbedfeat.features import (
     autocorr,
+    folz,
     geometry,
     linear,
     net,
@@ -115,7 +116,7 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
 
     zernike_binned = "zernike" in fams and c.zernike_source == "binned"
     polar_wanted = bool(_POLAR_FAMILIES & set(fams) - ({"zernike"} if zernike_binned else set()))
-    lattice_wanted = bool({"autocorr", "net", "sites"} & set(fams))
+    lattice_wanted = bool({"autocorr", "net", "sites", "folz"} & set(fams))
     binned_wanted = lattice_wanted or zernike_binned
     proj = linear.project(
         images,
@@ -133,7 +134,7 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             blocks[0] if len(blocks) == 1 else xp.concatenate(blocks), c.normalize
         )
     disk_r = None
-    if polar_wanted or "net" in fams or "sites" in fams:
+    if polar_wanted or {"net", "sites", "folz"} & set(fams):
         # The disk edge from linear intensities (see radial.disk_radius).
         disk_r = radial.disk_radius(proj.ring_mean, int(c.disk_max_radius * r_max))
     if polar_wanted:
@@ -171,7 +172,8 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
             )
             out["mirror"] = xp.stack([best, n_axes], axis=2).reshape(b, -1)
         if "radial" in fams:
-            ring_mean = scale(ring_mean)
+            # A copy: sites and folz read the raw ring means after this.
+            ring_mean = scale(ring_mean.copy())
             coarse = xp.asarray(radial.coarse_bin_matrix(counts, c.n_radial_bins))
             # The spread of the *scaled* intensities comes from the scaled polar rings
             # (the one-pixel rings hold raw intensities, and log is not linear).
@@ -197,13 +199,16 @@ def pattern_features(images, config: FeatureConfig, families=None, center=None) 
                 )
             if "net" in fams:
                 out["net"] = xp.asarray(net.net_features(acf, vectors, disk_r, f))
-            if "sites" in fams:
+            if "sites" in fams or "folz" in fams:
                 patterns = [img for blk in blocks for img in to_numpy(blk)]
-                out["sites"] = xp.asarray(
-                    sites.site_features(
-                        patterns, center, vectors, f, to_numpy(disk_r), to_numpy(proj.ring_mean)
-                    )
+                rings = to_numpy(proj.ring_mean)
+                site_values, nets = sites.site_features(
+                    patterns, center, vectors, f, to_numpy(disk_r), rings, return_nets=True
                 )
+                if "sites" in fams:
+                    out["sites"] = xp.asarray(site_values)
+                if "folz" in fams:
+                    out["folz"] = xp.asarray(folz.folz_features(patterns, center, nets, rings))
     return {k: xp.asarray(v, dtype=xp.float32) for k, v in out.items()}
 
 

@@ -32,8 +32,8 @@ def test_fingerprint_is_stable_and_tracks_every_field():
     assert FeatureConfig(zernike_source="binned").fingerprint() != FeatureConfig().fingerprint()
 
 
-# FeatureConfig(), version 2 (refined net lengths in sites and stack)
-PINNED_DEFAULT_FINGERPRINT = "45909494fa0f1a1a"
+# FeatureConfig(), version 3 (central-row absences along the diagonals, periods 4 and 3; FOLZ)
+PINNED_DEFAULT_FINGERPRINT = "ce2aac47dc422452"
 
 
 def test_lists_become_tuples_and_config_is_hashable():

@@ -24,8 +24,9 @@ def test_family_sizes_follow_the_config():
         "zernike": len(zernike_indices(8)) - 1,  # Z_00 = 1/pi always: left out
         "autocorr": 5 + 4,
         "net": 3 + 13 + 3,
-        "sites": 16,
-        "stack": 10,
+        "sites": 32,
+        "folz": 11,
+        "stack": 16,
     }
     names = feature_names(cfg)
     per_pattern = sum(v for k, v in sizes.items() if k != "stack")

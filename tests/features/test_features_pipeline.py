@@ -50,7 +50,7 @@ def default_features(fitted):
 
 def test_names_are_unique_stable_and_never_labels(fitted):
     names = list(fitted.get_feature_names_out())
-    assert len(names) == len(set(names)) == fitted.n_features_out_ == 796
+    assert len(names) == len(set(names)) == fitted.n_features_out_ == 883
     assert not set(names) & NON_FEATURE_COLUMNS
     for example in (
         "p0_radial_r012",
@@ -61,18 +61,21 @@ def test_names_are_unique_stable_and_never_labels(fitted):
     ):
         assert example in names
     assert names[:3] == ["p0_radial_r000", "p0_radial_r001", "p0_radial_r002"]
-    assert names[-2:] == ["stack_parity_rows2", "stack_empty"]
+    assert names[-2:] == ["stack_folz_count", "stack_folz_volume"]
+    assert "p1_sites_diag2_quarter" in names
     assert "p2_sites_spread" in names
     assert "p2_acf_peak1" in names
     assert names == feature_names(FeatureConfig())
     assert all(n.startswith(("p0_", "p1_", "p2_", "stack_")) for n in names)
     # Per pattern: 65 radial + 52 angular + 30 rotation + 12 mirror + 90 Zernike... see names.py
-    assert sum(n.startswith("p0_") for n in names) == 227 + 19 + 16  # + the net and sites families
+    assert (
+        sum(n.startswith("p0_") for n in names) == 227 + 19 + 32 + 11
+    )  # + the net, sites and folz families
 
 
 def test_transform_shape_dtype_and_determinism(fitted, default_features):
     x = _stacks()
-    assert default_features.shape == (2, 796) and default_features.dtype == np.float32
+    assert default_features.shape == (2, 883) and default_features.dtype == np.float32
     assert np.isfinite(default_features).all()
     again = FeatureExtractor().fit().transform(x)
     assert again.tobytes() == default_features.tobytes()

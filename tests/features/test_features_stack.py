@@ -5,7 +5,12 @@ import pytest
 
 from cbedfeat.features import FeatureConfig, StackFeaturizer
 from cbedfeat.features.names import feature_names
-from cbedfeat.features.stack import STACK_FEATURES, stack_feature_names, stack_features
+from cbedfeat.features.stack import (
+    CENTRAL_ROWS,
+    STACK_FEATURES,
+    stack_feature_names,
+    stack_features,
+)
 
 NAMES = [
     "sites_found",
@@ -16,15 +21,31 @@ NAMES = [
     "sites_row2_odd",
     "sites_empty",
 ]
+# the other central-row values the family reads; zero unless a test sets them
+ROW_NAMES = [
+    "sites_diag1_odd",
+    "sites_diag2_odd",
+    *(f"sites_{r}_{k}" for k in ("quarter", "third", "gap") for r in CENTRAL_ROWS),
+    "folz_found",
+    "folz_radius",
+]
+NAMES = NAMES + ROW_NAMES
 
 
-def _stack(rows):
-    """(1, 3, 7) per-pattern values from three rows of NAMES."""
-    return np.asarray(rows, dtype=np.float64)[None]
+def _stack(rows, extra=None):
+    """(1, 3, len(NAMES)) per-pattern values from three rows of the first seven NAMES.
+
+    ``extra`` maps a name of ROW_NAMES to its three per-pattern values.
+    """
+    x = np.zeros((1, 3, len(NAMES)))
+    x[0, :, :7] = rows
+    for name, values in (extra or {}).items():
+        x[0, :, NAMES.index(name)] = values
+    return x
 
 
-def _features(rows):
-    return dict(zip(STACK_FEATURES, stack_features(_stack(rows), NAMES)[0], strict=True))
+def _features(rows, extra=None):
+    return dict(zip(STACK_FEATURES, stack_features(_stack(rows, extra), NAMES)[0], strict=True))
 
 
 def test_hand_computed_matches_areas_and_parities():
@@ -53,14 +74,54 @@ def test_hand_computed_matches_areas_and_parities():
     assert f["stack_parity_rows1"] == 2  # patterns 1 and 2 have a row below -2
     assert f["stack_parity_rows2"] == 1  # only pattern 2 has two
     assert f["stack_empty"] == pytest.approx(0.3)
+    # Central rows with every other site missing, over net axes and diagonals: the
+    # three net-axis rows above plus none along the diagonals.
+    assert f["stack_rows_odd"] == 3
+    assert f["stack_rows_quarter"] == f["stack_rows_third"] == 0
+    assert f["stack_gap_max"] == 0
+    assert f["stack_folz_count"] == f["stack_folz_volume"] == 0  # no rings
+
+
+def test_folz_volume_compares_net_area_times_ring_radius_squared():
+    # Areas 100, 100, 400 (px^2); rings at 100, 50, 50 px: area x r^2 = 1e6, 2.5e5, 1e6.
+    nets = [[1, 10, 10, 90, 0, 0, 0], [1, 10, 10, 90, 0, 0, 0], [1, 20, 20, 90, 0, 0, 0]]
+    f = _features(nets, {"folz_found": [1, 1, 1], "folz_radius": [100, 50, 50]})
+    assert f["stack_folz_count"] == 3
+    assert f["stack_folz_volume"] == pytest.approx(4.0)
+    # Consistent (a primitive lattice): the ratio is 1; one ring alone gives no ratio.
+    f = _features(nets, {"folz_found": [1, 0, 1], "folz_radius": [100, 0, 50]})
+    assert f["stack_folz_volume"] == pytest.approx(1.0)
+    f = _features(nets, {"folz_found": [0, 0, 1], "folz_radius": [0, 0, 50]})
+    assert f["stack_folz_count"] == 1 and f["stack_folz_volume"] == 0
+
+
+def test_central_row_counts_read_the_diagonals_and_the_finer_periods():
+    nets = [[1, 10, 10, 90, 0.0, 0.0, 0.0]] * 3
+    f = _features(
+        nets,
+        {
+            "sites_diag1_odd": [-3.0, 0.0, 0.0],
+            "sites_diag2_odd": [-2.5, -1.0, 0.0],  # -1 is above the threshold
+            "sites_row2_quarter": [0.0, -4.0, 0.0],  # a d-glide row
+            "sites_diag1_third": [0.0, 0.0, -6.0],  # a 3_1 screw row
+            "sites_diag2_third": [0.0, 0.0, -2.1],
+            "sites_row1_gap": [0.1, 0.5, 0.2],
+        },
+    )
+    assert f["stack_rows_odd"] == 2
+    assert f["stack_rows_quarter"] == 1
+    assert f["stack_rows_third"] == 2
+    assert f["stack_gap_max"] == pytest.approx(0.5)
+    assert f["stack_parity_rows1"] == 0  # the net-axis counts see none of it
 
 
 def test_pattern_order_does_not_matter():
     rng = np.random.default_rng(3)
-    x = np.abs(rng.normal(10, 4, size=(20, 3, 7)))
+    x = np.abs(rng.normal(10, 4, size=(20, 3, len(NAMES))))
     x[:, :, 0] = rng.integers(0, 2, size=(20, 3))
     x[:, :, 3] = rng.uniform(60, 90, size=(20, 3))
     x[:, :, 4:6] -= 12
+    x[:, :, 7:] -= 12  # central rows on both sides of the threshold
     for order in ([1, 2, 0], [2, 1, 0]):
         np.testing.assert_allclose(
             stack_features(x[:, order], NAMES), stack_features(x, NAMES), rtol=1e-6
