@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/cbedfeat simulate --preset bench-large --out bench/data/large --workers 2
 	$(BIN)/cbedfeat extract bench/data/large --out bench/data/large.parquet --workers 2
 	$(BIN)/python bench/bench_learning_curve.py --features bench/data/large.parquet
+	$(BIN)/python bench/bench_absence_bound.py --table bench/data/large.parquet --data bench/data/large
 	$(BIN)/python bench/bench_bundle_size.py
 
 # Lint and formatting: `ruff format --check` fails on any file ruff would reformat.

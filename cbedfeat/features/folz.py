@@ -61,7 +61,7 @@ MIN_STRENGTH = 4.5
 INNER_SHARE = 0.25
 N_ANGLE_BINS = 90
 #: the family reads every SUBSAMPLE-th pixel of every SUBSAMPLE-th row
-SUBSAMPLE = 2
+SUBSAMPLE = 3
 
 
 def folz_feature_names() -> list[str]:
@@ -74,11 +74,14 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     use = np.ones(len(x), dtype=bool)
     fit = np.zeros(len(x))
     for _ in range(3):
-        slope, icpt = np.polyfit(x[use], y[use], 1)
-        fit = slope * x + icpt
+        xu, yu = x[use], y[use]
+        xm, ym = xu.mean(), yu.mean()
+        var = float(((xu - xm) ** 2).sum())
+        slope = float(((xu - xm) * (yu - ym)).sum()) / var if var > 0 else 0.0
+        fit = ym + slope * (x - xm)
         resid = y - fit
         # A ring is a narrow bump above the trend: drop what lies above 1 sigma.
-        use = resid <= max(float(np.std(resid[use])), 1e-9)
+        use = resid <= max(float(resid[use].std()), 1e-9)
         if use.sum() < 5:
             break
     return fit
@@ -124,19 +127,23 @@ def ring_in_profile(
     return int(x[k]), float(smooth[k])
 
 
-def _circular(phase_cycles: np.ndarray, weight: np.ndarray, freq: int) -> tuple[float, float]:
-    """Weighted circular mean (in cycles, [0, 1)) and resultant length at ``freq``."""
-    z = np.sum(weight * np.exp(2j * np.pi * freq * phase_cycles)) / max(weight.sum(), 1e-30)
-    return float((np.angle(z) / (2 * np.pi)) % 1.0), float(np.abs(z))
+def _circular(phase_cycles: np.ndarray, weight: np.ndarray) -> tuple[float, float, float]:
+    """Weighted circular mean (in cycles, [0, 1)) and resultant lengths at frequencies
+    1 and 2 of ``phase_cycles``."""
+    unit = np.exp(2j * np.pi * phase_cycles)
+    total = max(float(weight.sum()), 1e-30)
+    z1 = np.dot(weight, unit) / total
+    z2 = np.dot(weight, unit * unit) / total
+    return float((np.angle(z1) / (2 * np.pi)) % 1.0), float(np.abs(z1)), float(np.abs(z2))
 
 
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(shape: tuple[int, int], center: tuple[float, float]):
-    """Every other pixel of every other row: flat indices, positions and ring numbers.
+    """Every third pixel of every third row, sorted by ring: indices, positions, rings.
 
-    A quarter of the pixels still puts about ``pi r / 2`` samples on the ring of radius
-    ``r`` (150 at 100 px), plenty for ring means and circular means, at a quarter of
-    the cost.
+    A ninth of the pixels still puts about ``2 pi r / 9`` samples on the ring of radius
+    ``r`` (70 at 100 px, 170 at 250 px), enough for ring means and circular means, at a
+    ninth of the cost; sorted by ring, any annulus is one slice.
 
     Returns
     -------
@@ -145,16 +152,27 @@ def _pixel_grid(shape: tuple[int, int], center: tuple[float, float]):
     pos : (M, 2) float32 ndarray
         ``(row, col)`` relative to the centre.
     ring : (M,) ndarray of int
-        Rounded radius in pixels.
+        Rounded radius in pixels, ascending.
+    starts : (R + 1,) ndarray of int
+        ``ring[starts[r]:starts[r + 1]] == r``.
     """
     h, w = shape
     rows, cols = np.mgrid[0:h:SUBSAMPLE, 0:w:SUBSAMPLE]
     flat = (rows * w + cols).ravel()
     pos = np.stack([rows.ravel() - center[0], cols.ravel() - center[1]], axis=1)
     ring = np.rint(np.hypot(pos[:, 0], pos[:, 1])).astype(np.int64)
-    for a in (flat, pos, ring):
+    order = np.argsort(ring, kind="stable")
+    flat, pos, ring = flat[order], pos[order].astype(np.float32), ring[order]
+    starts = np.searchsorted(ring, np.arange(int(ring.max()) + 2))
+    for a in (flat, pos, ring, starts):
         a.flags.writeable = False  # shared by every call through the cache
-    return flat, pos.astype(np.float32), ring
+    return flat, pos, ring, starts
+
+
+def _annulus(starts: np.ndarray, lo: int, hi: int) -> slice:
+    """The slice of the sorted grid with rings ``lo..hi``."""
+    lo, hi = max(int(lo), 0), min(int(hi), len(starts) - 2)
+    return slice(int(starts[lo]), int(starts[max(hi + 1, lo)]))
 
 
 def _off_net_profile(values, pos, ring, v, n_rings: int) -> np.ndarray:
@@ -180,21 +198,23 @@ def _one_pattern(image, center, v, n_rings: int, signal_r: int) -> np.ndarray:
     det = float(np.linalg.det(v)) if v.shape == (2, 2) else 0.0
     if abs(det) < 1e-6:
         return out
-    flat, pos, ring = _pixel_grid(image.shape, (float(center[0]), float(center[1])))
-    values = np.asarray(image).reshape(-1)[flat].astype(np.float64)
+    flat, pos, ring, starts = _pixel_grid(image.shape, (float(center[0]), float(center[1])))
     lengths = (float(np.hypot(*v[0])), float(np.hypot(*v[1])))
-    profile = _off_net_profile(values, pos, ring, v, n_rings)
-    profile = np.where(np.isfinite(profile), profile, 0.0)
     # Beyond the first two ZOLZ shells, whose disk edges leak past the mask.
     start = int(max(INNER_SHARE * signal_r, 2.0 * max(lengths)))
+    part = _annulus(starts, start, signal_r)
+    values = np.asarray(image).reshape(-1)[flat[part]].astype(np.float64)
+    profile = _off_net_profile(values, pos[part], ring[part], v, n_rings)
+    profile = np.where(np.isfinite(profile), profile, 0.0)
     radius, strength = ring_in_profile(profile, signal_r, start, int(0.5 * min(lengths)))
     if radius == 0:
         return out
     half = max(2, int(round(0.125 * min(lengths))))
-    band = np.abs(ring - radius) <= half
-    if band.sum() < 20:
+    band = _annulus(starts, radius - half, radius + half)
+    if band.stop - band.start < 20:
         return out
-    vals, where = values[band], pos[band].astype(np.float64)
+    vals = np.asarray(image).reshape(-1)[flat[band]].astype(np.float64)
+    where = pos[band].astype(np.float64)
     weight = np.maximum(vals - np.median(vals), 0.0)
     if weight.sum() <= 0:
         return out
@@ -208,10 +228,8 @@ def _one_pattern(image, center, v, n_rings: int, signal_r: int) -> np.ndarray:
     coverage = float(np.mean(sums[seen] / counts[seen] > np.median(vals)))
     # position = a v1 + b v2 (rows of v): (a, b) = position @ inv(v)
     frac = where @ np.linalg.inv(v)
-    mean_a, fit_a = _circular(frac[:, 0], weight, 1)
-    mean_b, fit_b = _circular(frac[:, 1], weight, 1)
-    _, fit_a2 = _circular(frac[:, 0], weight, 2)
-    _, fit_b2 = _circular(frac[:, 1], weight, 2)
+    mean_a, fit_a, fit_a2 = _circular(frac[:, 0], weight)
+    mean_b, fit_b, fit_b2 = _circular(frac[:, 1], weight)
     out[:] = (
         1.0,
         float(radius),

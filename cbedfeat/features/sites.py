@@ -43,6 +43,8 @@ __all__ = ["SITE_FEATURES", "signal_radii", "site_feature_names", "site_features
 
 #: the central rows of the net read for absences, in feature order
 ROWS: tuple[str, ...] = ("row1", "row2", "diag1", "diag2")
+#: the most sites whose centroids the second refinement of the net fits
+MAX_REFINE_SITES = 96
 #: an "empty" site: more than 10x below its radial trend (log units)
 EMPTY_EXCESS = -float(np.log(10.0))
 
@@ -100,9 +102,9 @@ def _gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     """``image[rows, cols]`` with zeros outside the image."""
     h, w = image.shape
     ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    out = np.zeros(rows.shape, dtype=np.float64)
-    out[ok] = image[rows[ok], cols[ok]]
-    return out
+    # Clipped indices and a mask: cheaper than scattering into the valid positions.
+    flat = np.clip(rows, 0, h - 1) * w + np.clip(cols, 0, w - 1)
+    return np.where(ok, image.reshape(-1).take(flat), 0.0).astype(np.float64, copy=False)
 
 
 def _sites(v: np.ndarray, radius: float, exclude_origin: bool = True) -> np.ndarray:
@@ -121,14 +123,23 @@ def _sites(v: np.ndarray, radius: float, exclude_origin: bool = True) -> np.ndar
     return ij[keep]
 
 
-def _refine(image, center, v, radius) -> tuple[np.ndarray, float]:
-    """Net vectors fitted to intensity centroids around the sites within ``radius``."""
+def _refine(
+    image, center, v, radius, reach: float = 0.4, max_sites: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Net vectors fitted to the disk centres around the sites within ``radius``.
+
+    ``reach``: half-width of the window around each predicted site, as a share of the
+    shorter net vector. ``max_sites``: use every k-th site (in a fixed order) so that at
+    most this many are fitted.
+    """
     ij = _sites(v, radius)
+    if max_sites is not None and len(ij) > max_sites:
+        ij = ij[:: -(-len(ij) // max_sites)]
     if len(ij) < 3:
         return v, np.inf
     # The window reaches past the disk edge (disk radius <= a quarter of the spacing)
     # but not into the neighbours' disks.
-    half = max(1, int(0.4 * min(np.hypot(*v[0]), np.hypot(*v[1]))))
+    half = max(1, int(reach * min(np.hypot(*v[0]), np.hypot(*v[1]))))
     dr, dc = _window(half)
     pred = center + ij @ v
     rows = np.rint(pred[:, 0]).astype(np.int64)[:, None] + dr[None, :]
@@ -200,31 +211,44 @@ def _row_coordinates(ij: np.ndarray, direction: tuple[int, int]) -> tuple[np.nda
     raise ValueError(f"unknown row direction {direction}")
 
 
-def _row_parities(excess: np.ndarray, n: np.ndarray, m: np.ndarray) -> tuple[float, ...]:
-    """Absence contrasts of one central row (``m == 0``) and its parallels.
+def _contrast(values: np.ndarray, select: np.ndarray, cond: np.ndarray) -> np.ndarray:
+    """Per row r of (R, K) masks: mean of ``values`` over ``select & cond`` minus over
+    ``select & ~cond`` (0 where either is empty), as :func:`_parity` for R rows at once."""
+    a, b = select & cond, select & ~cond
+    na, nb = a.sum(axis=1), b.sum(axis=1)
+    diff = a @ values / np.maximum(na, 1) - b @ values / np.maximum(nb, 1)
+    return np.where((na > 0) & (nb > 0), diff, 0.0)
+
+
+def _row_parities(excess: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Absence contrasts of R central rows (``m == 0``) and their parallels.
+
+    Parameters
+    ----------
+    excess : (K,) ndarray
+    n, m : (R, K) ndarray of int
+        Site coordinates along each row direction (:func:`_row_coordinates`).
 
     Returns
     -------
-    odd, off_odd, quarter, third, gap : float
-        Excess of odd ``n`` minus even ``n`` on the central row and on the other rows;
-        ``n = 2`` minus ``n = 0 (mod 4)`` among the even sites of the central row (a
-        d-glide or 4_1 screw leaves only ``n = 4k``); ``n != 0`` minus ``n = 0 (mod 3)``
-        on the central row (3_1, 6_2 screws leave ``n = 3k``); the share of empty odd
-        sites minus that of empty even sites on the central row.
+    (5, R) ndarray
+        odd, off_odd, quarter, third, gap: excess of odd ``n`` minus even ``n`` on the
+        central row and on the other rows; ``n = 2`` minus ``n = 0 (mod 4)`` among the
+        even sites of the central row (a d-glide or 4_1 screw leaves only ``n = 4k``);
+        ``n != 0`` minus ``n = 0 (mod 3)`` on the central row (3_1, 6_2 screws leave
+        ``n = 3k``); the share of empty odd sites minus that of empty even sites on the
+        central row.
     """
     central = m == 0
     odd = (n % 2) == 1
-    even_central = central & ~odd
-    empty = excess < EMPTY_EXCESS
-    gap = 0.0
-    if (central & odd).any() and even_central.any():
-        gap = float(empty[central & odd].mean() - empty[even_central].mean())
-    return (
-        _parity(excess, central, odd),
-        _parity(excess, ~central, odd),
-        _parity(excess, even_central, (n % 4) == 2),
-        _parity(excess, central, (n % 3) != 0),
-        gap,
+    return np.stack(
+        [
+            _contrast(excess, central, odd),
+            _contrast(excess, ~central, odd),
+            _contrast(excess, central & ~odd, (n % 4) == 2),
+            _contrast(excess, central, (n % 3) != 0),
+            _contrast((excess < EMPTY_EXCESS).astype(np.float64), central, odd),
+        ]
     )
 
 
@@ -240,11 +264,11 @@ def _one_pattern(
     spacing = min(np.hypot(*v[0]), np.hypot(*v[1]))
     # Near sites first (robust to a rough start), then out to 60 % of the signal, where
     # an error of the first fit has grown to less than a disk radius.
-    # Each pass moves the windows onto the disks found by the last one (a window that
-    # starts a pixel or two off catches only part of its disk).
-    for _ in range(3):
-        v, rms = _refine(image, c, v, min(3.5 * spacing, 0.6 * signal_r))
-    v, rms = _refine(image, c, v, 0.6 * signal_r)
+    v, rms = _refine(image, c, v, min(3.5 * spacing, 0.6 * signal_r))
+    # Sites are now predicted to a pixel or so: a narrower window (the disk radius is at
+    # most a quarter of the spacing) over a longer lever arm, on at most MAX_REFINE_SITES
+    # sites (a few hundred centroids add cost, not accuracy).
+    v, rms = _refine(image, c, v, 0.6 * signal_r, reach=0.3, max_sites=MAX_REFINE_SITES)
     if not np.isfinite(rms):
         return out, none
     len1, len2 = np.hypot(*v[0]), np.hypot(*v[1])
@@ -284,7 +308,8 @@ def _one_pattern(
     # diag1 is the shorter diagonal: the order must not depend on the sign of v2.
     plus, minus = np.hypot(*(v[0] + v[1])), np.hypot(*(v[0] - v[1]))
     diagonals = ((1, 1), (1, -1)) if plus <= minus else ((1, -1), (1, 1))
-    rows = [_row_parities(excess, *_row_coordinates(ij, d)) for d in ((1, 0), (0, 1), *diagonals)]
+    coords = [_row_coordinates(ij, d) for d in ((1, 0), (0, 1), *diagonals)]
+    rows = _row_parities(excess, *(np.stack(c) for c in zip(*coords, strict=True)))
     out[:] = (
         1.0,
         np.log1p(len(ij)),
@@ -302,13 +327,13 @@ def _one_pattern(
         float(np.std(excess)),
         min(len1, len2),
         max(len1, len2),
-        rows[2][0],
-        rows[3][0],
-        rows[2][1],
-        rows[3][1],
-        *(r[2] for r in rows),
-        *(r[3] for r in rows),
-        *(r[4] for r in rows),
+        rows[0, 2],
+        rows[0, 3],
+        rows[1, 2],
+        rows[1, 3],
+        *rows[2],
+        *rows[3],
+        *rows[4],
     )
     return out, v
 
