@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name, monkeypatch):
-    monkeypatch.syspath_prepend(
-        str(BENCH)
-    )  # as when run as a script: bench/_tables.py, _bootstrap.py
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+from _bench_module import load as _load
 
 
 def _point(step, seconds, top1):

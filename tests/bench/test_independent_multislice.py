@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _bench_module import load as _load
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 TINY = {"gpts": 64, "thickness_A": 10.0}
 SEED = 3
-
-
-def _load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # as when run as a script
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
