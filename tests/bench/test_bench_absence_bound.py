@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from _bench_module import load as _load
+from _bench_module import tiny_kinematic_set
 
 
 def _values(bench, space_group, uvw, net, abc=(4.0, 4.0, 4.0), angles=(90.0, 90.0, 90.0)):
@@ -45,24 +46,7 @@ def test_a_screw_row_shows_on_the_observed_net(monkeypatch):
 
 
 def test_bench_absence_bound_on_a_tiny_set(tmp_path, monkeypatch):
-    from cbedfeat.extraction.extract import extract
-    from cbedfeat.simulate.generate import generate_dataset
-    from cbedfeat.simulate.plan import SimulationConfig
-
-    config = SimulationConfig(
-        materials=16,
-        energies=1,
-        seed=4,
-        top_classes=2,
-        min_per_class=8,
-        split=(0.5, 0.25, 0.25),
-        samples_per_file=8,
-        shape=(128, 128),
-    )
-    data = tmp_path / "data"
-    generate_dataset(data, config=config, workers=1, progress=False)
-    table = tmp_path / "data.parquet"
-    extract(data, table, workers=1, device="cpu", progress=False)
+    data, table = tiny_kinematic_set(tmp_path)
     bench = _load("bench_absence_bound", monkeypatch)
     args = ["--table", str(table), "--data", str(data), "--param", "n_estimators=3"]
     assert bench.main([*args, "--quick", "--out-dir", str(tmp_path)]) == 0
