@@ -198,16 +198,16 @@ MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
 #: The model and weighting ``cbedfeat train`` uses when none is given: the best measured
 #: trade-off on bench-large (5,130 training materials, 639 test materials, feature version
-#: 2; ``learning_curve.md`` and ``learning_curve_gated_blend_logit.md``): top-1 59.5 %
-#: against 57.3 % for unweighted XGBoost, crystal system 93.4 % against 86.7 %, macro-F1
-#: 25.0 against 19.9, for about 3.7 times the fit (690 s against 187 s on 2 shared cores).
+#: 3; ``learning_curve.md``): top-1 62.6 % against 59.2 % for unweighted XGBoost, crystal
+#: system 94.2 % against 86.7 %, macro-F1 28.5 against 22.4, for about 2.4 times the fit
+#: (415 s against 171 s on the 2 cores).
 DEFAULT_MODEL = "gated-blend-logit"
 DEFAULT_WEIGHTING = "none"
 DEFAULT_REASON = (
-    "on bench-large (5,130 training materials) top-1 59.5 % against 57.3 % for "
-    "unweighted xgb, crystal system 93.4 % against 86.7 %, macro-F1 25.0 against 19.9, "
-    "for about 3.7x the fit time (690 s against 187 s on 2 shared cores; "
-    "bench/results/learning_curve*.md); xgb is the fast choice"
+    "on bench-large (5,130 training materials) top-1 62.6 % against 59.2 % for "
+    "unweighted xgb, crystal system 94.2 % against 86.7 %, macro-F1 28.5 against 22.4, "
+    "for about 2.4x the fit time (415 s against 171 s on 2 cores; "
+    "bench/results/learning_curve.md); xgb is the fast choice"
 )
 
 # Wrappers whose inner stages are SpaceGroupClassifiers: parameters the wrapper does not

@@ -166,7 +166,7 @@ def test_train_help_lists_every_registry_model_and_the_default():
         assert spec.description in text and spec.standing_text in text
     # click may wrap the help at the model name's hyphen
     assert "Default gated-blend-logit with --weighting none" in text.replace("- ", "-")
-    assert "59.5 %" in text and "93.4 %" in text and "with --scheduler, xgb" in text
+    assert "62.6 %" in text and "94.2 %" in text and "with --scheduler, xgb" in text
 
 
 def test_unknown_model_is_refused(tmp_path, table_path):
