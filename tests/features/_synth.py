@@ -14,12 +14,14 @@ def disk_lattice(
     decay=60.0,
     bright_center=3.0,
     rotate_deg=0.0,
+    keep=None,
 ):
     """CBED-like pattern: soft disks at ``i v1 + j v2`` around the centre.
 
     Intensity falls off as ``exp(-|g| / decay)``; the central disk is ``bright_center``
     times brighter; signal is confined to the inscribed circle. ``v1``, ``v2`` are
     ``(row, col)`` vectors in pixels, rotated by ``rotate_deg`` about the centre.
+    ``keep(i, j)``, when given, says which sites get a disk (systematic absences).
     """
     h, w = shape
     cy, cx = (h // 2, w // 2) if center is None else center
@@ -33,7 +35,7 @@ def disk_lattice(
     for i in range(-n, n + 1):
         for j in range(-n, n + 1):
             g = i * a + j * b
-            if np.hypot(*g) > r_in + radius:
+            if np.hypot(*g) > r_in + radius or (keep is not None and not keep(i, j)):
                 continue
             amp = np.exp(-np.hypot(*g) / decay) * (bright_center if i == j == 0 else 1.0)
             d = np.hypot(yy - cy - g[0], xx - cx - g[1])

@@ -93,3 +93,58 @@ def test_a_pattern_without_a_net_gives_zeros():
     assert out.shape == (2, len(SITE_FEATURES))
     assert np.all(out[0] == 0)  # no net vectors: nothing to index
     assert out[1, 0] == 1 and out[1, 3] == pytest.approx(np.hypot(23, 5) / 17, rel=0.02)
+
+
+# An oblique net: |v1| = 16 < |v2| = 19.0 < |v1 - v2| = 20.6 < |v1 + v2| = 28.4, so the
+# shorter diagonal (diag1) runs along v1 - v2, the sites (n, -n).
+OBLIQUE = {"v1": (0.0, 16.0), "v2": (18.0, 6.0), "radius": 3.5, "decay": 300.0}
+
+
+def _absent_on_row(direction, absent):
+    """keep(i, j) that empties the sites n d of the central row where absent(n)."""
+    di, dj = direction
+
+    def keep(i, j):
+        for n in range(-20, 21):
+            if n != 0 and (i, j) == (n * di, n * dj):
+                return not absent(n)
+        return True
+
+    return keep
+
+
+def _oblique(keep=None):
+    return _sites(disk_lattice((256, 256), **OBLIQUE, keep=keep))
+
+
+def test_a_full_net_has_no_row_contrasts():
+    f = _oblique()
+    rows = ("row1", "row2", "diag1", "diag2")
+    assert all(abs(f[f"sites_{r}_{k}"]) < 0.5 for r in rows for k in ("odd", "quarter", "third"))
+    assert all(f[f"sites_{r}_gap"] == 0 for r in rows)
+
+
+def test_every_other_site_missing_along_the_shorter_diagonal():
+    f = _oblique(_absent_on_row((1, -1), lambda n: n % 2 == 1))
+    assert f["sites_diag1_odd"] < -3.0 and f["sites_diag1_gap"] > 0.9
+    # the other central rows and the diagonal's parallels keep every site
+    assert abs(f["sites_row1_odd"]) < 0.5 and abs(f["sites_row2_odd"]) < 0.5
+    assert abs(f["sites_diag2_odd"]) < 0.5 and abs(f["sites_offd1_odd"]) < 0.5
+
+
+def test_only_every_fourth_site_left_on_a_net_axis_row():
+    # a d-glide or 4_1 screw: 00l with l = 4n only
+    f = _oblique(_absent_on_row((1, 0), lambda n: n % 4 != 0))
+    assert f["sites_row1_quarter"] < -3.0
+    # odd against even is diluted (half the even sites are empty too), not gone
+    assert f["sites_row1_odd"] < -2.0
+    # every other site missing (a 2_1 screw) leaves n = 2 and n = 4 alike
+    g = _oblique(_absent_on_row((1, 0), lambda n: n % 2 == 1))
+    assert g["sites_row1_odd"] < -3.0 and abs(g["sites_row1_quarter"]) < 0.5
+
+
+def test_only_every_third_site_left_on_a_net_axis_row():
+    # a 3_1 screw seen side on: 00l with l = 3n only
+    f = _oblique(_absent_on_row((0, 1), lambda n: n % 3 != 0))
+    assert f["sites_row2_third"] < -3.0
+    assert abs(f["sites_row1_third"]) < 0.5 and abs(f["sites_diag1_third"]) < 0.5
