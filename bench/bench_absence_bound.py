@@ -97,17 +97,6 @@ def _hermite_basis(coords: np.ndarray) -> np.ndarray | None:
     return np.array([first, [0, g]], dtype=np.int64)
 
 
-def _reduce(b1: np.ndarray, b2: np.ndarray, metric: np.ndarray):
-    """Gauss-reduced pair of integer vectors under ``metric``."""
-    while True:
-        if b1 @ metric @ b1 > b2 @ metric @ b2:
-            b1, b2 = b2, b1
-        mu = round(float(b1 @ metric @ b2) / float(b1 @ metric @ b1))
-        if mu == 0:
-            return b1, b2
-        b2 = b2 - mu * b1
-
-
 class AbsenceOracle:
     """Oracle absence shares of one sample's three patterns (see the module docstring)."""
 
@@ -142,7 +131,7 @@ class AbsenceOracle:
         net : {"observed", "conventional"}
         """
         from cbedfeat.simulate.crystals import lattice_from_parameters
-        from cbedfeat.simulate.zone_geometry import reciprocal_basis, zone_basis
+        from cbedfeat.simulate.zone_geometry import _gauss_reduce, reciprocal_basis, zone_basis
 
         mask = self._mask(int(space_group))
         recip = reciprocal_basis(lattice_from_parameters(abc, angles))
@@ -163,7 +152,7 @@ class AbsenceOracle:
                 basis = _hermite_basis(coords) if len(coords) else None
                 if basis is not None:
                     pq = np.stack([p, q]) @ recip
-                    b1, b2 = _reduce(basis[0], basis[1], pq @ pq.T)
+                    b1, b2 = _gauss_reduce(basis[0], basis[1], pq @ pq.T)
                     v1, v2 = b1[0] * p + b1[1] * q, b2[0] * p + b2[1] * q
             for _, (i, j), (k, m) in ROWS:
                 d, e = i * v1 + j * v2, k * v1 + m * v2

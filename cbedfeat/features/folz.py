@@ -15,8 +15,9 @@ For each pattern:
 1. the ring: the ring-mean profile of the pixels away from every site of the refined
    ZOLZ net (more than 0.3 of the shorter net vector from the nearest site), so the
    ZOLZ disks do not count; its largest positive excess in log units over a straight
-   line fitted to it (robustly, from a quarter of the signal radius to its edge),
-   smoothed over three pixels;
+   line fitted to it (robustly; from a quarter of the signal radius, or twice the
+   longer net vector if that is further out, to the edge of the signal), smoothed over
+   half the shorter net vector; a ring must stand :data:`MIN_STRENGTH` above the line;
 2. the azimuthal coverage of the ring band: the share of angle bins where the band is
    brighter than its own median (a FOLZ ring is bright all round, a ZOLZ shell only at
    a few net sites);

@@ -254,7 +254,9 @@ def _row_parities(excess: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarra
 
 def _one_pattern(
     image: np.ndarray, center, v_binned: np.ndarray, factor: int, disk_r: float, signal_r: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """The family's (len(SITE_FEATURES),) values of one pattern and its refined (2, 2)
+    net vectors in detector pixels (zeros where no net was refined)."""
     out = np.zeros(len(SITE_FEATURES))
     none = np.zeros((2, 2))
     v = np.asarray(v_binned, dtype=np.float64) * factor
@@ -317,10 +319,10 @@ def _one_pattern(
         max(len1, len2) / min(len1, len2),
         np.degrees(np.arccos(abs(cosang))),
         float(np.mean(excess < EMPTY_EXCESS)),
-        _parity(excess, j == 0, odd_i),
-        _parity(excess, i == 0, odd_j),
-        _parity(excess, j != 0, odd_i),
-        _parity(excess, i != 0, odd_j),
+        rows[0, 0],  # the net-axis rows: row1, row2 and their parallels
+        rows[0, 1],
+        rows[1, 0],
+        rows[1, 1],
         _parity(excess, everywhere, ((i + j) % 2) == 1),
         _parity(excess, everywhere, odd_i & odd_j),
         friedel,

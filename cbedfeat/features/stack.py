@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cbedfeat.features.sites import ROWS as CENTRAL_ROWS
+
 __all__ = ["STACK_FEATURES", "REQUIRED_FAMILIES", "stack_feature_names", "stack_features"]
 
 REQUIRED_FAMILIES: tuple[str, ...] = ("sites", "folz")
@@ -65,8 +67,6 @@ STACK_FEATURES: tuple[str, ...] = (
     "stack_folz_count",
     "stack_folz_volume",
 )
-#: the central rows of each pattern read by the ``rows`` counts (see ``sites``)
-CENTRAL_ROWS: tuple[str, ...] = ("row1", "row2", "diag1", "diag2")
 
 
 def stack_feature_names() -> list[str]:

@@ -80,3 +80,24 @@ def test_no_ring_without_one():
 def test_a_pattern_without_a_net_gives_zeros():
     flat = np.ones((128, 128), dtype=np.float32)
     assert all(v == 0 for v in _folz(flat).values())
+
+
+def test_lattice_families_read_raw_ring_means_whatever_else_is_computed(patterns):
+    # The radial family log-scales the ring means; sites and folz must see raw ones,
+    # so their columns do not depend on whether radial is in the vector.
+    stack = np.stack([patterns[123], patterns[139], patterns[123]])[None].astype(np.float32)
+    alone = StackFeaturizer(FOLZ)
+    both = StackFeaturizer(FeatureConfig(families=("radial", "sites", "folz")))
+    a, b = alone.transform(stack), both.transform(stack)
+    cols = [both.names.index(n) for n in alone.names]
+    np.testing.assert_array_equal(a, b[:, cols])
+
+
+def test_the_net_is_refined_on_the_disks_not_on_their_bright_side(patterns):
+    # a* = 1 / 4 A = 12.5 px at 0.02 1/A. The rocking curve brightens every disk on the
+    # side of the direct beam; an intensity centroid put the net at 11.45 px (8 % short).
+    stack = np.stack([patterns[123]] * 3)[None].astype(np.float32)
+    fz = StackFeaturizer(FOLZ)
+    values = dict(zip(fz.names, fz.transform(stack)[0], strict=True))
+    assert values["p0_sites_len1"] == pytest.approx(12.5, abs=0.6)
+    assert values["p0_sites_len2"] == pytest.approx(12.5, abs=0.6)
