@@ -31,10 +31,17 @@ whose expected time (from that trend) would overrun the budget, ``--max-rounds``
 ``--max-trees`` cap the boosting rounds and extra trees. ``--quick`` runs two tiny sizes
 (the test suite does).
 
-One command for the full measurement (this machine, 2 cores)::
+``--compare-unscreened`` fits each model again with every column at the sizes made of
+real rows (same rows, split and seed): the paired accuracy cost of the column screen
+(``screen_features`` of :class:`cbedfeat.models.boosting.SpaceGroupClassifier`). Rows
+are written to ``<name>.partial.json`` as they come, so a run stopped part-way keeps them.
+
+The measurement in ``bench/results/train_scale.md`` (this machine, 2 cores; one file of
+HDF5 stacks is enough for the end-to-end rate)::
 
     nice -n 10 python bench/bench_train_scale.py --table bench/data/large.parquet \\
-        --h5 bench/data/large --n-jobs 2
+        --h5 bench/data/large-uncompressed/batch_test_0.h5 --n-jobs 2 \\
+        --sizes 5000 60000 150000 --compare-unscreened
 
 Writes ``bench/results/train_scale.json`` and ``.md`` (``--name`` changes the stem).
 """
@@ -330,7 +337,9 @@ def power_law(sizes, seconds) -> dict | None:
 
 def expected_seconds(rows: list[dict], model: str, n: int) -> float | None:
     """Fit time of ``model`` at ``n`` rows expected from the runs so far (None: no run yet)."""
-    done = [r for r in rows if r["model"] == model and r.get("fit_s")]
+    done = [
+        r for r in rows if r["model"] == model and r.get("fit_s") and r["variant"] == "defaults"
+    ]
     trend = power_law([r["n"] for r in done], [r["train_call_s"] for r in done])
     if trend is not None:
         return trend["coefficient"] * n ** trend["exponent"]
@@ -339,9 +348,17 @@ def expected_seconds(rows: list[dict], model: str, n: int) -> float | None:
     return None
 
 
+def _write_partial(args, rows: list[dict]) -> None:
+    from cbedfeat._util import to_json, write_atomic
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / f"{args.name}.partial.json", (to_json({"rows": rows}) + "\n").encode())
+
+
 def run(args) -> dict:
     """Every (model, size) run of ``args``, in order of size, within the budget."""
-    from cbedfeat.models.registry import recommended_model
+    from cbedfeat.models.registry import parameters, recommended_model
 
     recommended = recommended_model()
     models = [recommended if m == "recommended" else m for m in args.models]
@@ -378,7 +395,20 @@ def run(args) -> dict:
                 ),
             }
             row = run_isolated(job)
+            row["variant"] = "defaults"
             rows.append(row)
+            if args.compare_unscreened and row["real"] and "screen_features" in parameters(model):
+                # The same fit with every column: what the screen costs in accuracy.
+                rows.append(
+                    {
+                        **run_isolated(
+                            {**job, "params": {**job["params"], "screen_features": None}}
+                        ),
+                        "variant": "every column",
+                    }
+                )
+            # Kept as it comes: a run stopped part-way still leaves its rows.
+            _write_partial(args, rows)
             print(
                 {
                     k: row[k]
@@ -396,7 +426,7 @@ def run(args) -> dict:
             )
     trends = {}
     for model in models:
-        done = [r for r in rows if r["model"] == model]
+        done = [r for r in rows if r["model"] == model and r["variant"] == "defaults"]
         trend = power_law([r["n"] for r in done], [r["fit_s"] for r in done])
         if trend is not None:
             trend["expected_fit_s_at_max"] = (
@@ -416,6 +446,7 @@ def run(args) -> dict:
         "max_rounds": args.max_rounds,
         "max_trees": args.max_trees,
         "budget_s": args.budget_s,
+        "compare_unscreened": bool(args.compare_unscreened),
         "cpu_count": os.cpu_count(),
         "h5": [str(p) for p in args.h5 or []],
         "rows": rows,
@@ -460,15 +491,20 @@ def markdown(doc: dict) -> str:
         "Redrawn rows understate the size of fully grown extra trees (the blend's member), "
         "hence the memory and bundle of the recommended model: real rows make more leaves.",
         "",
-        "| model | rows | rows are | fit s | s / 1k rows | XGBoost rounds kept | peak RSS MB | "
+        "Variant *defaults* is the model as `cbedfeat train` builds it (XGBoost trains on "
+        "the columns its screen keeps, `screen_features`); *every column* is the same fit "
+        "on the same rows and split with the screen off (`--compare-unscreened`, real rows "
+        "only), so the two top-1 figures are a paired comparison of the screen.",
+        "",
+        "| model | variant | rows | rows are | fit s | s / 1k rows | XGBoost rounds kept | peak RSS MB | "
         "table MB | bundle MB | load s | predict rows/s | stacks/s (HDF5) | top-1 % |",
-        "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         kind = "real" if r["real"] else f"resampled ({r['n_real']} real)"
         top1 = "n/a" if r["top1"] is None else f"{100 * r['top1']:.1f}"
         lines.append(
-            f"| `{r['model']}` | {r['n']:,} | {kind} | {r['fit_s']:.1f} | "
+            f"| `{r['model']}` | {r.get('variant', 'defaults')} | {r['n']:,} | {kind} | {r['fit_s']:.1f} | "
             f"{1000 * r['fit_s'] / r['n']:.3f} | {','.join(map(str, r['boosting_rounds'])) or '-'} | "
             f"{_mb(r['peak_rss_bytes'])} | {_mb(r['table_bytes'])} | {_mb(r['bundle_bytes'])} | "
             f"{r['load_s']:.1f} | {_num(r['predict_rows_per_s'])} | "
@@ -523,6 +559,11 @@ def parse_args(argv=None):
         default=None,
         help="skip runs expected to overrun this many seconds in all",
     )
+    parser.add_argument(
+        "--compare-unscreened",
+        action="store_true",
+        help="at sizes made of real rows, fit each model again with every column",
+    )
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
@@ -552,6 +593,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"{args.name}.json", (to_json(doc) + "\n").encode())
     write_atomic(out / f"{args.name}.md", markdown(doc).encode())
+    (out / f"{args.name}.partial.json").unlink(missing_ok=True)
     print(markdown(doc))
     return 0
 

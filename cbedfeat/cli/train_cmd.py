@@ -105,7 +105,8 @@ def _models_epilog() -> str:
     metavar="ADDR|local",
     help="Train XGBoost on Dask (xgboost.dask): 'local' (a LocalCluster) or a scheduler "
     "address. FEATURES may then be the Parquet parts directory extract writes; the "
-    "table is never gathered on one process. Models: xgb.",
+    "table is never gathered on one process. Models: xgb (the default here), gated, "
+    "logit, gated-logit (those made of XGBoost stages only).",
 )
 @click.option(
     "--workers",
@@ -140,7 +141,7 @@ def train(
 
     extra = _parse_params(params)
     if model is None:
-        # Only XGBoost trains on Dask; asking for Dask without a model means that one.
+        # The default model's extra trees do not train on Dask: there, the plain booster.
         model = "xgb" if scheduler is not None else DEFAULT_MODEL
     if n_estimators is not None:
         if MODELS[model].inputs == "stacks":

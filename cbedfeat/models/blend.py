@@ -50,6 +50,7 @@ from cbedfeat.models.fitting import (
     configured_clone,
     fit_with_groups,
     grouped_validation_split,
+    refits,
     seed_from,
     validate_fit_inputs,
     validate_predict_input,
@@ -189,12 +190,25 @@ def select_weight(y_true, boosted, trees, classes, weights=DEFAULT_WEIGHTS, samp
 #: each in memory; the bundle stores them deflated, ~40x smaller, while larger leaves
 #: saved little more on disk and cost accuracy (bench/results/bundle_size.md).
 TREES_MIN_SAMPLES_LEAF = 1
+#: Most leaves a default tree may grow: its smallest leaf grows with the rows beyond
+#: (:func:`trees_min_samples_leaf`). A fully grown tree has about a leaf per row, and a
+#: node stores K float64 class fractions: at 150,000 rows and 200 classes one tree would
+#: take ~190 MB and 200 of them ~40 GB. At this bound a tree takes at most ~26 MB.
+TREES_MAX_LEAVES = 8_192
 
 
-def _default_trees(n_trees):
+def trees_min_samples_leaf(n_rows: int) -> int:
+    """Smallest leaf of the default trees on ``n_rows`` rows: 1 up to
+    :data:`TREES_MAX_LEAVES` rows, then ``ceil(n_rows / TREES_MAX_LEAVES)``."""
+    return max(TREES_MIN_SAMPLES_LEAF, -(-int(n_rows) // TREES_MAX_LEAVES))
+
+
+def _default_trees(n_trees, n_rows=0):
     # sqrt(F) features per split, no bootstrap: scikit-learn's defaults.
     return ExtraTreesClassifier(
-        n_estimators=n_trees, max_features="sqrt", min_samples_leaf=TREES_MIN_SAMPLES_LEAF
+        n_estimators=n_trees,
+        max_features="sqrt",
+        min_samples_leaf=trees_min_samples_leaf(n_rows),
     )
 
 
@@ -215,14 +229,20 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
         reaches it as ``sample_weight`` (it must accept ``sample_weight`` unless the
         weighting is ``"none"`` and no weights are given).
     n_trees : int, default 200
-        Trees of the default ``trees`` member (ignored when ``trees`` is given).
+        Trees of the default ``trees`` member (ignored when ``trees`` is given); their
+        leaves hold at least :func:`trees_min_samples_leaf` rows, 1 up to 8,192 rows.
     weight : "auto" or float in [0, 1], default "auto"
         Share of the boosted member; "auto": chosen on a grouped hold-out (module
         docstring). A member with share 0 is not fitted.
     weights : sequence of float in [0, 1]
         Candidates of ``weight="auto"``.
     holdout_fraction : float, default 0.2
-        Share of the materials held out to choose the weight.
+        Share of the materials held out to choose the weight (at most
+        :data:`~cbedfeat.models.fitting.MAX_HOLDOUT_ROWS` rows).
+    refit : bool or "auto", default "auto"
+        After choosing the weight, fit the members again on every row (True) or keep
+        those fitted without the hold-out (False); "auto": refit up to
+        :data:`~cbedfeat.models.fitting.REFIT_MAX_ROWS` rows.
     weighting : {"none", "balanced", "sqrt", "effective"}, default "none"
         Class weighting of both members (the boosted one's own parameter; sample weights
         of :func:`~cbedfeat.models.weights.compute_sample_weights` for the trees), so a
@@ -240,9 +260,12 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : fitted classifier or None
-        Boosted member fitted on every training row; None when ``weight_`` is 0.
+        Boosted member; None when ``weight_`` is 0.
     trees_ : fitted classifier or None
-        Tree member fitted on every training row; None when ``weight_`` is 1.
+        Tree member; None when ``weight_`` is 1.
+    n_member_rows_ : int
+        Rows the members were fitted on: every training row, or (no refit) every row
+        but the weight's hold-out.
     classes_ : (K,) ndarray
     weight_ : float
         The boosted member's share used.
@@ -260,6 +283,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
         weight="auto",
         weights=DEFAULT_WEIGHTS,
         holdout_fraction=0.2,
+        refit="auto",
         weighting="none",
         weight_beta=0.999,
         weight_cap=None,
@@ -273,6 +297,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
         self.weight = weight
         self.weights = weights
         self.holdout_fraction = holdout_fraction
+        self.refit = refit
         self.weighting = weighting
         self.weight_beta = weight_beta
         self.weight_cap = weight_cap
@@ -299,8 +324,8 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             random_state=self.random_state,
         )
 
-    def _trees_template(self):
-        base = _default_trees(self.n_trees) if self.trees is None else self.trees
+    def _trees_template(self, n_rows=0):
+        base = _default_trees(self.n_trees, n_rows) if self.trees is None else self.trees
         # configured_clone skips what a custom member lacks; the class weighting is not a
         # parameter here, it reaches the trees as sample weights (_fit_members).
         return configured_clone(base, n_jobs=self.n_jobs, random_state=self.random_state)
@@ -318,7 +343,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
                 )
                 if sample_weight is not None:
                     w = w * sample_weight
-            trees = fit_with_groups(self._trees_template(), X, y, groups, w)
+            trees = fit_with_groups(self._trees_template(len(y)), X, y, groups, w)
         return boosted, trees
 
     # ------------------------------------------------------------------ fitting
@@ -337,7 +362,17 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"weight must be 'auto' or a number in [0, 1], got {self.weight!r}")
 
     def _tune(self, X, y, groups, sample_weight, classes):
-        """Choose the weight on a grouped hold-out; (weight, table) or the fallback."""
+        """Choose the weight on a grouped hold-out.
+
+        Returns
+        -------
+        weight : float
+        table : dict or None
+            :func:`select_weight`'s table; None when too few groups to hold out (the
+            weight is then :data:`FALLBACK_WEIGHT`).
+        members : (boosted, trees) or None
+            Fitted on every row but the hold-out's; None without a hold-out.
+        """
         tr, va = grouped_validation_split(
             y, groups, self.holdout_fraction, seed_from(self.random_state)
         )
@@ -345,7 +380,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             logger.warning(
                 "too few groups to hold out for the blend weight: using %g", FALLBACK_WEIGHT
             )
-            return FALLBACK_WEIGHT, None
+            return FALLBACK_WEIGHT, None, None
         boosted, trees = self._fit_members(
             X[tr],
             y[tr],
@@ -362,7 +397,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
             None if sample_weight is None else sample_weight[va],
         )
         table["n_fit"], table["n_holdout"] = int(tr.size), int(va.size)
-        return weight, table
+        return weight, table, (boosted, trees)
 
     def fit(self, X, y, *, groups=None, sample_weight=None):
         """Choose the weight (when "auto"), then fit the members on ``X`` (n, F), ``y`` (n,).
@@ -385,11 +420,21 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):
         X, y, classes, groups, sample_weight = validate_fit_inputs(
             self, X, y, groups, sample_weight
         )
+        refit = refits(self.refit, len(y))
+        members = None
         if self.weight == "auto":
-            self.weight_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
+            self.weight_, self.tuning_, members = self._tune(X, y, groups, sample_weight, classes)
         else:
             self.weight_, self.tuning_ = float(self.weight), None
-        self.estimator_, self.trees_ = self._fit_members(X, y, groups, sample_weight, self.weight_)
+        self.n_member_rows_ = len(y)
+        if members is None or refit:
+            members = self._fit_members(X, y, groups, sample_weight, self.weight_)
+        else:
+            self.n_member_rows_ = self.tuning_["n_fit"]
+        boosted, trees = members
+        # A member of share 0 is dropped: it would be fitted, kept and never read.
+        self.estimator_ = boosted if self.weight_ > 0 else None
+        self.trees_ = trees if self.weight_ < 1 else None
         self.classes_ = classes
         self.label_map_ = classes.tolist()
         used = {"cpu"} if self.trees_ is not None else set()

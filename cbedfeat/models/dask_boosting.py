@@ -20,7 +20,13 @@ import logging
 
 import numpy as np
 
-from cbedfeat.models.boosting import SpaceGroupClassifier
+from cbedfeat.models.boosting import (
+    SCREEN_ROUNDS,
+    SCREEN_ROWS,
+    SpaceGroupClassifier,
+    gain_ranking,
+    screened_columns,
+)
 from cbedfeat.models.fitting import grouped_validation_split, resolve_device, seed_from
 from cbedfeat.models.weights import class_weight_table
 
@@ -132,6 +138,8 @@ def fit_dask(
         parts.append(("validation", frame[in_va], train_scale if est.weight_validation else None))
     device = resolve_device(est.device)
     params = est._booster_params(len(classes), device, seed)
+    cols = _screen(est, client, parts[0][1], feature_names, label, classes, params, tr.size, seed)
+    kept = [feature_names[i] for i in cols]
     matrices = {}
     for name, rows, scale in parts:
         lab = rows[label].map_partitions(
@@ -143,7 +151,7 @@ def fit_dask(
         )
         matrices[name] = dxgb.DaskQuantileDMatrix(
             client,
-            dask_features(rows, feature_names),
+            dask_features(rows, kept),
             label=lab["label"],
             weight=lab["weight"],
             max_bin=est.max_bin,
@@ -166,6 +174,7 @@ def fit_dask(
     booster.feature_names = None
     booster.feature_types = None
     est.n_features_in_ = len(feature_names)
+    est.features_ = cols
     return est._set_fitted(
         booster,
         classes,
@@ -174,6 +183,46 @@ def fit_dask(
         n_train=tr.size,
         n_validation=va.size,
     )
+
+
+def _screen(est, client, rows, feature_names, label, classes, params, n_rows, seed):
+    """The columns to train on, chosen as the local fit chooses them, on the workers.
+
+    A seeded draw of at most :data:`~cbedfeat.models.boosting.SCREEN_ROWS` training rows
+    (unweighted: the screen only ranks columns) is boosted for
+    :data:`~cbedfeat.models.boosting.SCREEN_ROUNDS` rounds with ``xgboost.dask`` and the
+    columns ranked by total gain. The draw differs from the local one (Dask samples per
+    partition), so the kept columns may differ in a few places.
+
+    Returns
+    -------
+    (k,) int ndarray
+        Ascending indices into ``feature_names``.
+    """
+    from xgboost import dask as dxgb
+
+    n_features = len(feature_names)
+    keep = est.screen_features
+    if keep is None or int(keep) >= n_features:
+        return np.arange(n_features)
+    if int(keep) < 1:
+        raise ValueError(f"screen_features must be >= 1 or None, got {keep!r}")
+    frac = min(1.0, SCREEN_ROWS / max(n_rows, 1))
+    drawn = rows if frac >= 1.0 else rows.sample(frac=frac, random_state=seed)
+    lab = drawn[label].map_partitions(
+        _encoded,
+        classes,
+        np.ones(len(classes)),
+        1.0,
+        meta={"label": np.int32, "weight": np.float64},
+    )
+    matrix = dxgb.DaskQuantileDMatrix(
+        client, dask_features(drawn, feature_names), label=lab["label"], max_bin=est.max_bin
+    )
+    rounds = min(SCREEN_ROUNDS, int(est.n_estimators))
+    booster = dxgb.train(client, params, matrix, num_boost_round=rounds)["booster"]
+    booster.feature_names = None  # rank by position (f0, f1 ...), as the local screen does
+    return screened_columns(gain_ranking(booster, n_features), keep)
 
 
 def _proba_part(part, booster, feature_names, n_classes):
@@ -208,5 +257,6 @@ def predict_proba_dask(estimator: SpaceGroupClassifier, frame, feature_names):
     import pandas as pd
 
     k = len(estimator.classes_)
+    feature_names = [list(feature_names)[i] for i in estimator.features_]
     meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in range(k)})
     return frame.map_partitions(_proba_part, estimator.booster_, list(feature_names), k, meta=meta)

@@ -187,23 +187,49 @@ class SystemGatedClassifier(ClassifierMixin, BaseEstimator):
         X, y, classes, groups, sample_weight = validate_fit_inputs(
             self, X, y, groups, sample_weight
         )
-        parent_of = level_function(self.level)
-        class_system = np.array([str(parent_of(c)) for c in classes.tolist()], dtype=object)
+        class_system = self.system_of(classes)
         systems = np.unique(class_system)
         sample_system = class_system[np.searchsorted(classes, y)]
 
-        self.estimator_ = fit_with_groups(
+        flat = fit_with_groups(
             self._stage(self.estimator, self.weighting), X, y, groups, sample_weight
         )
-        self.system_estimator_ = None
+        system = None
         if len(systems) > 1:
-            self.system_estimator_ = fit_with_groups(
+            system = fit_with_groups(
                 self._stage(self.system_estimator, self.system_weighting),
                 X,
                 sample_system,
                 groups,
                 sample_weight,
             )
+        return self.set_stages(flat, system, classes)
+
+    def system_of(self, labels) -> np.ndarray:
+        """The group (``level``) of each label: (n,) str ndarray."""
+        parent_of = level_function(self.level)
+        return np.array([str(parent_of(c)) for c in np.asarray(labels).tolist()], dtype=object)
+
+    def set_stages(self, flat, system, classes):
+        """Keep two fitted stages as this model's (shared with the training on Dask).
+
+        Parameters
+        ----------
+        flat : fitted classifier
+            Over (a subset of) ``classes``.
+        system : fitted classifier or None
+            Over the groups of ``classes``; None when they all lie in one group.
+        classes : (K,) ndarray
+            Sorted labels of the training rows.
+
+        Returns
+        -------
+        self
+        """
+        class_system = self.system_of(classes)
+        systems = np.unique(class_system)
+        self.estimator_ = flat
+        self.system_estimator_ = system
         self.classes_ = classes
         self.label_map_ = classes.tolist()
         self.systems_ = systems

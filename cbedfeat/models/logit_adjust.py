@@ -46,6 +46,7 @@ from cbedfeat.models.fitting import (
     configured_clone,
     fit_with_groups,
     grouped_validation_split,
+    refits,
     reuse_identical_fits,
     seed_from,
     validate_fit_inputs,
@@ -173,7 +174,12 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
     top1_tolerance : float, default 0.02
         Largest top-1 accuracy a candidate may lose on the hold-out against ``tau=0``.
     holdout_fraction : float, default 0.2
-        Share of the materials held out to choose ``tau``.
+        Share of the materials held out to choose ``tau`` (at most
+        :data:`~cbedfeat.models.fitting.MAX_HOLDOUT_ROWS` rows).
+    refit : bool or "auto", default "auto"
+        After choosing ``tau``, fit the base model again on every row (True) or keep the
+        one fitted without the hold-out (False); "auto": refit up to
+        :data:`~cbedfeat.models.fitting.REFIT_MAX_ROWS` rows.
     weighting : {"none", "balanced", "sqrt", "effective"}, default "none"
         Class weighting of the base model; the prior includes it.
     weight_beta, weight_cap
@@ -186,7 +192,10 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : fitted classifier
-        The base model fitted on every training row.
+        The base model, fitted on every training row or (no refit) on every row but the
+        hold-out's.
+    n_base_rows_ : int
+        Rows ``estimator_`` was fitted on.
     classes_ : (K,) ndarray
     prior_ : (K,) ndarray
         Fitted class distribution (:func:`fitted_prior`) of the base model.
@@ -205,6 +214,7 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         taus=DEFAULT_TAUS,
         top1_tolerance=0.02,
         holdout_fraction=0.2,
+        refit="auto",
         weighting="none",
         weight_beta=0.999,
         weight_cap=None,
@@ -217,6 +227,7 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         self.taus = taus
         self.top1_tolerance = top1_tolerance
         self.holdout_fraction = holdout_fraction
+        self.refit = refit
         self.weighting = weighting
         self.weight_beta = weight_beta
         self.weight_cap = weight_cap
@@ -259,13 +270,22 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"tau must be 'auto' or a number >= 0, got {self.tau!r}")
 
     def _tune(self, X, y, groups, sample_weight, classes):
-        """Choose tau on a grouped hold-out; (tau, table) or (0.0, None) when too small."""
+        """Choose tau on a grouped hold-out.
+
+        Returns
+        -------
+        tau : float
+        table : dict or None
+            :func:`select_tau`'s table; None (and tau 0) when too few groups to hold out.
+        probe : (fitted base model, fit rows) or None
+            The base model fitted on every row but the hold-out's; None without a hold-out.
+        """
         tr, va = grouped_validation_split(
             y, groups, self.holdout_fraction, seed_from(self.random_state)
         )
         if va.size == 0:
             logger.warning("too few groups to hold out for tau: using tau=0")
-            return 0.0, None
+            return 0.0, None, None
         probe = fit_with_groups(
             self._template(),
             X[tr],
@@ -276,7 +296,8 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         proba = np.zeros((va.size, len(classes)))
         proba[:, np.searchsorted(classes, probe.classes_)] = probe.predict_proba(X[va])
         prior = self._prior(y[tr], classes, None if sample_weight is None else sample_weight[tr])
-        return select_tau(y[va], proba, classes, prior, self.taus, self.top1_tolerance)
+        tau, table = select_tau(y[va], proba, classes, prior, self.taus, self.top1_tolerance)
+        return tau, table, (probe, tr)
 
     def fit(self, X, y, *, groups=None, sample_weight=None):
         """Choose tau (when "auto"), then fit the base model on ``X`` (n, F), ``y`` (n,).
@@ -301,15 +322,49 @@ class LogitAdjustedClassifier(ClassifierMixin, BaseEstimator):
         )
         # The tau probe and the final model may fit the same inner member on the same
         # rows (a blend's weight hold-out is the tau hold-out): fit it once.
+        refit = refits(self.refit, len(y))
+        probe = None
         with reuse_identical_fits():
             if self.tau == "auto":
-                self.tau_, self.tuning_ = self._tune(X, y, groups, sample_weight, classes)
+                self.tau_, self.tuning_, probe = self._tune(X, y, groups, sample_weight, classes)
             else:
                 self.tau_, self.tuning_ = float(self.tau), None
-            self.estimator_ = fit_with_groups(self._template(), X, y, groups, sample_weight)
+            rows = np.arange(len(y))
+            if probe is None or refit:
+                self.estimator_ = fit_with_groups(self._template(), X, y, groups, sample_weight)
+            else:
+                self.estimator_, rows = probe
+        # The prior is the one the kept base model was fitted to.
+        return self.set_base(
+            self.estimator_,
+            y[rows],
+            classes,
+            None if sample_weight is None else sample_weight[rows],
+        )
+
+    def set_base(self, estimator, y_fit, classes, sample_weight=None):
+        """Keep a fitted base model and the prior of its training labels (``tau_`` set).
+
+        Shared with the training on Dask.
+
+        Parameters
+        ----------
+        estimator : fitted classifier
+        y_fit : (m,) array-like
+            Labels ``estimator`` was fitted on.
+        classes : (K,) ndarray
+            Sorted labels of every training row.
+        sample_weight : (m,) array-like or None
+
+        Returns
+        -------
+        self
+        """
+        self.estimator_ = estimator
+        self.n_base_rows_ = int(len(y_fit))
         self.classes_ = classes
         self.label_map_ = classes.tolist()
-        self.prior_ = self._prior(y, classes, sample_weight)
+        self.prior_ = self._prior(np.asarray(y_fit), classes, sample_weight)
         self.device_used_ = getattr(self.estimator_, "device_used_", "cpu")
         logger.info("%s: tau %.3g", type(self).__name__, self.tau_)
         return self

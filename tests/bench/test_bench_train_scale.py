@@ -68,12 +68,18 @@ def test_real_table_gives_accuracy_and_stacks_per_second(small_ornl_dir, tmp_pat
                 str(tmp_path),
                 "--name",
                 "real",
+                "--compare-unscreened",
             ]
         )
         == 0
     )
     doc = json.loads((tmp_path / "real.json").read_text())
-    real, resampled = sorted(doc["rows"], key=lambda r: r["n"])
+    assert not (tmp_path / "real.partial.json").exists()  # the finished run removes it
+    # The screen's paired comparison: an every-column fit at the real size only.
+    unscreened = [r for r in doc["rows"] if r["variant"] == "every column"]
+    assert [(r["n"], r["params"]["screen_features"]) for r in unscreened] == [(6, None)]
+    rows = [r for r in doc["rows"] if r["variant"] == "defaults"]
+    real, resampled = sorted(rows, key=lambda r: r["n"])
     assert real["real"] and real["top1"] is not None and 0 <= real["top1"] <= 1
     assert not resampled["real"] and resampled["top1"] is None
     assert real["n_stacks"] == 12 and real["stacks_per_s"] > 0

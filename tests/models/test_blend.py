@@ -325,3 +325,62 @@ def test_holdout_log_loss_of_rows_all_weighted_out_is_the_plain_mean():
     plain = holdout_log_loss([1, 2], proba, np.array([1, 2]))
     assert plain == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
     assert holdout_log_loss([1, 2], proba, np.array([1, 2]), sample_weight=[0, 0]) == plain
+
+
+# ------------------------------------------------------------------ refit and scale
+def test_without_refit_the_tuning_members_are_kept():
+    X, y, groups = _data(n_materials=40)
+    kept = BlendedClassifier(_lr(), _trees(), weights=(0.5,), refit=False).fit(X, y, groups=groups)
+    again = BlendedClassifier(_lr(), _trees(), weights=(0.5,), refit=True).fit(X, y, groups=groups)
+    assert kept.n_member_rows_ == kept.tuning_["n_fit"] < len(y)
+    assert again.n_member_rows_ == len(y)
+    # The kept members are those fitted on the fit rows: a fresh fit there gives them back.
+    tr = np.setdiff1d(
+        np.arange(len(y)), np.flatnonzero(np.isin(groups, _held_materials(y, groups)))
+    )
+    by_hand = _lr().fit(X[tr].astype(np.float32), y[tr])
+    np.testing.assert_allclose(kept.estimator_.coef_, by_hand.coef_)
+    assert not np.allclose(again.estimator_.coef_, by_hand.coef_)
+
+
+def _held_materials(y, groups, fraction=0.2, seed=0):
+    from cbedfeat.models.fitting import grouped_validation_split
+
+    _, va = grouped_validation_split(y, groups, fraction, seed)
+    return np.unique(groups[va])
+
+
+def test_refit_auto_follows_the_row_count(monkeypatch):
+    import cbedfeat.models.fitting as fitting
+
+    X, y, groups = _data(n_materials=40)
+    small = BlendedClassifier(_lr(), _trees(), weights=(0.5,)).fit(X, y, groups=groups)
+    assert small.n_member_rows_ == len(y)
+    monkeypatch.setattr(fitting, "REFIT_MAX_ROWS", len(y) - 1)
+    large = BlendedClassifier(_lr(), _trees(), weights=(0.5,)).fit(X, y, groups=groups)
+    assert large.n_member_rows_ < len(y)
+
+
+def test_a_member_of_share_zero_is_dropped_without_refit():
+    X, y, groups = _data(n_materials=40)
+    blend = BlendedClassifier(_lr(), _trees(), weights=(1.0,), refit=False).fit(X, y, groups=groups)
+    assert blend.weight_ == 1.0 and blend.trees_ is None and blend.estimator_ is not None
+    np.testing.assert_allclose(
+        blend.predict_proba(X),
+        aligned_proba(blend.estimator_, X.astype(np.float32), blend.classes_),
+        rtol=1e-6,
+    )
+
+
+def test_default_trees_bound_their_leaves_by_the_rows():
+    from cbedfeat.models.blend import TREES_MAX_LEAVES, trees_min_samples_leaf
+
+    assert trees_min_samples_leaf(1) == 1
+    assert trees_min_samples_leaf(TREES_MAX_LEAVES) == 1
+    assert trees_min_samples_leaf(TREES_MAX_LEAVES + 1) == 2
+    assert trees_min_samples_leaf(150_000) == 19
+    for n in (10_000, 150_000, 10**6):
+        assert n / trees_min_samples_leaf(n) <= TREES_MAX_LEAVES
+    X, y, groups = _data()
+    blend = BlendedClassifier(_stage(), n_trees=3, weight=0.0).fit(X, y, groups=groups)
+    assert blend.trees_.min_samples_leaf == 1

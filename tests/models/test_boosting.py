@@ -287,3 +287,148 @@ def test_early_stopping_loss_weighted_or_not(weight_validation):
     w = np.array([table[c] for c in y_enc[va]]) if weight_validation else None
     recorded = est.evals_result_["validation"]["mlogloss"][est.best_iteration_]
     assert recorded == pytest.approx(log_loss(y_enc[va], proba, sample_weight=w), rel=1e-4)
+
+
+# --------------------------------------------------------------------- screen
+def _screen_data(n_features=40, informative=(3, 17, 31), seed=0):
+    """Noise columns except ``informative``, which carry the class (material-grouped)."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(60), 4)
+    y = SGS[groups % len(SGS)]
+    X = rng.normal(size=(len(y), n_features)).astype(np.float32)
+    code = np.searchsorted(SGS, y)
+    for k, col in enumerate(informative):
+        X[:, col] += (3 + k) * (code == k % len(SGS))
+    return X, y, groups
+
+
+def test_gain_ranking_orders_by_total_gain_and_puts_unused_last():
+    from cbedfeat.models.boosting import gain_ranking, screened_columns
+
+    class FakeBooster:
+        def get_score(self, importance_type):
+            assert importance_type == "total_gain"
+            return {"f2": 5.0, "f0": 9.0, "f4": 1.0}
+
+    ranking = gain_ranking(FakeBooster(), 6)
+    np.testing.assert_array_equal(ranking, [0, 2, 4, 1, 3, 5])
+    np.testing.assert_array_equal(screened_columns(ranking, 2), [0, 2])
+
+
+def test_screen_keeps_the_informative_columns_and_reads_full_width_input():
+    X, y, groups = _screen_data()
+    est = _small(screen_features=3).fit(X, y, groups=groups)
+    np.testing.assert_array_equal(est.features_, [3, 17, 31])
+    assert est.booster_.num_features() == 3
+    assert est.n_features_in_ == X.shape[1]
+    # The model reads only the kept columns: changing any other column changes nothing.
+    other = X.copy()
+    other[:, [0, 1, 2, 39]] = 1e6
+    np.testing.assert_array_equal(est.predict_proba(other), est.predict_proba(X))
+    assert est.score(X, y) > 0.9
+
+
+def test_no_screen_when_the_table_is_narrower_or_screen_is_off():
+    X, y, groups = _screen_data(n_features=10, informative=(1, 4, 7))
+    for keep in (None, 10, 50):
+        est = _small(screen_features=keep).fit(X, y, groups=groups)
+        np.testing.assert_array_equal(est.features_, np.arange(10))
+    with pytest.raises(ValueError, match="screen_features"):
+        _small(screen_features=0).fit(X, y, groups=groups)
+
+
+def test_screen_draws_at_most_screen_rows(monkeypatch):
+    import cbedfeat.models.boosting as boosting
+
+    seen = []
+    real = xgboost.QuantileDMatrix
+
+    def spy(data, *args, **kwargs):
+        seen.append(data.shape)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(boosting, "SCREEN_ROWS", 50)
+    monkeypatch.setattr(xgboost, "QuantileDMatrix", spy)
+    X, y, groups = _screen_data()
+    _small(screen_features=5).fit(X, y, groups=groups)
+    # First the screen (50 rows, every column), then training and validation (5 columns).
+    assert seen[0] == (50, X.shape[1])
+    assert all(shape[1] == 5 for shape in seen[1:])
+
+
+def test_screened_model_round_trips_natively(tmp_path):
+    X, y, groups = _screen_data()
+    est = _small(screen_features=4).fit(X, y, groups=groups)
+    est.save_native(tmp_path / "m")
+    back = SpaceGroupClassifier.load_native(tmp_path / "m")
+    np.testing.assert_array_equal(back.features_, est.features_)
+    assert back.predict_proba(X).tobytes() == est.predict_proba(X).tobytes()
+    # A column list that does not match the booster is refused.
+    state = json.loads((tmp_path / "m" / "params.json").read_text())
+    state["features"] = state["features"][:-1]
+    (tmp_path / "m" / "params.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="columns"):
+        SpaceGroupClassifier.load_native(tmp_path / "m")
+
+
+def test_model_saved_before_the_screen_reads_every_column(tmp_path):
+    X, y, groups = _data()
+    est = _small(screen_features=None).fit(X, y, groups=groups)
+    est.save_native(tmp_path / "m")
+    state = json.loads((tmp_path / "m" / "params.json").read_text())
+    del state["features"], state["params"]["screen_features"]
+    (tmp_path / "m" / "params.json").write_text(json.dumps(state))
+    back = SpaceGroupClassifier.load_native(tmp_path / "m")
+    np.testing.assert_array_equal(back.features_, np.arange(X.shape[1]))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    del est.features_  # an in-memory model of the same age
+    np.testing.assert_array_equal(est.predict_proba(X), back.predict_proba(X))
+
+
+# --------------------------------------------------------------------- hold-out at scale
+def test_holdout_is_capped_in_rows(monkeypatch):
+    import cbedfeat.models.fitting as fitting
+
+    y = np.repeat(SGS, 400)
+    groups = np.arange(len(y)) // 4
+    _, va = grouped_validation_split(y, groups, 0.15, 0)
+    assert 0.1 * len(y) < va.size < 0.2 * len(y)
+    monkeypatch.setattr(fitting, "MAX_HOLDOUT_ROWS", 60)
+    fitting._SPLITS.clear()
+    tr, va = grouped_validation_split(y, groups, 0.15, 0)
+    assert 0 < va.size <= 80  # about 60 rows: whole materials, stratified folds
+    assert not set(groups[tr]) & set(groups[va])
+
+
+def test_split_store_answers_repeats_with_fresh_copies(monkeypatch):
+    import cbedfeat.models.fitting as fitting
+
+    calls = []
+    real = fitting._split
+    monkeypatch.setattr(fitting, "_split", lambda *a: calls.append(1) or real(*a))
+    fitting._SPLITS.clear()
+    y = np.repeat(SGS, 40)
+    groups = np.arange(len(y)) // 2
+    tr, va = grouped_validation_split(y, groups, 0.2, 3)
+    tr[:] = -1  # the caller's copy: the store keeps its own
+    tr2, va2 = grouped_validation_split(y, groups, 0.2, 3)
+    assert len(calls) == 1 and tr2.min() >= 0
+    np.testing.assert_array_equal(va, va2)
+    grouped_validation_split(y, groups, 0.2, 4)  # another seed: a new split
+    grouped_validation_split(y, groups[::-1].copy(), 0.2, 3)  # other groups: a new split
+    assert len(calls) == 3
+    # A RandomState draws anew on each call and is never answered from the store.
+    rs = np.random.RandomState(0)
+    grouped_validation_split(y, groups, 0.2, rs)
+    grouped_validation_split(y, groups, 0.2, rs)
+    assert len(calls) == 5
+
+
+def test_refits_decides_by_rows():
+    from cbedfeat.models.fitting import REFIT_MAX_ROWS, refits
+
+    assert refits("auto", REFIT_MAX_ROWS) and not refits("auto", REFIT_MAX_ROWS + 1)
+    assert refits(True, 10**9) and not refits(False, 10)
+    for bad in ("yes", None, 1):
+        with pytest.raises(ValueError, match="refit"):
+            refits(bad, 10)

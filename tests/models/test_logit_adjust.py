@@ -233,3 +233,23 @@ def test_identical_fits_are_reused_only_inside_the_block():
     e = fit_with_groups(_stage(), X, y, groups)
     assert a is b
     assert len({id(a), id(c), id(d), id(e)}) == 4
+
+
+def test_without_refit_the_probe_is_the_model_and_its_prior_is_its_own():
+    X, y, groups = _imbalanced(n_frequent=40, n_rare=16)
+    kept = LogitAdjustedClassifier(LogisticRegression(), taus=(0.0, 1.0), refit=False)
+    kept.fit(X, y, groups=groups)
+    refitted = LogitAdjustedClassifier(LogisticRegression(), taus=(0.0, 1.0), refit=True)
+    refitted.fit(X, y, groups=groups)
+    assert kept.tau_ == refitted.tau_
+    assert refitted.n_base_rows_ == len(y) and kept.n_base_rows_ < len(y)
+    from cbedfeat.models.fitting import grouped_validation_split
+
+    tr, _ = grouped_validation_split(y, groups, 0.2, 0)
+    assert kept.n_base_rows_ == tr.size
+    np.testing.assert_allclose(kept.prior_, fitted_prior(y[tr], kept.classes_))
+    np.testing.assert_allclose(
+        kept.estimator_.coef_, LogisticRegression().fit(X[tr].astype(np.float32), y[tr]).coef_
+    )
+    with pytest.raises(ValueError, match="refit"):
+        LogitAdjustedClassifier(LogisticRegression(), refit="sometimes").fit(X, y, groups=groups)

@@ -159,3 +159,88 @@ def _passthrough(client):
         yield client
 
     return ctx()
+
+
+def _train_both_ways(parts_dir, client, tmp_path, model, params):
+    """(Dask-trained model, locally trained model), both loaded back from their bundles."""
+    from cbedfeat.workflows.train_dask import train_model_dask
+
+    train_model_dask(
+        parts_dir / "features.parquet.parts",
+        tmp_path / "dask",
+        scheduler=client,
+        model=model,
+        device="cpu",
+        seed=1,
+        params=params,
+    )
+    train_model(
+        parts_dir / "features.parquet",
+        tmp_path / "local",
+        model=model,
+        device="cpu",
+        seed=1,
+        params=params,
+    )
+    return load_bundle(tmp_path / "dask").model, load_bundle(tmp_path / "local").model
+
+
+def test_dask_screen_keeps_columns_like_the_local_screen(parts_dir, client, tmp_path):
+    """With a screen narrower than the table, both paths train on the kept columns only,
+    pick mostly the same ones, and still predict alike."""
+
+    d_model, l_model = _train_both_ways(
+        parts_dir, client, tmp_path, "xgb", {**PARAMS, "screen_features": 6}
+    )
+    assert d_model.features_.size == l_model.features_.size == 6
+    assert d_model.booster_.num_features() == 6
+    assert len(np.intersect1d(d_model.features_, l_model.features_)) >= 3
+    test = _test_rows(parts_dir)
+    truth = test["space_group"].to_numpy()
+    acc_dask = np.mean(load_bundle(tmp_path / "dask").predict(test) == truth)
+    acc_local = np.mean(load_bundle(tmp_path / "local").predict(test) == truth)
+    assert abs(acc_dask - acc_local) <= 0.15, (acc_dask, acc_local)
+
+
+@pytest.mark.parametrize("model", ["gated", "logit", "gated-logit"])
+def test_dask_trains_the_xgboost_wrappers_like_local_training(parts_dir, client, tmp_path, model):
+    """The wrappers made of XGBoost stages train on Dask into the same class with the same
+    fitted attributes, and predict within the noise of the local fit."""
+    params = {"n_estimators": 30, "n_jobs": 1}
+    if "logit" in model:
+        params["taus"] = [0.0, 0.5, 1.0]
+    d_model, l_model = _train_both_ways(parts_dir, client, tmp_path, model, params)
+    assert type(d_model) is type(l_model)
+    np.testing.assert_array_equal(d_model.classes_, l_model.classes_)
+    gated = [m for m in (d_model, getattr(d_model, "estimator_", None)) if hasattr(m, "systems_")]
+    for g in gated:
+        assert g.system_estimator_ is not None
+        np.testing.assert_array_equal(
+            g.system_estimator_.classes_, np.unique(g.system_of(d_model.classes_))
+        )
+    if "logit" in model:
+        # The same hold-out and the same candidates: tau comes out the same or close.
+        assert d_model.tuning_ is not None and d_model.tau_ in (0.0, 0.5, 1.0)
+        np.testing.assert_allclose(d_model.prior_.sum(), 1.0)
+    test = _test_rows(parts_dir)
+    truth = test["space_group"].to_numpy()
+    acc_dask = np.mean(load_bundle(tmp_path / "dask").predict(test) == truth)
+    acc_local = np.mean(load_bundle(tmp_path / "local").predict(test) == truth)
+    assert 0.3 < acc_local
+    assert abs(acc_dask - acc_local) <= 0.12, (acc_dask, acc_local)
+
+
+def test_dask_refuses_the_blends(parts_dir, client, tmp_path):
+    from cbedfeat.models.dask_models import fit_dask_model
+    from cbedfeat.models.registry import make_model
+    from cbedfeat.workflows.train_dask import train_model_dask
+
+    with pytest.raises(ValueError, match="does not train on Dask"):
+        train_model_dask(
+            parts_dir / "features.parquet.parts",
+            tmp_path / "m",
+            scheduler=client,
+            model="gated-blend-logit",
+        )
+    with pytest.raises(TypeError, match="BlendedClassifier"):
+        fit_dask_model(make_model("blend"), client, None, [])
