@@ -32,7 +32,7 @@ from cbedfeat.models.weights import class_weight_table
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["dask_features", "fit_dask", "predict_proba_dask"]
+__all__ = ["dask_features", "fit_dask"]
 
 
 def _encoded(part, classes, class_weight, scale):
@@ -223,40 +223,3 @@ def _screen(est, client, rows, feature_names, label, classes, params, n_rows, se
     booster = dxgb.train(client, params, matrix, num_boost_round=rounds)["booster"]
     booster.feature_names = None  # rank by position (f0, f1 ...), as the local screen does
     return screened_columns(gain_ranking(booster, n_features), keep)
-
-
-def _proba_part(part, booster, feature_names, n_classes):
-    """One partition's class probabilities as a DataFrame (an empty one gives no rows)."""
-    import pandas as pd
-
-    columns = list(range(n_classes))
-    if not len(part):
-        return pd.DataFrame(np.zeros((0, n_classes)), columns=columns, index=part.index)
-    X = part[list(feature_names)].to_numpy(dtype=np.float32)
-    proba = np.asarray(booster.inplace_predict(X), dtype=np.float64).reshape(len(X), n_classes)
-    return pd.DataFrame(proba / proba.sum(axis=1, keepdims=True), columns=columns, index=part.index)
-
-
-def predict_proba_dask(estimator: SpaceGroupClassifier, frame, feature_names):
-    """Class probabilities of a fitted estimator on a Dask DataFrame's rows, on the workers.
-
-    Parameters
-    ----------
-    estimator : fitted SpaceGroupClassifier
-    frame : dask.dataframe.DataFrame
-        Rows with the feature columns.
-    feature_names : list of str
-        In model order.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        (n, K) probabilities over ``estimator.classes_``, columns 0..K-1, rows summing to 1
-        (``.compute().to_numpy()`` gives the array).
-    """
-    import pandas as pd
-
-    k = len(estimator.classes_)
-    feature_names = [list(feature_names)[i] for i in estimator.features_]
-    meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in range(k)})
-    return frame.map_partitions(_proba_part, estimator.booster_, list(feature_names), k, meta=meta)
