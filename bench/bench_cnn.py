@@ -216,10 +216,20 @@ def feature_curve(table, names, train, test, *, rounds, extract_s: float, args) 
         "unit": "rounds",
         "extract_seconds": extract_s,
         "points": points,
+        "_proba": (proba, est.classes_),
         "end": end_point(
             test, proba, est.classes_, train, n_resamples=args.resamples, seed=args.seed
         ),
     }
+
+
+#: How the ResNet's training views are named in the tables.
+AUGMENT_LABELS = {
+    "continuous": "rotations + mirrors",
+    "dihedral": "right-angle rotations + mirrors",
+    "frame": "frame-keeping half turns + mirrors",
+    "none": "no augmentation",
+}
 
 
 def cnn_params(arch: str, args) -> dict:
@@ -238,7 +248,14 @@ def cnn_params(arch: str, args) -> dict:
     }
     if arch == "small":
         return {**SMALL_RECIPE, **common}
-    return {"arch": "resnet", "width": args.width, "tta": args.tta, "lr": args.lr, **common}
+    return {
+        "arch": "resnet",
+        "width": args.width,
+        "augment": args.augment,
+        "tta": args.tta,
+        "lr": args.lr,
+        **common,
+    }
 
 
 def cnn_curve(arch: str, train, test, data: Path, args) -> dict:
@@ -278,7 +295,8 @@ def cnn_curve(arch: str, train, test, data: Path, args) -> dict:
     else:
         label = (
             f"ResNet (width {params['width']}{', ResNet-18' if params['width'] == 64 else ''}), "
-            f"rotations + mirrors, label smoothing, one-cycle, {params['tta']}-view averaging"
+            f"{AUGMENT_LABELS[params['augment']]}, label smoothing, one-cycle, "
+            f"{params['tta']}-view averaging"
         )
     return {
         "approach": f"cnn-{arch}",
@@ -287,9 +305,55 @@ def cnn_curve(arch: str, train, test, data: Path, args) -> dict:
         "params": params,
         "device_used": str(est.device_),
         "points": points,
+        "_proba": (last["proba"], est.classes_),
         "end": end_point(
             test, last["proba"], est.classes_, train, n_resamples=args.resamples, seed=args.seed
         ),
+    }
+
+
+# ----------------------------------------------------------------------------- both together
+
+
+def mean_probabilities(proba_a, classes_a, proba_b, classes_b):
+    """The mean of two models' class probabilities, on the union of their classes.
+
+    Parameters
+    ----------
+    proba_a : (n, Ka) ndarray
+        Columns in the order of ``classes_a``.
+    classes_a : (Ka,) int ndarray
+    proba_b : (n, Kb) ndarray
+    classes_b : (Kb,) int ndarray
+
+    Returns
+    -------
+    proba : (n, K) ndarray
+        A class one model lacks counts as probability 0 from that model.
+    classes : (K,) int ndarray
+        Sorted union of both class lists.
+    """
+    import numpy as np
+
+    classes = np.union1d(classes_a, classes_b)
+    out = np.zeros((len(proba_a), len(classes)))
+    for proba, cls in ((proba_a, classes_a), (proba_b, classes_b)):
+        out[:, np.searchsorted(classes, cls)] += 0.5 * np.asarray(proba, dtype=float)
+    return out, classes
+
+
+def blend_point(features: dict, cnn: dict, test, train, args) -> dict:
+    """Features and one CNN together: the plain mean of their last probabilities.
+
+    Nothing is tuned (equal weights), so the test rows choose nothing; the time is the
+    sum of both trainings (run one after the other).
+    """
+    proba, classes = mean_probabilities(*features["_proba"], *cnn["_proba"])
+    return {
+        "approach": f"features+{cnn['approach']}",
+        "label": f"{features['label']} and {cnn['label']}: mean of the probabilities",
+        "seconds": features["points"][-1]["seconds"] + cnn["points"][-1]["seconds"],
+        "end": end_point(test, proba, classes, train, n_resamples=args.resamples, seed=args.seed),
     }
 
 
@@ -362,6 +426,9 @@ def run_set(name: str, data: Path, table_path: Path, args) -> dict:
         feature_curve(table, names, train, test, rounds=args.rounds, extract_s=extract_s, args=args)
     ]
     curves += [cnn_curve(arch, train, test, data, args) for arch in args.archs]
+    blends = [blend_point(curves[0], c, test, train, args) for c in curves[1:]]
+    for c in curves:
+        del c["_proba"]  # arrays: not part of the report
     return {
         "name": name,
         "data": str(data),
@@ -376,6 +443,7 @@ def run_set(name: str, data: Path, table_path: Path, args) -> dict:
         "extract_rows_timed": n_timed,
         "curves": curves,
         "equal_time": {c["approach"]: equal_time(curves[0], c) for c in curves[1:]},
+        "blends": blends,
     }
 
 
@@ -426,6 +494,12 @@ def _set_markdown(s: dict) -> list[str]:
         lines.append(
             f"| {c['label']} | {c['points'][-1]['seconds']:.1f} | "
             + " | ".join(_cell(c["end"], k) for k, _ in METRIC_COLUMNS)
+            + " |"
+        )
+    for b in s.get("blends", []):
+        lines.append(
+            f"| {b['label']} | {b['seconds']:.1f} | "
+            + " | ".join(_cell(b["end"], k) for k, _ in METRIC_COLUMNS)
             + " |"
         )
     lines += ["", "### Equal time (top-1)", ""]
@@ -531,7 +605,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="ResNet peak learning rate")
     parser.add_argument(
-        "--tta", type=int, default=8, choices=[1, 2, 4, 8], help="ResNet test-time views"
+        "--augment",
+        default="frame",
+        choices=list(AUGMENT_LABELS),
+        help="ResNet training views (frame: half turns and mirrors that keep the "
+        "pattern's reference direction on its y axis)",
+    )
+    parser.add_argument(
+        "--tta",
+        type=int,
+        default=4,
+        choices=[1, 2, 4, 8],
+        help="ResNet test-time views (at most 4 with --augment frame or none)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None, help="[128; --quick: 64]")

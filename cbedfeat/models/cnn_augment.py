@@ -1,11 +1,25 @@
 """In-plane rotations and flips of CBED patterns: training augmentation and test-time views.
 
-A zone-axis CBED pattern has no preferred in-plane orientation (the simulation's
-in-plane reference direction is arbitrary), so a pattern rotated or mirrored is as
-likely an input as the pattern itself. Training draws a random rotation and flip per
-pattern (each of the three patterns of a stack independently, since their
-orientations are unrelated); prediction averages the class probabilities over
-rotated and mirrored views of the stack (:data:`VIEW_ORDER`).
+Which in-plane transformations give an equally likely pattern depends on how patterns
+are framed. In the ORNL layout (and in cbedfeat's simulator) each pattern has a
+reference direction (``y_dirs``): a reciprocal-lattice vector of the zone, drawn along
+the detector's +y axis. Two groups of views follow:
+
+``"frame"`` (:data:`FRAME_VIEWS`): the identity, the half turn and the two mirrors about
+    the detector axes. They keep the reference direction on the y axis (a half turn or
+    a mirror across the x axis sends g to -g, the Friedel mate, which could equally
+    have been the reference), so a transformed pattern is one the same framing could
+    have produced, and the orientation of the disk lattice relative to the frame keeps
+    its meaning.
+``"square"`` (:data:`VIEW_ORDER`): all eight right-angle rotations and mirrors, and
+    ``"continuous"`` rotations by any angle: the recipe of the published CNNs, which
+    treat the in-plane orientation as arbitrary. On framed patterns they throw away
+    the alignment of the lattice with the frame, which the network must then learn to
+    do without.
+
+Training draws a random view per pattern (each of the three patterns of a stack
+independently, since their frames are unrelated); prediction averages the class
+probabilities over views of the stack.
 
 All functions act on batches of preprocessed stacks, (B, P, H, W) tensors, on any
 device; the random draws come from a CPU ``torch.Generator`` so a seed gives the same
@@ -19,13 +33,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-ROTATIONS = ("continuous", "dihedral")
+ROTATIONS = ("continuous", "dihedral", "frame")
 #: Views of test-time averaging, in the order ``tta=n`` takes the first ``n``: view
 #: ``v`` is a rotation by ``(v % 4) * 90`` degrees, mirrored first when ``v >= 4``.
 #: ``tta=2``: 0 and 180 degrees; ``tta=4``: the four right-angle rotations; ``tta=8``:
 #: those and their mirror images (the dihedral group of the square).
 VIEW_ORDER = (0, 2, 1, 3, 4, 6, 5, 7)
 TTA_CHOICES = (1, 2, 4, 8)
+#: Views that keep a framed pattern's reference direction on the y axis (see
+#: :func:`dihedral_view`): identity, half turn, mirror of x (x reversed), mirror of y
+#: (x reversed, then a half turn). ``tta=2``: identity and half turn.
+FRAME_VIEWS = (0, 2, 4, 6)
+GROUPS = ("square", "frame")
 
 
 def dihedral_view(x: torch.Tensor, view: int) -> torch.Tensor:
@@ -51,11 +70,32 @@ def dihedral_view(x: torch.Tensor, view: int) -> torch.Tensor:
     return torch.rot90(x, view % 4, dims=(-2, -1))
 
 
-def tta_views(tta: int) -> tuple[int, ...]:
-    """The views (see :func:`dihedral_view`) averaged at prediction for ``tta`` in 1, 2, 4, 8."""
-    if tta not in TTA_CHOICES:
-        raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
-    return VIEW_ORDER[:tta]
+def tta_views(tta: int, group: str = "square") -> tuple[int, ...]:
+    """The views (see :func:`dihedral_view`) averaged at prediction.
+
+    Parameters
+    ----------
+    tta : {1, 2, 4, 8}
+        Number of views; at most 4 in the ``"frame"`` group.
+    group : {"square", "frame"}
+        The first ``tta`` of :data:`VIEW_ORDER` or of :data:`FRAME_VIEWS`.
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    views = FRAME_VIEWS if group == "frame" else VIEW_ORDER
+    if tta not in TTA_CHOICES or tta > len(views):
+        allowed = tuple(t for t in TTA_CHOICES if t <= len(views))
+        raise ValueError(f"tta must be one of {allowed} for the {group!r} views, got {tta!r}")
+    return views[:tta]
+
+
+def view_group(augment: str) -> str:
+    """The group of test-time views that matches a training augmentation.
+
+    ``"frame"`` and ``"none"`` (a model that only ever saw framed patterns) average over
+    :data:`FRAME_VIEWS`; ``"dihedral"`` and ``"continuous"`` over :data:`VIEW_ORDER`.
+    """
+    return "frame" if augment in ("frame", "none") else "square"
 
 
 def rotate(
@@ -107,11 +147,13 @@ def random_rotate_flip(
         Preprocessed stacks; H == W.
     generator : torch.Generator
         CPU generator all draws come from (the same seed gives the same batch).
-    rotation : {"continuous", "dihedral"}
+    rotation : {"continuous", "dihedral", "frame"}
         ``"continuous"``: an angle uniform in [0, 2 pi), bilinear interpolation;
-        ``"dihedral"``: a multiple of 90 degrees, exact.
+        ``"dihedral"``: a multiple of 90 degrees, exact; ``"frame"``: one of
+        :data:`FRAME_VIEWS` (half turns and mirrors about the axes), exact.
     flip : bool
-        Mirror each pattern with probability 1/2.
+        Mirror each pattern with probability 1/2 (``"frame"``: the mirrors are part of
+        the group; False keeps the identity and the half turn only).
 
     Returns
     -------
@@ -132,8 +174,12 @@ def random_rotate_flip(
     if rotation == "continuous":
         angle = torch.rand(n, generator=generator, dtype=torch.float64) * (2 * math.pi)
         return rotate(flat, angle, mirror).reshape(b, p, h, w)
-    quarter = torch.randint(0, 4, (n,), generator=generator)
-    view = (quarter + 4 * mirror.long()).to(x.device)
+    if rotation == "frame":
+        half = torch.randint(0, 2, (n,), generator=generator)
+        view = (2 * half + 4 * mirror.long()).to(x.device)  # 0, 2, 4 or 6
+    else:
+        quarter = torch.randint(0, 4, (n,), generator=generator)
+        view = (quarter + 4 * mirror.long()).to(x.device)
     out = flat.clone()
     for v in range(8):
         idx = torch.nonzero(view == v).flatten()

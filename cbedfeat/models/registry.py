@@ -185,7 +185,7 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "cnn",
         "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
-        "PyTorch ResNet on the raw stacks with the published recipe (baseline)",
+        "PyTorch ResNet on the raw stacks: the published recipe, views that keep the frame",
         Standing(25.3, 9.2, "cnn.md", "the earlier small CNN (arch=small), unweighted, 15 epochs"),
         inputs="stacks",
         extra="cnn",

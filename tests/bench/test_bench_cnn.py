@@ -29,6 +29,18 @@ def test_equal_time_pairs_each_epoch_with_the_features_trained_by_then(monkeypat
     assert eq["crossover"] is None and eq["features_time_to_cnn_end"] == 5.0
 
 
+def test_mean_probabilities_align_the_class_columns(monkeypatch):
+    import numpy as np
+
+    bench = _load("bench_cnn", monkeypatch)
+    a = np.array([[0.6, 0.4], [0.1, 0.9]])  # classes 14, 225
+    b = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])  # classes 2, 14, 62
+    proba, classes = bench.mean_probabilities(a, np.array([14, 225]), b, np.array([2, 14, 62]))
+    np.testing.assert_array_equal(classes, [2, 14, 62, 225])
+    np.testing.assert_allclose(proba, [[0.1, 0.55, 0.15, 0.2], [0.5, 0.05, 0.0, 0.45]])
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+
+
 @pytest.mark.slow
 def test_bench_runs_on_a_tiny_set(tmp_path, monkeypatch):
     pytest.importorskip("torch")
@@ -106,5 +118,12 @@ def test_bench_runs_on_a_tiny_set(tmp_path, monkeypatch):
         feats["points"][0]["fit_seconds"] + s["extract_seconds_per_row"] * s["n_train"]
     )
     assert set(s["equal_time"]) == {"cnn-resnet", "cnn-small"}
+    blends = {b["approach"]: b for b in s["blends"]}
+    assert set(blends) == {"features+cnn-resnet", "features+cnn-small"}
+    assert blends["features+cnn-resnet"]["seconds"] == pytest.approx(
+        feats["points"][-1]["seconds"] + resnet["points"][-1]["seconds"]
+    )
+    assert 0.0 <= blends["features+cnn-small"]["end"]["top1_accuracy"] <= 1.0
     md = (out / "cnn.md").read_text()
     assert "## kinematic" in md and "Equal time" in md and "ResNet (width 4)" in md
+    assert "mean of the probabilities" in md

@@ -15,10 +15,12 @@ from cnn_fixtures import write_tiny_dir  # noqa: E402
 
 from cbedfeat.models.cnn import SMALL_RECIPE, CNNSpaceGroupClassifier, SmallCBEDNet  # noqa: E402
 from cbedfeat.models.cnn_augment import (  # noqa: E402
+    FRAME_VIEWS,
     dihedral_view,
     random_rotate_flip,
     rotate,
     tta_views,
+    view_group,
 )
 from cbedfeat.models.cnn_data import StackDataset, index_h5  # noqa: E402
 from cbedfeat.models.cnn_resnet import BasicBlock, CBEDResNet, ResNetTrunk  # noqa: E402
@@ -85,7 +87,7 @@ def test_rotation_by_right_angles_matches_the_exact_views():
         torch.testing.assert_close(rotate(x, angle, mirror), dihedral_view(x, v), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("rotation", ["continuous", "dihedral"])
+@pytest.mark.parametrize("rotation", ["continuous", "dihedral", "frame"])
 def test_augmentation_keeps_shapes_and_is_seeded(rotation):
     x = torch.randn(4, 3, 16, 16)
     a = random_rotate_flip(x, torch.Generator().manual_seed(1), rotation=rotation)
@@ -93,8 +95,42 @@ def test_augmentation_keeps_shapes_and_is_seeded(rotation):
     c = random_rotate_flip(x, torch.Generator().manual_seed(2), rotation=rotation)
     assert a.shape == x.shape and a.dtype == x.dtype
     assert torch.equal(a, b) and not torch.equal(a, c)
-    if rotation == "dihedral":  # exact: every pattern is a permutation of its pixels
+    if rotation != "continuous":  # exact: every pattern is a permutation of its pixels
         torch.testing.assert_close(a.flatten(2).sort(-1).values, x.flatten(2).sort(-1).values)
+
+
+def test_frame_views_keep_the_reference_direction_on_the_y_axis():
+    # A framed pattern: a bright disk on the +y axis above the centre (row 2, middle
+    # column) and a weaker one right of the centre. Every frame view must leave the
+    # bright disk on the vertical line through the centre, any right-angle turn must not.
+    x = torch.zeros(1, 1, 9, 9)
+    x[0, 0, 2, 4], x[0, 0, 4, 7] = 1.0, 0.5
+    for v in range(8):
+        row, col = divmod(int(dihedral_view(x, v).flatten().argmax()), 9)
+        assert (col == 4) == (v in FRAME_VIEWS), v
+    draws = random_rotate_flip(
+        x.expand(64, 3, 9, 9), torch.Generator().manual_seed(0), rotation="frame"
+    )
+    brightest = draws.flatten(2).argmax(-1) % 9
+    assert torch.all(brightest == 4)
+    seen = {tuple(d.flatten().nonzero().flatten().tolist()) for d in draws.reshape(-1, 81)}
+    assert len(seen) == 4  # all four frame views are drawn, nothing else
+
+
+def test_frame_views_at_prediction():
+    assert tta_views(4, "frame") == FRAME_VIEWS and tta_views(2, "frame") == (0, 2)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        tta_views(8, "frame")
+    with pytest.raises(ValueError, match="group"):
+        tta_views(2, "circle")
+    assert [view_group(a) for a in ("frame", "none", "dihedral", "continuous")] == [
+        "frame",
+        "frame",
+        "square",
+        "square",
+    ]
+    with pytest.raises(ValueError, match="tta must be one of"):
+        CNNSpaceGroupClassifier(augment="frame", tta=8)._check_params()
 
 
 def test_a_round_pattern_survives_any_rotation():
@@ -136,7 +172,8 @@ def test_training_augments_inputs_and_keeps_labels(tiny_index):
 @pytest.mark.parametrize("tta", [1, 4, 8])
 def test_test_time_averaging_is_the_mean_of_the_rotated_predictions(tiny_index, tta):
     refs, y = _xy(tiny_index, "train")
-    est = CNNSpaceGroupClassifier(**{**TINY, "epochs": 1, "tta": tta}).fit(refs, y)
+    params = {**TINY, "epochs": 1, "augment": "continuous", "tta": tta}
+    est = CNNSpaceGroupClassifier(**params).fit(refs, y)
     ds = StackDataset(refs[:5], size=16)
     x = torch.stack([ds[i][0] for i in range(5)])
     ds.close()
@@ -154,9 +191,27 @@ def test_test_time_averaging_is_the_mean_of_the_rotated_predictions(tiny_index, 
     assert tta_views(tta) == (0, 2, 1, 3, 4, 6, 5, 7)[:tta]
 
 
+def test_frame_averaging_is_the_mean_of_the_frame_views(tiny_index):
+    refs, y = _xy(tiny_index, "train")
+    est = CNNSpaceGroupClassifier(**{**TINY, "epochs": 1, "augment": "frame", "tta": 4})
+    est.fit(refs, y)
+    ds = StackDataset(refs[:4], size=16)
+    x = torch.stack([ds[i][0] for i in range(4)])
+    ds.close()
+    with torch.no_grad():
+        probas = [
+            torch.softmax(est.model_(dihedral_view(x, v))[0].double(), 1) for v in (0, 2, 4, 6)
+        ]
+    torch.testing.assert_close(est._forward_views(x)[0], torch.stack(probas).mean(0))
+    # averaging over the group makes the prediction invariant under its views, not under
+    # a quarter turn (which the frame rules out)
+    torch.testing.assert_close(est._forward_views(x)[0], est._forward_views(dihedral_view(x, 6))[0])
+
+
 def test_full_averaging_is_invariant_to_right_angle_rotations(tiny_index):
     refs, y = _xy(tiny_index, "train")
-    est = CNNSpaceGroupClassifier(**{**TINY, "epochs": 1, "tta": 8}).fit(refs, y)
+    params = {**TINY, "epochs": 1, "augment": "dihedral", "tta": 8}
+    est = CNNSpaceGroupClassifier(**params).fit(refs, y)
     ds = StackDataset(refs[:4], size=16)
     x = torch.stack([ds[i][0] for i in range(4)])
     ds.close()
