@@ -10,7 +10,10 @@ the detector's +y axis. Two groups of views follow:
     a mirror across the x axis sends g to -g, the Friedel mate, which could equally
     have been the reference), so a transformed pattern is one the same framing could
     have produced, and the orientation of the disk lattice relative to the frame keeps
-    its meaning.
+    its meaning. The half turn is a rotation of the crystal about the beam, valid for
+    dynamical patterns too; a mirror gives the pattern of the mirror-image crystal,
+    of the same space group except in the 11 enantiomorphic pairs (P4_1 / P4_3, ...),
+    which kinematic patterns cannot tell apart anyway.
 ``"square"`` (:data:`VIEW_ORDER`): all eight right-angle rotations and mirrors, and
     ``"continuous"`` rotations by any angle: the recipe of the published CNNs, which
     treat the in-plane orientation as arbitrary. On framed patterns they throw away
