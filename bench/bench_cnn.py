@@ -315,40 +315,18 @@ def cnn_curve(arch: str, train, test, data: Path, args) -> dict:
 # ----------------------------------------------------------------------------- both together
 
 
-def mean_probabilities(proba_a, classes_a, proba_b, classes_b):
-    """The mean of two models' class probabilities, on the union of their classes.
-
-    Parameters
-    ----------
-    proba_a : (n, Ka) ndarray
-        Columns in the order of ``classes_a``.
-    classes_a : (Ka,) int ndarray
-    proba_b : (n, Kb) ndarray
-    classes_b : (Kb,) int ndarray
-
-    Returns
-    -------
-    proba : (n, K) ndarray
-        A class one model lacks counts as probability 0 from that model.
-    classes : (K,) int ndarray
-        Sorted union of both class lists.
-    """
-    import numpy as np
-
-    classes = np.union1d(classes_a, classes_b)
-    out = np.zeros((len(proba_a), len(classes)))
-    for proba, cls in ((proba_a, classes_a), (proba_b, classes_b)):
-        out[:, np.searchsorted(classes, cls)] += 0.5 * np.asarray(proba, dtype=float)
-    return out, classes
-
-
 def blend_point(features: dict, cnn: dict, test, train, args) -> dict:
     """Features and one CNN together: the plain mean of their last probabilities.
 
-    Nothing is tuned (equal weights), so the test rows choose nothing; the time is the
-    sum of both trainings (run one after the other).
+    What ``cbedfeat train --model features-cnn`` trains
+    (:class:`~cbedfeat.models.hybrid.FeatureCNNClassifier`, ``cnn_share=0.5``). Nothing
+    is tuned (equal weights), so the test rows choose nothing; the time is the sum of
+    both trainings (run one after the other).
     """
-    proba, classes = mean_probabilities(*features["_proba"], *cnn["_proba"])
+    from cbedfeat.models.hybrid import mix_probabilities
+
+    (p_feat, c_feat), (p_cnn, c_cnn) = features["_proba"], cnn["_proba"]
+    proba, classes = mix_probabilities([(p_feat, c_feat, 0.5), (p_cnn, c_cnn, 0.5)])
     return {
         "approach": f"features+{cnn['approach']}",
         "label": f"{features['label']} and {cnn['label']}: mean of the probabilities",

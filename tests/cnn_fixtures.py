@@ -72,3 +72,15 @@ def write_tiny_dir(
                     )
         start += n_mat
     return root
+
+
+def stacks_with_features(tmp_path, seed=0):
+    """A tiny HDF5 directory's index with three feature columns (one informative)."""
+    from cbedfeat.models.cnn_data import index_h5
+
+    table = index_h5(write_tiny_dir(tmp_path / "stacks", size=16, seed=seed))
+    rng = np.random.default_rng(seed)
+    table["f_sym"] = (table["space_group"] == 225) + rng.normal(0, 0.3, len(table))
+    table["f_noise"] = rng.normal(size=len(table))
+    table["noise_2"] = rng.normal(size=len(table))
+    return table, ["f_sym", "f_noise", "noise_2"]

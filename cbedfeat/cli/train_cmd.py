@@ -12,6 +12,7 @@ from cbedfeat.models.registry import (
     DEFAULT_REASON,
     DEFAULT_WEIGHTING,
     MODELS,
+    STACK_INPUTS,
     WEIGHTING_SCHEMES,
 )
 
@@ -49,7 +50,8 @@ def _models_epilog() -> str:
     help=f"Estimator (listed below). Default {DEFAULT_MODEL} with --weighting "
     f"{DEFAULT_WEIGHTING}: {DEFAULT_REASON}; with --scheduler, xgb. cnn reads the stacks that FEATURES, "
     "a feature table or an HDF5 directory, points to (--param epochs=N, "
-    "batch_size=N ...).",
+    "batch_size=N ...); features-cnn reads a feature table and the stacks it points to "
+    "(--param 'cnn_params={\"width\": 16}').",
 )
 @click.option(
     "--weighting",
@@ -144,13 +146,14 @@ def train(
         # The default model's extra trees do not train on Dask: there, the plain booster.
         model = "xgb" if scheduler is not None else DEFAULT_MODEL
     if n_estimators is not None:
-        if MODELS[model].inputs == "stacks":
+        if MODELS[model].inputs in STACK_INPUTS:
             raise click.UsageError(
-                f"--n-estimators does not apply to {model}; use --param epochs=N"
+                f"--n-estimators does not apply to {model}; use --param epochs=N "
+                "(features-cnn: --param 'feature_params={\"n_estimators\": N}')"
             )
         extra["n_estimators"] = n_estimators
-    if model == "cnn" and calibration_fraction is not None:
-        raise click.UsageError("--calibration-fraction applies to the feature models, not cnn")
+    if MODELS[model].inputs in STACK_INPUTS and calibration_fraction is not None:
+        raise click.UsageError(f"--calibration-fraction applies to the feature models, not {model}")
     if scheduler is not None:
         from cbedfeat.workflows.train_dask import DASK_MODELS
 

@@ -15,6 +15,8 @@ Layout of a bundle directory::
     model/            CNNSpaceGroupClassifier: weights.npz (the torch state_dict as NumPy
                       arrays, read with allow_pickle=False), label_map.json, params.json
                       (written by ``save``)
+    model/            FeatureCNNClassifier: features/ (either layout above), cnn/ (the
+                      CNN's), hybrid.json (written by ``save``)
     calibration.json  optional: temperature and conformal calibration scores
                       (:class:`cbedfeat.models.calibration.Calibration`, plain JSON)
 
@@ -60,6 +62,7 @@ KIND_XGBOOST = "xgboost-ubj"
 KIND_STATE = "state"  # model/: see cbedfeat.models.persist
 KIND_JOBLIB = "joblib"  # old bundles holding a pickle; refused on load
 KIND_CNN = "torch-cnn"  # model/: weights.npz (state_dict arrays), label_map.json, params.json
+KIND_FEATURES_CNN = "features-cnn"  # model/: features/, cnn/, hybrid.json
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -206,6 +209,8 @@ class ModelBundle:
         if isinstance(table, np.ndarray):
             return table
         if getattr(self.model, "reads_stacks", False):
+            if getattr(self.model, "reads_features", False):
+                self.check_features(table.columns)  # and the features of the same rows
             return table  # the CNN reads the stacks its file/group columns point to
         return self.feature_matrix(table)
 
@@ -224,8 +229,9 @@ class ModelBundle:
 
 def _model_kind(model: Any) -> str:
 
-    if getattr(type(model), "BUNDLE_KIND", None) == KIND_CNN:
-        return KIND_CNN
+    kind = getattr(type(model), "BUNDLE_KIND", None)
+    if kind in (KIND_CNN, KIND_FEATURES_CNN):
+        return kind  # models that save themselves (save / load)
     # Exact type: a subclass may hold more state than save_native writes.
     return KIND_XGBOOST if type(model) is SpaceGroupClassifier else KIND_STATE
 
@@ -283,7 +289,7 @@ def save_bundle(
         kind = _model_kind(model)
         if kind == KIND_XGBOOST:
             model.save_native(tmp / NATIVE_DIR)
-        elif kind == KIND_CNN:
+        elif kind in (KIND_CNN, KIND_FEATURES_CNN):
             model.save(tmp / NATIVE_DIR)
         else:
             from cbedfeat.models.persist import UnsupportedStateError, save_state
@@ -414,6 +420,10 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
             from cbedfeat.models.cnn import CNNSpaceGroupClassifier
 
             model = CNNSpaceGroupClassifier.load(root / NATIVE_DIR)
+        elif kind == KIND_FEATURES_CNN:
+            from cbedfeat.models.hybrid import FeatureCNNClassifier
+
+            model = FeatureCNNClassifier.load(root / NATIVE_DIR)
         elif kind == KIND_STATE:
             from cbedfeat.models.persist import load_state
 

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_WEIGHTING",
     "INPUTS",
     "MODELS",
+    "STACK_INPUTS",
     "MODEL_NAMES",
     "WEIGHTING_SCHEMES",
     "ModelSpec",
@@ -41,8 +42,11 @@ __all__ = [
 
 
 #: What a model reads: the feature matrix; the features and the lattice targets
-#: (``fit(..., targets=...)``); or the raw stacks the table's file/group columns point to.
-INPUTS: tuple[str, ...] = ("features", "features+lattice", "stacks")
+#: (``fit(..., targets=...)``); the raw stacks the table's file/group columns point to;
+#: or both the features and those stacks.
+INPUTS: tuple[str, ...] = ("features", "features+lattice", "stacks", "features+stacks")
+#: The inputs of models that read the stacks themselves (they take the table's rows).
+STACK_INPUTS: tuple[str, ...] = ("stacks", "features+stacks")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class ModelSpec:
         One line.
     standing : Standing or None
         Measured on the bench; None: not measured.
-    inputs : {"features", "features+lattice", "stacks"}
+    inputs : {"features", "features+lattice", "stacks", "features+stacks"}
         See :data:`INPUTS`.
     extra : str or None
         The optional dependency group it needs (``pip install 'cbedfeat[EXTRA]'``).
@@ -188,6 +192,14 @@ _SPECS: tuple[ModelSpec, ...] = (
         "PyTorch ResNet on the raw stacks: the published recipe, views that keep the frame",
         Standing(25.3, 9.2, "cnn.md", "the earlier small CNN (arch=small), unweighted, 15 epochs"),
         inputs="stacks",
+        extra="cnn",
+    ),
+    ModelSpec(
+        "features-cnn",
+        "cbedfeat.models.hybrid:FeatureCNNClassifier",
+        "mean of the probabilities of xgb on the features and the CNN on the stacks",
+        None,
+        inputs="features+stacks",
         extra="cnn",
     ),
 )

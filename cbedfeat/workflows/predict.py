@@ -20,7 +20,7 @@ class. Rows of one material combine into one prediction with
 Features are computed from the patterns with the bundle's own feature config
 (:class:`cbedfeat.features.FeatureExtractor`), so a model always sees the features it
 was trained on; a model that reads the stacks itself (the CNN baseline) gets the
-stacks. No feature uses the beam energy or any other attribute (they all come from
+stacks, and one that reads both (``features-cnn``) the features and the stacks. No feature uses the beam energy or any other attribute (they all come from
 the pixels, in the ORNL geometry of 0.01 1/A per pixel with the pattern centred), so
 prediction assumes no metadata value and takes none.
 """
@@ -156,6 +156,9 @@ def _feature_scorer(
             if not kept:
                 return [], None
             feats = np.concatenate(rows)
+        if getattr(bundle.model, "reads_stacks", False):  # features and the CNN together
+            stacks = [s.stack for s in kept]
+            return kept, bundle.model.predict_proba_features_stacks(feats, stacks)
         return kept, bundle.predict_proba(feats.astype(np.float64))
 
     return score
@@ -239,16 +242,19 @@ def predict_files(
     out = Predictions(top_k=k, classes=bundle.classes)
     logs: list[np.ndarray] = []
     problems: list[Any] = []
+    reads_features = not getattr(bundle.model, "reads_stacks", False) or getattr(
+        bundle.model, "reads_features", False
+    )
     score = (
-        _stack_scorer(bundle)
-        if getattr(bundle.model, "reads_stacks", False)
-        else _feature_scorer(bundle, device, batch_size, out.problems)
+        _feature_scorer(bundle, device, batch_size, out.problems)
+        if reads_features
+        else _stack_scorer(bundle)
     )
     samples = iter_inputs(list(inputs), strict=False, problems=problems, require_metadata=False)
     center = (bundle.feature_config or {}).get("center", "image")
     checked: set[str] = set()
     for batch in _batches(samples, batch_size):
-        if not getattr(bundle.model, "reads_stacks", False):
+        if reads_features:
             _check_centres(batch, center, checked, out.off_centre)
         kept, proba = score(batch)
         if not kept:

@@ -30,7 +30,13 @@ from typing import Any
 from cbedfeat.data.splits import DEFAULT_HOLDOUT_FRACTION, holdout_split
 from cbedfeat.data.table import check_no_leak, data_fingerprint, labelled_rows, read_table
 from cbedfeat.models.bundle import save_bundle
-from cbedfeat.models.registry import DEFAULT_MODEL, DEFAULT_WEIGHTING, get_spec, make_model
+from cbedfeat.models.registry import (
+    DEFAULT_MODEL,
+    DEFAULT_WEIGHTING,
+    STACK_INPUTS,
+    get_spec,
+    make_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +206,8 @@ def fit_and_validate(
     if data_root is not None and "data_root" in estimator.get_params():
         if estimator.get_params()["data_root"] is None:
             estimator.set_params(data_root=str(Path(data_root).resolve()))
+    if getattr(estimator, "reads_features", False) and not estimator.get_params()["feature_names"]:
+        estimator.set_params(feature_names=list(feature_names))  # it reads the table itself
     table, n_unlabelled = labelled_rows(table, "training")
     rare_threshold = DEFAULT_RARE_THRESHOLD if rare_threshold is None else rare_threshold
     split = table["split"].astype(str)
@@ -289,11 +297,24 @@ def fit_and_validate(
     return estimator, training, fit_seconds
 
 
-def _read_training_data(features: str | os.PathLike[str], reads_stacks: bool):
-    """(table, feature names, table metadata, data root) of a model's training input."""
-    if not reads_stacks:
+def _read_training_data(features: str | os.PathLike[str], inputs: str):
+    """(table, feature names, table metadata, data root) of a model's training input.
+
+    ``inputs`` is the model's :data:`cbedfeat.models.registry.INPUTS` entry: a model
+    that reads features and stacks gets the feature table and, as data root, the
+    table's directory (where ``cbedfeat extract`` leaves bare file names pointing).
+    """
+    if inputs not in STACK_INPUTS:
         table, meta = read_table(features)
         return table, list(meta["feature_names"]), meta, None
+    if inputs == "features+stacks":
+        if not str(features).endswith(".parquet"):
+            raise ValueError(
+                f"{features}: a model that reads features and stacks trains on a feature "
+                "table (.parquet) whose file/group columns point to the stacks"
+            )
+        table, meta = read_table(features)
+        return table, list(meta["feature_names"]), meta, Path(features).resolve().parent
     try:
         from cbedfeat.models.cnn_data import load_index
     except ImportError as exc:
@@ -354,8 +375,7 @@ def train_model(
     TrainResult
     """
 
-    reads_stacks = get_spec(model).inputs == "stacks"
-    table, names, meta, root = _read_training_data(features, reads_stacks)
+    table, names, meta, root = _read_training_data(features, get_spec(model).inputs)
     calibration = None
     if calibration_fraction is not None:
         from cbedfeat.data.table import labelled_rows

@@ -29,18 +29,6 @@ def test_equal_time_pairs_each_epoch_with_the_features_trained_by_then(monkeypat
     assert eq["crossover"] is None and eq["features_time_to_cnn_end"] == 5.0
 
 
-def test_mean_probabilities_align_the_class_columns(monkeypatch):
-    import numpy as np
-
-    bench = _load("bench_cnn", monkeypatch)
-    a = np.array([[0.6, 0.4], [0.1, 0.9]])  # classes 14, 225
-    b = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])  # classes 2, 14, 62
-    proba, classes = bench.mean_probabilities(a, np.array([14, 225]), b, np.array([2, 14, 62]))
-    np.testing.assert_array_equal(classes, [2, 14, 62, 225])
-    np.testing.assert_allclose(proba, [[0.1, 0.55, 0.15, 0.2], [0.5, 0.05, 0.0, 0.45]])
-    np.testing.assert_allclose(proba.sum(1), 1.0)
-
-
 @pytest.mark.slow
 def test_bench_runs_on_a_tiny_set(tmp_path, monkeypatch):
     pytest.importorskip("torch")
