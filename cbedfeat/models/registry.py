@@ -190,7 +190,12 @@ _SPECS: tuple[ModelSpec, ...] = (
         "cnn",
         "cbedfeat.models.cnn:CNNSpaceGroupClassifier",
         "PyTorch ResNet on the raw stacks: the published recipe, views that keep the frame",
-        Standing(25.3, 9.2, "cnn.md", "the earlier small CNN (arch=small), unweighted, 15 epochs"),
+        Standing(
+            58.1,
+            23.4,
+            "cnn_equal_compute.md",
+            "bench-large, width 16, 30 epochs, unweighted; xgb there: 59.9 % in a tenth of the time",
+        ),
         inputs="stacks",
         extra="cnn",
     ),
@@ -198,7 +203,13 @@ _SPECS: tuple[ModelSpec, ...] = (
         "features-cnn",
         "cbedfeat.models.hybrid:FeatureCNNClassifier",
         "mean of the probabilities of xgb on the features and the CNN on the stacks",
-        None,
+        Standing(
+            62.4,
+            23.8,
+            "cnn_equal_compute.md",
+            "bench-large, xgb 200 rounds + CNN width 16, 30 epochs; on bench-dynamical 38.7 "
+            "against xgb's 43.0",
+        ),
         inputs="features+stacks",
         extra="cnn",
     ),
