@@ -65,11 +65,33 @@ def test_standing_is_a_row_of_its_bench_table(name):
     """The registry's numbers are the bench's: a row of the result file holds both."""
     standing = MODELS[name].standing
     text = (ROOT / "bench" / "results" / standing.source).read_text()
-    rows = [line for line in text.splitlines() if line.startswith("|")]
-    numbers = [re.findall(r"-?\d+\.\d", row) for row in rows]
     top1, f1 = f"{standing.top1:.1f}", f"{standing.macro_f1:.1f}"
-    # top-1 is the first number of the row, macro-F1 the fourth (after top-5, bal. acc)
-    assert any(len(n) >= 4 and n[0] == top1 and n[3] == f1 for n in numbers), (name, standing)
+    assert (top1, f1) in _table_cells(text, "top-1", "macro-F1"), (name, standing)
+
+
+def _table_cells(markdown: str, *headers: str) -> set[tuple[str, ...]]:
+    """The leading numbers of the ``headers`` columns of every row of every table that
+    has them all (a cell "58.1 (54.0-61.7)" gives "58.1")."""
+    found, columns = set(), None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            columns = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if columns is None:  # a table's header row
+            columns = [cells.index(h) for h in headers] if set(headers) <= set(cells) else []
+            continue
+        if columns and len(cells) > max(columns):
+            numbers = [re.match(r"-?\d+\.\d", cells[i]) for i in columns]
+            if all(numbers):
+                found.add(tuple(m.group(0) for m in numbers))
+    return found
+
+
+def test_table_cells_reads_columns_by_header():
+    text = "| a | top-1 | x | macro-F1 |\n|---|---:|---:|---:|\n| m | 58.1 (54.0-61.7) | 1.0 | 23.4 |\n"
+    assert _table_cells(text, "top-1", "macro-F1") == {("58.1", "23.4")}
+    assert _table_cells(text, "top-1", "system") == set()
 
 
 def test_unmeasured_models_say_so():
