@@ -16,7 +16,7 @@ Two architectures (``arch``):
     framed (a reference reflection, ``y_dirs``, lies along +y). The default views are
     the half turns and mirrors that keep that frame (``augment="frame"``, ``tta=4``):
     on bench-large, width 16, 10 epochs, they give 57.7 % top-1 against 39.4 % with
-    rotations by any angle and 8-view averaging (``bench/results/cnn_frame10.md``
+    rotations by any angle and 8-view averaging (``bench/results/cnn_10epochs.md``
     against ``cnn_rotations10.md``, same seed and learning rate);
     ``augment="continuous"`` restores the published one.
 ``"small"``: :class:`SmallCBEDNet`, four conv blocks on the three patterns as three
